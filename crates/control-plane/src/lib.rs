@@ -1,0 +1,109 @@
+//! modelgate's control plane: the Blaxel-compatible REST API under `/v0` for models,
+//! integration connections and policies, with its OpenAPI document generated from the handlers.
+//!
+//! API boundary: [`router`] returns the whole `/v0` application; everything else is internal.
+//! Invariants: every failure is the `Error` schema (see [`error`]); every handler declares its
+//! scope through [`auth::Caller::require`]; secrets are sealed before they reach the store and
+//! never leave it in a response.
+
+mod auth;
+mod body;
+mod connections;
+mod document;
+pub mod error;
+mod health;
+mod integrations;
+mod listing;
+mod models;
+mod openapi;
+mod policies;
+
+use axum::extract::{OriginalUri, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::ApiError;
+use modelgate_domain::secret_box::MasterKey;
+use modelgate_store::Store;
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use listing::ApiVersion;
+
+/// Everything the control plane's handlers share.
+pub struct ControlPlane {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    /// Base of `metadata.url`: a model's URL is `{public_run_url}/{workspace}/models/{name}`.
+    pub public_run_url: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Default for [`ControlPlane::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+fn api_routes() -> OpenApiRouter<Arc<ControlPlane>> {
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(health::routes())
+        .merge(models::routes())
+        .merge(connections::routes())
+        .merge(integrations::routes())
+        .merge(policies::routes())
+}
+
+/// The control-plane application: every route under `/v0`, `GET /v0/openapi.json`, and the
+/// `Error` schema for unknown routes and methods.
+pub fn router(state: Arc<ControlPlane>) -> Router {
+    let (api, document) = api_routes().split_for_parts();
+    let document = Arc::new(openapi::finish(document));
+    let api = api
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(check_api_version));
+    Router::new().nest("/v0", api).fallback(route_not_found).with_state(state)
+}
+
+/// The OpenAPI document of what this server implements.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, document) = api_routes().split_for_parts();
+    openapi::finish(document)
+}
+
+async fn route_not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route for {method} {}; the control plane serves /v0/models, /v0/integrations and /v0/policies (see /v0/openapi.json)",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not accept {method}; see /v0/openapi.json for its methods", uri.path()))
+}
+
+/// Rejects a malformed `Blaxel-Version` on every route, as Blaxel does.
+async fn check_api_version(request: Request, next: Next) -> Response {
+    if let Some(value) = request.headers().get("blaxel-version") {
+        if value.to_str().ok().and_then(ApiVersion::parse).is_none() {
+            return ApiError::InvalidApiVersion(format!(
+                "Blaxel-Version '{}' is not a version: use YYYY-MM-DD, e.g. {}",
+                String::from_utf8_lossy(value.as_bytes()),
+                listing::PAGINATED_VERSION
+            ))
+            .into_response();
+        }
+    }
+    let response = next.run(request).await;
+    // axum answers some extractor failures itself with a plain-text body; keep the Error schema.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && response.headers().get("content-type").is_none() {
+        return ApiError::MethodNotAllowed("this route does not accept that method".into()).into_response();
+    }
+    response
+}

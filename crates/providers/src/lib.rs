@@ -1,0 +1,10 @@
+//! The provider catalogue: for each of the 18 runtime types, which protocol family it speaks,
+//! where its API lives, how credentials are sent and which endpoints it offers. The catalogue is
+//! data: the control plane serves it as `GET /integrations/{name}` and validates connections
+//! against it; the inference plane will build upstream requests from it.
+
+mod catalogue;
+mod integration;
+
+pub use catalogue::{descriptor, CredentialStyle, Family, ProviderDescriptor};
+pub use integration::{integration, Integration, IntegrationEndpoint, IntegrationEndpointToken};

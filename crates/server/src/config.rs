@@ -1,0 +1,89 @@
+//! `modelgate serve` configuration: every flag also reads a `MODELGATE_*` environment variable.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `modelgate serve`. Not `Debug`: it holds the master key.
+#[derive(Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address of the control plane (REST API under /v0).
+    #[arg(long, env = "MODELGATE_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub api_addr: SocketAddr,
+    /// Address of the inference plane.
+    #[arg(long, env = "MODELGATE_RUN_ADDR", default_value = "127.0.0.1:8081")]
+    pub run_addr: SocketAddr,
+    /// Directory for the embedded database and the generated master key file.
+    #[arg(long, env = "MODELGATE_DATA_DIR", default_value = "./modelgate-data")]
+    pub data_dir: PathBuf,
+    /// Database URL; default `sqlite://{data dir}/modelgate.db`.
+    #[arg(long, env = "MODELGATE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Public base URL of the inference plane, used for models' `metadata.url`; default
+    /// `http://{run addr}`.
+    #[arg(long, env = "MODELGATE_PUBLIC_RUN_URL")]
+    pub public_run_url: Option<String>,
+    /// 32-byte key (64 hex digits or base64) that seals provider credentials; shared by every
+    /// node. Default: a key file created in the data directory on first start.
+    #[arg(long, env = "MODELGATE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Admin API key to ensure at start, instead of printing a generated one on first start.
+    #[arg(long, env = "MODELGATE_BOOTSTRAP_API_KEY", hide_env_values = true)]
+    pub bootstrap_api_key: Option<String>,
+    /// Log format.
+    #[arg(long, env = "MODELGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Largest control-plane request body, in bytes.
+    #[arg(long, env = "MODELGATE_MAX_BODY_BYTES", default_value_t = modelgate_control_plane::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+impl ServeArgs {
+    /// Defaults for a node whose data lives in `data_dir`, listening on ephemeral loopback ports.
+    pub fn ephemeral(data_dir: PathBuf) -> ServeArgs {
+        ServeArgs {
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            run_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            database_url: None,
+            public_run_url: None,
+            master_key: None,
+            bootstrap_api_key: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: modelgate_control_plane::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// The database URL to open, creating the data directory for the default SQLite file.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) if url.starts_with("sqlite:") => Ok(url.clone()),
+            Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => anyhow::bail!(
+                "PostgreSQL is not supported by this build yet; leave MODELGATE_DATABASE_URL unset to use the embedded SQLite store"
+            ),
+            Some(other) => anyhow::bail!("unsupported database URL '{other}': use sqlite://path/to/modelgate.db"),
+            None => {
+                create_private_dir(&self.data_dir)?;
+                Ok(format!("sqlite://{}", self.data_dir.join("modelgate.db").display()))
+            }
+        }
+    }
+}
+
+/// Creates a directory readable only by its owner (it holds the key file and the database).
+pub(crate) fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).with_context(|| format!("cannot create data directory {}", path.display()))
+}

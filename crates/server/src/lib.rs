@@ -1,0 +1,92 @@
+//! Assembles a modelgate node: reads the configuration, opens the store, loads the master
+//! key, bootstraps the first workspace and admin key, and runs both planes until shutdown.
+
+mod bootstrap;
+mod config;
+mod master_key;
+
+pub use bootstrap::BOOTSTRAP_WORKSPACE;
+pub use config::{LogFormat, ServeArgs};
+
+use anyhow::Context;
+use modelgate_control_plane::ControlPlane;
+use modelgate_store::sqlite::SqliteStore;
+use modelgate_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A started node; dropping it does not stop it, [`RunningServer::shutdown`] does.
+pub struct RunningServer {
+    /// Where the control plane listens (useful when started on port 0).
+    pub api_addr: SocketAddr,
+    /// Where the inference plane listens.
+    pub run_addr: SocketAddr,
+    /// The admin API key created on first start, to be shown once; `None` on later starts or
+    /// when `MODELGATE_BOOTSTRAP_API_KEY` gave it.
+    pub bootstrap_api_key: Option<String>,
+    stop: watch::Sender<bool>,
+    planes: Vec<JoinHandle<std::io::Result<()>>>,
+    store: Arc<SqliteStore>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets in-flight requests finish and closes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for plane in self.planes {
+            plane.await.context("a listener task failed")?.context("a listener failed")?;
+        }
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))
+}
+
+fn spawn_plane(listener: TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>> {
+    use axum::serve::ListenerExt;
+    // Nagle's algorithm delays small writes by tens of milliseconds: never on a proxy.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await
+    })
+}
+
+/// Starts a node with `args` and returns once both planes are listening.
+pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
+    let database_url = args.database_url()?;
+    let store = Arc::new(SqliteStore::open(&database_url).await.context("cannot open the SQLite store")?);
+    let master_key = master_key::load(args.master_key.as_deref(), &args.data_dir)?;
+    let bootstrap_api_key = bootstrap::run(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
+
+    let api_listener = bind(args.api_addr, "control plane").await?;
+    let run_listener = bind(args.run_addr, "inference plane").await?;
+    let api_addr = api_listener.local_addr()?;
+    let run_addr = run_listener.local_addr()?;
+    let public_run_url = args.public_run_url.clone().unwrap_or_else(|| format!("http://{run_addr}"));
+
+    let control_plane = Arc::new(ControlPlane {
+        store: store.clone() as Arc<dyn Store>,
+        master_key,
+        public_run_url,
+        max_body_bytes: args.max_body_bytes,
+    });
+    let (stop, stopped) = watch::channel(false);
+    let planes = vec![
+        spawn_plane(api_listener, modelgate_control_plane::router(control_plane), stopped.clone()),
+        spawn_plane(run_listener, modelgate_inference::router(), stopped),
+    ];
+    tracing::info!(%api_addr, %run_addr, data_dir = %args.data_dir.display(), "modelgate is serving");
+    Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store })
+}

@@ -1,0 +1,34 @@
+//! The master key that seals provider credentials: `MODELGATE_MASTER_KEY`, else a key file in
+//! the data directory, created with mode 0600 on first start.
+
+use anyhow::Context;
+use modelgate_domain::secret_box::MasterKey;
+use std::io::Write;
+use std::path::Path;
+
+const KEY_FILE: &str = "master.key";
+
+/// Loads the master key from `configured`, else from (or into) the data directory's key file.
+pub fn load(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<MasterKey> {
+    if let Some(text) = configured {
+        return MasterKey::parse(text).context("MODELGATE_MASTER_KEY is not usable");
+    }
+    let path = data_dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::parse(&text).with_context(|| format!("the key file {} is not usable", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            crate::config::create_private_dir(data_dir)?;
+            let text = MasterKey::generate_hex();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path).with_context(|| format!("cannot create key file {}", path.display()))?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "created a master key file; back it up: without it, stored credentials cannot be opened");
+            MasterKey::parse(&text).context("generated master key is not usable")
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read key file {}", path.display())),
+    }
+}

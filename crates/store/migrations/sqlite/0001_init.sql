@@ -1,0 +1,70 @@
+-- modelgate's schema. Timestamps are microseconds since the Unix epoch.
+
+CREATE TABLE workspaces (
+    name         TEXT PRIMARY KEY,
+    display_name TEXT,
+    labels       TEXT NOT NULL DEFAULT '{}',
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    created_by   TEXT NOT NULL,
+    updated_by   TEXT NOT NULL
+);
+
+-- API keys are stored only as SHA-256 digests of the full key.
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    workspace    TEXT NOT NULL REFERENCES workspaces(name) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    key_digest   TEXT NOT NULL UNIQUE,
+    subject      TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    expires_at   INTEGER,
+    created_at   INTEGER NOT NULL,
+    created_by   TEXT NOT NULL
+);
+
+-- Models, integration connections and policies, one row each. `document` holds the writable
+-- metadata and the spec as JSON (never a secret); secrets are sealed in `secret_sealed`.
+CREATE TABLE resources (
+    workspace     TEXT NOT NULL REFERENCES workspaces(name) ON DELETE CASCADE,
+    kind          TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    search_text   TEXT NOT NULL,
+    status        TEXT,
+    document      TEXT NOT NULL,
+    events        TEXT NOT NULL DEFAULT '[]',
+    secret_key_id TEXT,
+    secret_sealed BLOB,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    created_by    TEXT NOT NULL,
+    updated_by    TEXT NOT NULL,
+    PRIMARY KEY (workspace, kind, name)
+);
+CREATE INDEX resources_by_created ON resources (workspace, kind, created_at, name);
+
+-- Which resource names which (a model naming its connections and policies).
+CREATE TABLE resource_refs (
+    workspace TEXT NOT NULL,
+    from_kind TEXT NOT NULL,
+    from_name TEXT NOT NULL,
+    to_kind   TEXT NOT NULL,
+    to_name   TEXT NOT NULL,
+    PRIMARY KEY (workspace, from_kind, from_name, to_kind, to_name)
+);
+CREATE INDEX resource_refs_by_target ON resource_refs (workspace, to_kind, to_name);
+
+CREATE TABLE revisions (
+    workspace  TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    document   TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (workspace, kind, name, id)
+);
+CREATE INDEX revisions_by_seq ON revisions (workspace, kind, name, seq);

@@ -1,0 +1,437 @@
+//! The embedded SQLite store (WAL). Writes go through a one-connection pool so they never race
+//! each other for SQLite's single writer lock; reads use a separate pool and run beside them.
+
+use crate::*;
+use modelgate_domain::secret_box::SealedSecret;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A store on one SQLite database file.
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path/to/file.db`) and runs
+    /// the embedded migrations.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        Ok(SqliteStore { reader, writer })
+    }
+
+    /// Closes both pools, waiting for running queries.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn map_unique(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists,
+        _ => StoreError::Database(error),
+    }
+}
+
+fn resource_from_row(row: &SqliteRow) -> Result<ResourceRecord, StoreError> {
+    let kind_text: String = row.try_get("kind")?;
+    let kind = ResourceKind::parse(&kind_text).ok_or_else(|| StoreError::Corrupt(format!("unknown kind {kind_text}")))?;
+    let document: String = row.try_get("document")?;
+    let events: String = row.try_get("events")?;
+    let key_id: Option<String> = row.try_get("secret_key_id")?;
+    let sealed: Option<Vec<u8>> = row.try_get("secret_sealed")?;
+    Ok(ResourceRecord {
+        key: ResourceKey { workspace: row.try_get("workspace")?, kind, name: row.try_get("name")? },
+        document: serde_json::from_str(&document).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        status: row.try_get("status")?,
+        events: serde_json::from_str(&events).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        sealed_secret: key_id.zip(sealed).map(|(key_id, bytes)| SealedSecret { key_id, bytes }),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        created_by: row.try_get("created_by")?,
+        updated_by: row.try_get("updated_by")?,
+    })
+}
+
+const RESOURCE_COLUMNS: &str = "workspace, kind, name, status, document, events, secret_key_id, secret_sealed, \
+     created_at, updated_at, created_by, updated_by";
+
+async fn fetch_resource(
+    tx: &mut Transaction<'_, Sqlite>,
+    key: &ResourceKey,
+) -> Result<Option<ResourceRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = ? AND kind = ? AND name = ?"))
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(resource_from_row).transpose()
+}
+
+/// Checks that every reference exists and records them as the resource's references.
+async fn replace_references(tx: &mut Transaction<'_, Sqlite>, write: &ResourceWrite) -> Result<(), StoreError> {
+    let key = &write.key;
+    sqlx::query("DELETE FROM resource_refs WHERE workspace = ? AND from_kind = ? AND from_name = ?")
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .execute(&mut **tx)
+        .await?;
+    for reference in &write.references {
+        let exists = sqlx::query("SELECT 1 FROM resources WHERE workspace = ? AND kind = ? AND name = ?")
+            .bind(&key.workspace)
+            .bind(reference.kind.as_str())
+            .bind(&reference.name)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::MissingReference(reference.clone()));
+        }
+        sqlx::query("INSERT OR IGNORE INTO resource_refs (workspace, from_kind, from_name, to_kind, to_name) VALUES (?, ?, ?, ?, ?)")
+            .bind(&key.workspace)
+            .bind(key.kind.as_str())
+            .bind(&key.name)
+            .bind(reference.kind.as_str())
+            .bind(&reference.name)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_revision(tx: &mut Transaction<'_, Sqlite>, write: &ResourceWrite) -> Result<(), StoreError> {
+    let Some(revision) = &write.revision else { return Ok(()) };
+    let key = &write.key;
+    sqlx::query(
+        "INSERT INTO revisions (workspace, kind, name, id, seq, status, document, created_at, created_by) \
+         VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM revisions WHERE workspace = ? AND kind = ? AND name = ?), ?, ?, ?, ?)",
+    )
+    .bind(&key.workspace)
+    .bind(key.kind.as_str())
+    .bind(&key.name)
+    .bind(&revision.id)
+    .bind(&key.workspace)
+    .bind(key.kind.as_str())
+    .bind(&key.name)
+    .bind(&revision.status)
+    .bind(write.document.to_string())
+    .bind(write.at)
+    .bind(&write.actor)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn appended_events(existing: &[serde_json::Value], new: &[serde_json::Value]) -> String {
+    let all: Vec<&serde_json::Value> = existing.iter().chain(new).collect();
+    let start = all.len().saturating_sub(MAX_EVENTS);
+    serde_json::Value::Array(all[start..].iter().map(|e| (*e).clone()).collect()).to_string()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn ensure_workspace(&self, name: &str, actor: &str, at: Micros) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT OR IGNORE INTO workspaces (name, created_at, updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(at)
+        .bind(at)
+        .bind(actor)
+        .bind(actor)
+        .execute(&self.writer)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn workspace_exists(&self, name: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM workspaces WHERE name = ?").bind(name).fetch_optional(&self.reader).await?;
+        Ok(row.is_some())
+    }
+
+    async fn is_initialized(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM workspaces LIMIT 1").fetch_optional(&self.reader).await?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, workspace, name, key_digest, subject, subject_type, scopes, expires_at, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.workspace)
+        .bind(&key.name)
+        .bind(&key.key_digest)
+        .bind(&key.subject)
+        .bind(&key.subject_type)
+        .bind(serde_json::to_string(&key.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(key.expires_at)
+        .bind(key.created_at)
+        .bind(&key.created_by)
+        .execute(&self.writer)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, digest: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, workspace, name, key_digest, subject, subject_type, scopes, expires_at, created_at, created_by \
+             FROM api_keys WHERE key_digest = ?",
+        )
+        .bind(digest)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let scopes: String = row.try_get("scopes")?;
+        Ok(Some(ApiKeyRecord {
+            id: row.try_get("id")?,
+            workspace: row.try_get("workspace")?,
+            name: row.try_get("name")?,
+            key_digest: row.try_get("key_digest")?,
+            subject: row.try_get("subject")?,
+            subject_type: row.try_get("subject_type")?,
+            scopes: serde_json::from_str(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            expires_at: row.try_get("expires_at")?,
+            created_at: row.try_get("created_at")?,
+            created_by: row.try_get("created_by")?,
+        }))
+    }
+
+    async fn create_resource(&self, write: &ResourceWrite) -> Result<ResourceRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let key = &write.key;
+        let (key_id, sealed) = match &write.sealed_secret {
+            Some(s) => (Some(&s.key_id), Some(&s.bytes)),
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO resources (workspace, kind, name, search_text, status, document, events, secret_key_id, secret_sealed, \
+             created_at, updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .bind(&write.search_text)
+        .bind(&write.status)
+        .bind(write.document.to_string())
+        .bind(appended_events(&[], &write.new_events))
+        .bind(key_id)
+        .bind(sealed)
+        .bind(write.at)
+        .bind(write.at)
+        .bind(&write.actor)
+        .bind(&write.actor)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        // A resource deleted earlier may have left revisions under the same name.
+        sqlx::query("DELETE FROM revisions WHERE workspace = ? AND kind = ? AND name = ?")
+            .bind(&key.workspace)
+            .bind(key.kind.as_str())
+            .bind(&key.name)
+            .execute(&mut *tx)
+            .await?;
+        replace_references(&mut tx, write).await?;
+        insert_revision(&mut tx, write).await?;
+        let record = fetch_resource(&mut tx, key).await?.ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn update_resource(&self, write: &ResourceWrite) -> Result<ResourceRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let key = &write.key;
+        let existing = fetch_resource(&mut tx, key).await?.ok_or(StoreError::NotFound)?;
+        let (key_id, sealed) = match &write.sealed_secret {
+            Some(s) => (Some(&s.key_id), Some(&s.bytes)),
+            None => (None, None),
+        };
+        sqlx::query(
+            "UPDATE resources SET search_text = ?, status = ?, document = ?, events = ?, secret_key_id = ?, secret_sealed = ?, \
+             updated_at = ?, updated_by = ? WHERE workspace = ? AND kind = ? AND name = ?",
+        )
+        .bind(&write.search_text)
+        .bind(&write.status)
+        .bind(write.document.to_string())
+        .bind(appended_events(&existing.events, &write.new_events))
+        .bind(key_id)
+        .bind(sealed)
+        .bind(write.at)
+        .bind(&write.actor)
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .execute(&mut *tx)
+        .await?;
+        replace_references(&mut tx, write).await?;
+        insert_revision(&mut tx, write).await?;
+        let record = fetch_resource(&mut tx, key).await?.ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn delete_resource(&self, key: &ResourceKey) -> Result<ResourceRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let existing = fetch_resource(&mut tx, key).await?.ok_or(StoreError::NotFound)?;
+        let referrers = sqlx::query(
+            "SELECT from_kind, from_name FROM resource_refs WHERE workspace = ? AND to_kind = ? AND to_name = ? ORDER BY from_name",
+        )
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !referrers.is_empty() {
+            return Err(StoreError::InUse(references_from_rows(&referrers)?));
+        }
+        for table in ["DELETE FROM resources", "DELETE FROM revisions"] {
+            sqlx::query(&format!("{table} WHERE workspace = ? AND kind = ? AND name = ?"))
+                .bind(&key.workspace)
+                .bind(key.kind.as_str())
+                .bind(&key.name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM resource_refs WHERE workspace = ? AND from_kind = ? AND from_name = ?")
+            .bind(&key.workspace)
+            .bind(key.kind.as_str())
+            .bind(&key.name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(existing)
+    }
+
+    async fn get_resource(&self, key: &ResourceKey) -> Result<Option<ResourceRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = ? AND kind = ? AND name = ?"))
+            .bind(&key.workspace)
+            .bind(key.kind.as_str())
+            .bind(&key.name)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(resource_from_row).transpose()
+    }
+
+    async fn list_resources(
+        &self,
+        workspace: &str,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Vec<ResourceRecord>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = "));
+        sql.push_bind(workspace).push(" AND kind = ").push_bind(kind.as_str());
+        if let Some(search) = &query.search {
+            let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            sql.push(" AND search_text LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+        }
+        if !query.statuses.is_empty() {
+            sql.push(" AND status IN (");
+            let mut list = sql.separated(", ");
+            for status in &query.statuses {
+                list.push_bind(status);
+            }
+            sql.push(")");
+        }
+        // The tail of an order is the head of the reverse order, read back to front.
+        let descending = matches!(query.sort, SortOrder::CreatedDesc | SortOrder::NameDesc) != query.tail;
+        let by_name = matches!(query.sort, SortOrder::NameAsc | SortOrder::NameDesc);
+        if let Some(after) = &query.after {
+            let op = if descending { " < " } else { " > " };
+            if by_name {
+                sql.push(" AND name").push(op).push_bind(&after.name);
+            } else {
+                sql.push(" AND (created_at, name)").push(op).push("(");
+                sql.push_bind(after.created_at).push(", ").push_bind(&after.name).push(")");
+            }
+        }
+        let direction = if descending { "DESC" } else { "ASC" };
+        if by_name {
+            sql.push(format!(" ORDER BY name {direction}"));
+        } else {
+            sql.push(format!(" ORDER BY created_at {direction}, name {direction}"));
+        }
+        if let Some(limit) = query.limit {
+            sql.push(" LIMIT ").push_bind(limit);
+        }
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        let mut records = rows.iter().map(resource_from_row).collect::<Result<Vec<_>, _>>()?;
+        if query.tail {
+            records.reverse();
+        }
+        Ok(records)
+    }
+
+    async fn count_resources(&self, workspace: &str, kind: ResourceKind) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM resources WHERE workspace = ? AND kind = ?")
+            .bind(workspace)
+            .bind(kind.as_str())
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn referrers(&self, key: &ResourceKey) -> Result<Vec<Reference>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT from_kind, from_name FROM resource_refs WHERE workspace = ? AND to_kind = ? AND to_name = ? ORDER BY from_name",
+        )
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .fetch_all(&self.reader)
+        .await?;
+        references_from_rows(&rows)
+    }
+
+    async fn list_revisions(&self, key: &ResourceKey) -> Result<Vec<RevisionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, status, created_at, created_by FROM revisions WHERE workspace = ? AND kind = ? AND name = ? ORDER BY seq DESC",
+        )
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RevisionRecord {
+                    id: row.try_get("id")?,
+                    status: row.try_get("status")?,
+                    created_at: row.try_get("created_at")?,
+                    created_by: row.try_get("created_by")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn references_from_rows(rows: &[SqliteRow]) -> Result<Vec<Reference>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("from_kind")?;
+            Ok(Reference {
+                kind: ResourceKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown kind {kind}")))?,
+                name: row.try_get("from_name")?,
+            })
+        })
+        .collect()
+}
