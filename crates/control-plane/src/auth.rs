@@ -37,9 +37,8 @@ impl Caller {
 fn bearer_credential(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     for header in ["x-blaxel-authorization", "authorization"] {
         if let Some(value) = headers.get(header) {
-            let value = value
-                .to_str()
-                .map_err(|_| ApiError::Unauthorized(format!("the {header} header is not valid text")))?;
+            let value =
+                value.to_str().map_err(|_| ApiError::Unauthorized(format!("the {header} header is not valid text")))?;
             let token = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
@@ -52,10 +51,13 @@ fn bearer_credential(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 fn requested_workspace(parts: &Parts) -> Result<Option<String>, ApiError> {
     if let Some(value) = parts.headers.get("x-blaxel-workspace") {
-        let name = value.to_str().map_err(|_| ApiError::BadRequest("the X-Blaxel-Workspace header is not valid text".into()))?;
+        let name = value
+            .to_str()
+            .map_err(|_| ApiError::BadRequest("the X-Blaxel-Workspace header is not valid text".into()))?;
         return Ok(Some(name.trim().to_string()));
     }
-    let query: Query<HashMap<String, String>> = Query::try_from_uri(&parts.uri).unwrap_or_else(|_| Query(HashMap::new()));
+    let query: Query<HashMap<String, String>> =
+        Query::try_from_uri(&parts.uri).unwrap_or_else(|_| Query(HashMap::new()));
     Ok(query.0.get("workspace").cloned())
 }
 
@@ -77,7 +79,9 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
         let scopes: Vec<Scope> = record.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
         let workspace = match requested_workspace(parts)? {
             Some(requested) if requested != record.workspace => {
-                if !scopes.contains(&Scope::Admin) {
+                // Only a user's admin key reaches other workspaces (as Blaxel's user keys do);
+                // service-account keys are bound to their own workspace.
+                if !(scopes.contains(&Scope::Admin) && record.subject_type == "user") {
                     return Err(ApiError::Forbidden(format!(
                         "this key belongs to workspace '{}' and cannot act in workspace '{requested}'",
                         record.workspace

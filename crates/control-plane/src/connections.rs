@@ -21,9 +21,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<Arc<ControlPlane>> {
-    OpenApiRouter::new()
-        .routes(routes!(list_connections, create_connection))
-        .routes(routes!(get_connection, update_connection, delete_connection))
+    OpenApiRouter::new().routes(routes!(list_connections, create_connection)).routes(routes!(
+        get_connection,
+        update_connection,
+        delete_connection
+    ))
 }
 
 const KIND: ResourceKind = ResourceKind::IntegrationConnection;
@@ -64,11 +66,17 @@ fn check_provider_needs(spec: &IntegrationConnectionSpec, secrets: &BTreeMap<Str
     Ok(())
 }
 
-fn seal(state: &ControlPlane, workspace: &str, name: &str, secrets: &BTreeMap<String, String>) -> Result<Option<SealedSecret>, ApiError> {
+fn seal(
+    state: &ControlPlane,
+    workspace: &str,
+    name: &str,
+    secrets: &BTreeMap<String, String>,
+) -> Result<Option<SealedSecret>, ApiError> {
     if secrets.is_empty() {
         return Ok(None);
     }
-    let plaintext = serde_json::to_vec(secrets).map_err(|e| ApiError::Internal(format!("cannot encode secret: {e}")))?;
+    let plaintext =
+        serde_json::to_vec(secrets).map_err(|e| ApiError::Internal(format!("cannot encode secret: {e}")))?;
     state
         .master_key
         .seal(&plaintext, &secret_context(workspace, name))
@@ -79,10 +87,8 @@ fn seal(state: &ControlPlane, workspace: &str, name: &str, secrets: &BTreeMap<St
 /// Opens the secrets stored for a connection.
 fn open(state: &ControlPlane, record: &ResourceRecord) -> Result<BTreeMap<String, String>, ApiError> {
     let Some(sealed) = &record.sealed_secret else { return Ok(BTreeMap::new()) };
-    let plaintext = state
-        .master_key
-        .open(sealed, &secret_context(&record.key.workspace, &record.key.name))
-        .map_err(|e| {
+    let plaintext =
+        state.master_key.open(sealed, &secret_context(&record.key.workspace, &record.key.name)).map_err(|e| {
             ApiError::BadRequest(format!(
                 "the stored secret of '{}' cannot be opened ({e}); send every spec.secret value again",
                 record.key.name
@@ -151,7 +157,11 @@ async fn create_connection(
     check_provider_needs(&connection.spec, &secrets)?;
     let write = build_write(&state, &caller, &connection, &secrets)?;
     let name = &connection.metadata.name;
-    let record = state.store.create_resource(&write).await.map_err(|e| ApiError::from_store(e, KIND, name, &caller.workspace))?;
+    let record = state
+        .store
+        .create_resource(&write)
+        .await
+        .map_err(|e| ApiError::from_store(e, KIND, name, &caller.workspace))?;
     Ok(Json(render(&record)?))
 }
 
@@ -233,7 +243,11 @@ async fn update_connection(
     };
     check_provider_needs(&connection.spec, &secrets)?;
     let write = build_write(&state, &caller, &connection, &secrets)?;
-    let record = state.store.update_resource(&write).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
+    let record = state
+        .store
+        .update_resource(&write)
+        .await
+        .map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
     Ok(Json(render(&record)?))
 }
 
@@ -251,6 +265,7 @@ async fn delete_connection(
 ) -> Result<Json<IntegrationConnection>, ApiError> {
     caller.require(Scope::IntegrationsDelete)?;
     let key = ResourceKey::new(&caller.workspace, KIND, &name);
-    let record = state.store.delete_resource(&key).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
+    let record =
+        state.store.delete_resource(&key).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
     Ok(Json(render(&record)?))
 }

@@ -81,7 +81,7 @@ pub fn missing_reference(reference: &Reference, workspace: &str) -> ApiError {
 }
 
 fn in_use(kind: ResourceKind, name: &str, referrers: &[Reference]) -> ApiError {
-    let names: Vec<&str> = referrers.iter().map(|r| r.name.as_str()).collect();
+    let names: Vec<String> = referrers.iter().map(|r| format!("'{}'", r.name)).collect();
     let field = match kind {
         ResourceKind::IntegrationConnection => "spec.integrationConnections",
         _ => "spec.policies",
@@ -124,7 +124,8 @@ impl IntoResponse for ApiError {
             | ApiError::UnsupportedMediaType(m)
             | ApiError::Unavailable(m) => m,
         };
-        let mut response = (status, Json(Error { code: status.as_u16(), error: error.to_string(), message })).into_response();
+        let mut response =
+            (status, Json(Error { code: status.as_u16(), error: error.to_string(), message })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -143,12 +143,21 @@ fn parse_statuses(text: &str) -> Result<Vec<String>, ApiError> {
 
 impl Listing {
     /// Validates the parameters of a listing of `kind` in `workspace`.
-    pub fn new(version: &ApiVersion, params: &ListParams, workspace: &str, kind: ResourceKind) -> Result<Listing, ApiError> {
+    pub fn new(
+        version: &ApiVersion,
+        params: &ListParams,
+        workspace: &str,
+        kind: ResourceKind,
+    ) -> Result<Listing, ApiError> {
         let limit = match params.limit.as_deref() {
             None | Some("") => DEFAULT_LIMIT,
             Some(text) => match text.parse::<i64>() {
                 Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-                _ => return Err(ApiError::BadRequest(format!("limit '{text}' must be an integer from 1 to {MAX_LIMIT}"))),
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "limit '{text}' must be an integer from 1 to {MAX_LIMIT}"
+                    )))
+                }
             },
         };
         let sort = params.sort.as_deref().filter(|s| !s.is_empty()).map(parse_sort).transpose()?.unwrap_or_default();
@@ -170,7 +179,9 @@ impl Listing {
                 return Err(ApiError::BadRequest("anchor=end is only supported for createdAt sorts".into()))
             }
             Some("end") => true,
-            Some(other) => return Err(ApiError::BadRequest(format!("anchor '{other}' is not supported; use anchor=end"))),
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!("anchor '{other}' is not supported; use anchor=end")))
+            }
         };
         let fingerprint = {
             let text = format!("{workspace}\n{}\n{sort:?}\n{search:?}\n{statuses:?}", kind.as_str());
@@ -250,7 +261,10 @@ fn decode_cursor(text: &str, fingerprint: &str) -> Result<Position, ApiError> {
 /// The lower-cased text `q` searches: name, display name, label keys and values.
 pub fn search_text(name: &str, display_name: Option<&str>, labels: Option<&modelgate_domain::Labels>) -> String {
     let mut text = name.to_lowercase();
-    for part in display_name.into_iter().chain(labels.into_iter().flat_map(|l| l.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))) {
+    for part in display_name
+        .into_iter()
+        .chain(labels.into_iter().flat_map(|l| l.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()])))
+    {
         text.push('\n');
         text.push_str(&part.to_lowercase());
     }
@@ -277,7 +291,12 @@ mod tests {
         assert_eq!(decode_cursor(&cursor, "abc").unwrap(), Position { created_at: 5, name: "m".into() });
         assert!(decode_cursor(&cursor, "other").is_err());
         assert!(decode_cursor("not-a-cursor", "abc").is_err());
-        let old = encode_cursor(&Cursor { f: "abc".into(), t: now_micros() - CURSOR_LIFETIME_MICROS - 1, c: 5, n: "m".into() });
+        let old = encode_cursor(&Cursor {
+            f: "abc".into(),
+            t: now_micros() - CURSOR_LIFETIME_MICROS - 1,
+            c: 5,
+            n: "m".into(),
+        });
         assert!(decode_cursor(&old, "abc").is_err());
     }
 

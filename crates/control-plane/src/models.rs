@@ -17,7 +17,8 @@ use axum::Json;
 use modelgate_domain::timestamp::{now_micros, to_rfc3339};
 use modelgate_domain::validation::validate_model;
 use modelgate_domain::{
-    IntegrationConnectionSpec, Model, ModelSpec, PolicyResourceType, PolicySpec, PolicyType, RevisionMetadata, Scope, Status,
+    IntegrationConnectionSpec, Model, ModelSpec, PolicyResourceType, PolicySpec, PolicyType, RevisionMetadata, Scope,
+    Status,
 };
 use modelgate_providers::descriptor;
 use modelgate_store::{Reference, ResourceKey, ResourceKind, ResourceRecord, ResourceWrite, RevisionWrite};
@@ -74,7 +75,10 @@ async fn plan_deployment(
     for name in connections {
         let key = ResourceKey::new(workspace, ResourceKind::IntegrationConnection, name);
         let record = state.store.get_resource(&key).await?.ok_or_else(|| {
-            crate::error::missing_reference(&Reference { kind: ResourceKind::IntegrationConnection, name: name.clone() }, workspace)
+            crate::error::missing_reference(
+                &Reference { kind: ResourceKind::IntegrationConnection, name: name.clone() },
+                workspace,
+            )
         })?;
         let connection: IntegrationConnectionSpec = spec_of(&record)?;
         let integration = connection.integration.unwrap_or_default();
@@ -86,7 +90,8 @@ async fn plan_deployment(
         }
         if let Some(sealed) = &record.sealed_secret {
             if let Err(error) = state.master_key.open(sealed, &crate::connections::secret_context(workspace, name)) {
-                credential_problem.get_or_insert(format!("credentials of connection '{name}' cannot be opened: {error}"));
+                credential_problem
+                    .get_or_insert(format!("credentials of connection '{name}' cannot be opened: {error}"));
             }
         }
     }
@@ -129,7 +134,8 @@ fn check_policy(model: &Model, name: &str, policy: &PolicySpec) -> Result<(), Ap
     if policy.kind == Some(PolicyType::Flavor) {
         let allowed = policy.flavors.as_deref().unwrap_or_default();
         for flavor in model.spec.flavors.as_deref().unwrap_or_default() {
-            let permitted = allowed.iter().any(|a| a.name == flavor.name && (a.kind.is_none() || a.kind == flavor.kind));
+            let permitted =
+                allowed.iter().any(|a| a.name == flavor.name && (a.kind.is_none() || a.kind == flavor.kind));
             if !permitted {
                 let names: Vec<&str> = allowed.iter().filter_map(|a| a.name.as_deref()).collect();
                 return Err(ApiError::BadRequest(format!(
@@ -208,7 +214,11 @@ async fn create_model(
     caller.require(Scope::ModelsCreate)?;
     let name = model.metadata.name.clone();
     let write = prepare_write(&state, &caller, model).await?;
-    let record = state.store.create_resource(&write).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
+    let record = state
+        .store
+        .create_resource(&write)
+        .await
+        .map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
     Ok(Json(render(&state, &record)?))
 }
 
@@ -254,7 +264,11 @@ async fn update_model(
         return Err(not_found(KIND, &name, &caller.workspace));
     }
     let write = prepare_write(&state, &caller, model).await?;
-    let record = state.store.update_resource(&write).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
+    let record = state
+        .store
+        .update_resource(&write)
+        .await
+        .map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
     Ok(Json(render(&state, &record)?))
 }
 
@@ -270,16 +284,16 @@ async fn delete_model(
 ) -> Result<Json<Model>, ApiError> {
     caller.require(Scope::ModelsDelete)?;
     let key = ResourceKey::new(&caller.workspace, KIND, &name);
-    let mut record = state.store.delete_resource(&key).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
-    let revision = record
-        .events
-        .last()
-        .and_then(|e| e.get("revision"))
-        .and_then(|r| r.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let mut record =
+        state.store.delete_resource(&key).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
+    let revision =
+        record.events.last().and_then(|e| e.get("revision")).and_then(|r| r.as_str()).unwrap_or_default().to_string();
     record.status = Some(Status::Deleting.as_str().to_string());
-    record.events.push(deployment_event(Status::Deleting.as_str(), "Deleting: the endpoint no longer serves requests", &revision));
+    record.events.push(deployment_event(
+        Status::Deleting.as_str(),
+        "Deleting: the endpoint no longer serves requests",
+        &revision,
+    ));
     record.updated_at = now_micros();
     record.updated_by = caller.subject;
     Ok(Json(render(&state, &record)?))

@@ -25,7 +25,10 @@ pub struct PolicyList {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "modelgate control plane", description = "Blaxel-compatible control plane of the modelgate LLM gateway."),
+    info(
+        title = "modelgate control plane",
+        description = "Blaxel-compatible control plane of the modelgate LLM gateway."
+    ),
     components(schemas(crate::error::Error, modelgate_domain::CoreEvent, modelgate_domain::Status))
 )]
 struct BaseDocument;

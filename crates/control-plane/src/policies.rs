@@ -32,7 +32,10 @@ async fn render(store: &dyn Store, record: &ResourceRecord) -> Result<Policy, Ap
     Ok(Policy {
         metadata: metadata_of(record, None)?,
         spec: spec_of(record)?,
-        usage: Some(PolicyUsageCounts { models: i64::try_from(models).unwrap_or(i64::MAX), ..PolicyUsageCounts::default() }),
+        usage: Some(PolicyUsageCounts {
+            models: i64::try_from(models).unwrap_or(i64::MAX),
+            ..PolicyUsageCounts::default()
+        }),
     })
 }
 
@@ -73,7 +76,10 @@ async fn list_policies(
         rendered.insert(record.key.name.clone(), render(state.store.as_ref(), record).await?);
     }
     listing.respond(records, total, |record| {
-        rendered.get(&record.key.name).cloned().ok_or_else(|| ApiError::Internal("policy vanished while listing".into()))
+        rendered
+            .get(&record.key.name)
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("policy vanished while listing".into()))
     })
 }
 
@@ -157,7 +163,8 @@ async fn delete_policy(
 ) -> Result<Json<Policy>, ApiError> {
     caller.require(Scope::PoliciesDelete)?;
     let key = ResourceKey::new(&caller.workspace, KIND, &name);
-    let record = state.store.delete_resource(&key).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
+    let record =
+        state.store.delete_resource(&key).await.map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
     Ok(Json(Policy {
         metadata: metadata_of(&record, None)?,
         spec: spec_of(&record)?,

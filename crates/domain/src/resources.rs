@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::ToSchema;
 
 /// Deserializes any value into `None`: read-only fields are ignored on input, whatever they hold.
@@ -46,6 +48,7 @@ pub struct Metadata {
     pub external_id: Option<String>,
     /// Key-value pairs for organizing and filtering resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)] // not a component named after the alias
     pub labels: Option<Labels>,
     /// Unique identifier within the workspace: lowercase alphanumeric with hyphens, max 49
     /// characters. Immutable after creation.
@@ -65,8 +68,8 @@ pub struct Metadata {
     pub workspace: Option<String>,
 }
 
-/// Deployment status of a resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Deployment status of a resource (read-only: the control plane sets it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Deleting,
@@ -116,6 +119,36 @@ impl Status {
     pub fn parse(name: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(name))
     }
+}
+
+/// Written by hand because the derive cannot mark an enum `readOnly`, as the reference does.
+impl utoipa::PartialSchema for Status {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("Deployment status of a resource."))
+            .enum_values(Some(Status::ALL.map(Status::as_str)))
+            .read_only(Some(true))
+            .into()
+    }
+}
+
+impl ToSchema for Status {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Status".into()
+    }
+}
+
+/// The schema of `Model.events`: a read-only, nullable array of [`CoreEvent`]. utoipa 5 drops
+/// `#[schema(read_only)]` on array fields (its `Array` has no such field), so `readOnly` is put
+/// in the array's extension map, which is written beside its other keywords as is.
+fn read_only_events() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(Ref::from_schema_name(CoreEvent::name()))
+        .description(Some("Events of this resource (read-only)"))
+        .extensions(Some([("readOnly", true)].into_iter().collect()))
+        .build()
 }
 
 /// One event in a resource's history.
@@ -315,13 +348,12 @@ pub struct ModelSpec {
 pub struct Model {
     /// Events of this resource (read-only)
     #[serde(default, deserialize_with = "read_only", skip_serializing_if = "Option::is_none")]
-    #[schema(read_only)]
+    #[schema(schema_with = read_only_events)]
     pub events: Option<Vec<CoreEvent>>,
     pub metadata: Metadata,
     pub spec: ModelSpec,
     /// Deployment status (read-only)
     #[serde(default, deserialize_with = "read_only", skip_serializing_if = "Option::is_none")]
-    #[schema(read_only)]
     pub status: Option<Status>,
 }
 
@@ -463,13 +495,18 @@ pub struct Policy {
     pub usage: Option<PolicyUsageCounts>,
 }
 
-/// Resources currently referencing a policy.
+/// Resources currently referencing a policy: one object (`{"name": ...}`) per resource.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PolicyUsages {
+    #[schema(value_type = Vec<Object>)]
     pub agents: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
     pub functions: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
     pub jobs: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
     pub models: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
     pub sandboxes: Vec<serde_json::Value>,
 }
 

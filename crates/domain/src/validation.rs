@@ -37,7 +37,9 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), ValidationError> {
     if !name.chars().all(allowed) || name.starts_with('-') || name.ends_with('-') {
         return Err(invalid(
             field,
-            format!("'{name}' must be lowercase letters, digits and hyphens, starting and ending with a letter or digit"),
+            format!(
+                "'{name}' must be lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+            ),
         ));
     }
     Ok(())
@@ -68,7 +70,10 @@ pub fn validate_metadata(metadata: &Metadata) -> Result<(), ValidationError> {
         }
         for (key, value) in labels {
             if key.is_empty() || key.len() > MAX_LABEL_KEY_LEN {
-                return Err(invalid("metadata.labels", format!("label keys must be 1 to {MAX_LABEL_KEY_LEN} characters")));
+                return Err(invalid(
+                    "metadata.labels",
+                    format!("label keys must be 1 to {MAX_LABEL_KEY_LEN} characters"),
+                ));
             }
             if value.len() > MAX_LABEL_VALUE_LEN {
                 return Err(invalid(
@@ -136,9 +141,10 @@ pub fn validate_base_url(field: &str, url: &str) -> Result<(), ValidationError> 
 pub fn validate_connection(connection: &IntegrationConnection) -> Result<(), ValidationError> {
     validate_metadata(&connection.metadata)?;
     let spec = &connection.spec;
-    let integration = spec.integration.as_deref().ok_or_else(|| {
-        invalid("spec.integration", "is required: the provider's name, e.g. openai or anthropic")
-    })?;
+    let integration = spec
+        .integration
+        .as_deref()
+        .ok_or_else(|| invalid("spec.integration", "is required: the provider's name, e.g. openai or anthropic"))?;
     if RuntimeType::parse(integration).is_none() {
         let known: Vec<&str> = RuntimeType::ALL.iter().map(|t| t.as_str()).collect();
         return Err(invalid(
@@ -176,7 +182,10 @@ pub fn validate_policy(policy: &Policy) -> Result<(), ValidationError> {
                     return Err(invalid(format!("spec.locations[{index}].name"), "is required"));
                 }
                 if location.kind.is_none() {
-                    return Err(invalid(format!("spec.locations[{index}].type"), "is required: location, country or continent"));
+                    return Err(invalid(
+                        format!("spec.locations[{index}].type"),
+                        "is required: location, country or continent",
+                    ));
                 }
             }
         }
@@ -188,14 +197,16 @@ pub fn validate_policy(policy: &Policy) -> Result<(), ValidationError> {
             validate_flavors("spec.flavors", flavors)?;
         }
         PolicyType::MaxToken => {
-            let limits = spec
-                .max_tokens
-                .as_ref()
-                .ok_or_else(|| invalid("spec.maxTokens", "a maxToken policy needs maxTokens {granularity, step, input|output|total}"))?;
+            let limits = spec.max_tokens.as_ref().ok_or_else(|| {
+                invalid("spec.maxTokens", "a maxToken policy needs maxTokens {granularity, step, input|output|total}")
+            })?;
             match limits.granularity.as_deref() {
                 Some(g) if GRANULARITIES.contains(&g) => {}
                 Some(g) => {
-                    return Err(invalid("spec.maxTokens.granularity", format!("'{g}' must be one of minute, hour, day, month")))
+                    return Err(invalid(
+                        "spec.maxTokens.granularity",
+                        format!("'{g}' must be one of minute, hour, day, month"),
+                    ))
                 }
                 None => return Err(invalid("spec.maxTokens.granularity", "is required: minute, hour, day or month")),
             }
@@ -269,10 +280,19 @@ mod tests {
     #[test]
     fn policies() {
         let cases = [
-            (serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "minute", "step": 1, "total": 10}}), None),
-            (serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "week", "total": 10}}), Some("spec.maxTokens.granularity")),
+            (
+                serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "minute", "step": 1, "total": 10}}),
+                None,
+            ),
+            (
+                serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "week", "total": 10}}),
+                Some("spec.maxTokens.granularity"),
+            ),
             (serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "day"}}), Some("spec.maxTokens")),
-            (serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "day", "step": 0, "input": 1}}), Some("spec.maxTokens.step")),
+            (
+                serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "day", "step": 0, "input": 1}}),
+                Some("spec.maxTokens.step"),
+            ),
             (serde_json::json!({"type": "maxToken"}), Some("spec.maxTokens")),
             (serde_json::json!({"type": "location", "locations": [{"name": "eu", "type": "continent"}]}), None),
             (serde_json::json!({"type": "location", "locations": []}), Some("spec.locations")),

@@ -24,7 +24,13 @@ pub struct GatewayError {
 impl GatewayError {
     /// 404 `ROUTE_NOT_FOUND`.
     pub fn route_not_found(message: String) -> GatewayError {
-        GatewayError { status: StatusCode::NOT_FOUND, code: "ROUTE_NOT_FOUND", kind: "not_found", message, retryable: false }
+        GatewayError {
+            status: StatusCode::NOT_FOUND,
+            code: "ROUTE_NOT_FOUND",
+            kind: "not_found",
+            message,
+            retryable: false,
+        }
     }
 }
 

@@ -25,10 +25,12 @@ pub struct IntegrationEndpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub ignore_models: Option<Vec<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub models: Option<Vec<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
@@ -46,8 +48,10 @@ pub struct Integration {
     pub endpoints: BTreeMap<String, IntegrationEndpoint>,
     pub headers: BTreeMap<String, String>,
     pub name: String,
+    #[schema(value_type = Vec<Object>)]
     pub organizations: Vec<serde_json::Value>,
     pub params: BTreeMap<String, String>,
+    #[schema(value_type = Vec<Object>)]
     pub repositories: Vec<serde_json::Value>,
 }
 
@@ -59,7 +63,11 @@ fn token(sent: &str, received: &str, total: Option<&str>) -> IntegrationEndpoint
     }
 }
 
-fn endpoint(method: &str, usage: Option<IntegrationEndpointToken>, stream_usage: Option<IntegrationEndpointToken>) -> IntegrationEndpoint {
+fn endpoint(
+    method: &str,
+    usage: Option<IntegrationEndpointToken>,
+    stream_usage: Option<IntegrationEndpointToken>,
+) -> IntegrationEndpoint {
     IntegrationEndpoint {
         method: Some(method.to_string()),
         stream_key: stream_usage.as_ref().map(|_| "data".to_string()),
@@ -87,12 +95,19 @@ fn endpoints(family: Family) -> BTreeMap<String, IntegrationEndpoint> {
         }
         Family::Anthropic => {
             let usage = token("usage.input_tokens", "usage.output_tokens", None);
-            add("/v1/messages", endpoint("POST", Some(usage), Some(token("message.usage.input_tokens", "usage.output_tokens", None))));
+            add(
+                "/v1/messages",
+                endpoint("POST", Some(usage), Some(token("message.usage.input_tokens", "usage.output_tokens", None))),
+            );
             add("/v1/messages/count_tokens", endpoint("POST", None, None));
             add("/v1/models", endpoint("GET", None, None));
         }
         Family::Gemini | Family::VertexAi => {
-            let usage = token("usageMetadata.promptTokenCount", "usageMetadata.candidatesTokenCount", Some("usageMetadata.totalTokenCount"));
+            let usage = token(
+                "usageMetadata.promptTokenCount",
+                "usageMetadata.candidatesTokenCount",
+                Some("usageMetadata.totalTokenCount"),
+            );
             let prefix = if family == Family::Gemini {
                 "/v1beta/models/{model}"
             } else {
@@ -107,7 +122,14 @@ fn endpoints(family: Family) -> BTreeMap<String, IntegrationEndpoint> {
         }
         Family::Cohere => {
             let usage = token("usage.tokens.input_tokens", "usage.tokens.output_tokens", None);
-            add("/v2/chat", endpoint("POST", Some(usage.clone()), Some(token("delta.usage.tokens.input_tokens", "delta.usage.tokens.output_tokens", None))));
+            add(
+                "/v2/chat",
+                endpoint(
+                    "POST",
+                    Some(usage.clone()),
+                    Some(token("delta.usage.tokens.input_tokens", "delta.usage.tokens.output_tokens", None)),
+                ),
+            );
             add("/v2/embed", endpoint("POST", None, None));
             add("/v2/rerank", endpoint("POST", None, None));
         }

@@ -48,6 +48,9 @@ pub async fn run(store: &dyn Store, configured_key: Option<&str>) -> anyhow::Res
         return Ok(None);
     }
     let key = api_key::generate();
-    store.insert_api_key(&admin_key_record(&key, "bootstrap admin key")).await.context("cannot store the admin API key")?;
+    store
+        .insert_api_key(&admin_key_record(&key, "bootstrap admin key"))
+        .await
+        .context("cannot store the admin API key")?;
     Ok(Some(key))
 }

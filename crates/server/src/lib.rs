@@ -48,7 +48,11 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))
 }
 
-fn spawn_plane(listener: TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) -> JoinHandle<std::io::Result<()>> {
+fn spawn_plane(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
     use axum::serve::ListenerExt;
     // Nagle's algorithm delays small writes by tens of milliseconds: never on a proxy.
     let listener = listener.tap_io(|tcp| {

@@ -46,7 +46,8 @@ fn map_unique(error: sqlx::Error) -> StoreError {
 
 fn resource_from_row(row: &SqliteRow) -> Result<ResourceRecord, StoreError> {
     let kind_text: String = row.try_get("kind")?;
-    let kind = ResourceKind::parse(&kind_text).ok_or_else(|| StoreError::Corrupt(format!("unknown kind {kind_text}")))?;
+    let kind =
+        ResourceKind::parse(&kind_text).ok_or_else(|| StoreError::Corrupt(format!("unknown kind {kind_text}")))?;
     let document: String = row.try_get("document")?;
     let events: String = row.try_get("events")?;
     let key_id: Option<String> = row.try_get("secret_key_id")?;
@@ -71,12 +72,13 @@ async fn fetch_resource(
     tx: &mut Transaction<'_, Sqlite>,
     key: &ResourceKey,
 ) -> Result<Option<ResourceRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = ? AND kind = ? AND name = ?"))
-        .bind(&key.workspace)
-        .bind(key.kind.as_str())
-        .bind(&key.name)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = ? AND kind = ? AND name = ?"))
+            .bind(&key.workspace)
+            .bind(key.kind.as_str())
+            .bind(&key.name)
+            .fetch_optional(&mut **tx)
+            .await?;
     row.as_ref().map(resource_from_row).transpose()
 }
 
@@ -163,7 +165,8 @@ impl Store for SqliteStore {
     }
 
     async fn workspace_exists(&self, name: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM workspaces WHERE name = ?").bind(name).fetch_optional(&self.reader).await?;
+        let row =
+            sqlx::query("SELECT 1 FROM workspaces WHERE name = ?").bind(name).fetch_optional(&self.reader).await?;
         Ok(row.is_some())
     }
 
@@ -323,12 +326,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_resource(&self, key: &ResourceKey) -> Result<Option<ResourceRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = ? AND kind = ? AND name = ?"))
-            .bind(&key.workspace)
-            .bind(key.kind.as_str())
-            .bind(&key.name)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = ? AND kind = ? AND name = ?"
+        ))
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .fetch_optional(&self.reader)
+        .await?;
         row.as_ref().map(resource_from_row).transpose()
     }
 
@@ -338,7 +343,8 @@ impl Store for SqliteStore {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<Vec<ResourceRecord>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = "));
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE workspace = "));
         sql.push_bind(workspace).push(" AND kind = ").push_bind(kind.as_str());
         if let Some(search) = &query.search {
             let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
