@@ -16,6 +16,22 @@ struct Cli {
 enum Command {
     /// Run the control plane and the inference plane.
     Serve(ServeArgs),
+    /// Reseal every stored provider secret under the current master key (MODELGATE_MASTER_KEY),
+    /// opening old ones with MODELGATE_PREVIOUS_MASTER_KEYS. Safe while nodes are running.
+    RotateMasterKey(ServeArgs),
+    /// Run a mock LLM provider (OpenAI, Anthropic, Gemini, Cohere, Azure, Vertex wire formats)
+    /// for offline trials, tests and benchmarks.
+    MockProvider(MockProviderArgs),
+}
+
+#[derive(clap::Args)]
+struct MockProviderArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MODELGATE_MOCK_ADDR", default_value = "127.0.0.1:9000")]
+    addr: std::net::SocketAddr,
+    /// The provider API key the mock accepts.
+    #[arg(long, env = "MODELGATE_MOCK_API_KEY", default_value = modelgate_mock_provider::DEFAULT_API_KEY)]
+    api_key: String,
 }
 
 fn init_logging(format: LogFormat) {
@@ -68,6 +84,22 @@ async fn main() -> anyhow::Result<()> {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
             server.shutdown().await?;
+            Ok(())
+        }
+        Command::MockProvider(args) => {
+            init_logging(LogFormat::Text);
+            let config = modelgate_mock_provider::MockConfig { api_key: args.api_key, ..Default::default() };
+            println!("mock provider: http://{} (accepts the key given by --api-key)", args.addr);
+            modelgate_mock_provider::run(args.addr, config, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::RotateMasterKey(args) => {
+            init_logging(args.log_format);
+            let report = modelgate_server::rotate_master_key(&args).await?;
+            println!(
+                "resealed {} secret(s) under the current master key ({} already were); the previous keys can now be removed",
+                report.resealed, report.already_current
+            );
             Ok(())
         }
     }

@@ -1,35 +1,84 @@
-//! Caller authentication: a bearer API key in `X-Blaxel-Authorization` or `Authorization`, the
-//! workspace from `X-Blaxel-Workspace` (or `?workspace=`), else the key's own. Each handler
-//! declares the scope the reference gives its route with [`Caller::require`].
+//! Caller authentication on the control plane.
+//!
+//! Credentials: a bearer API key (`mgk_...`) or access token (JWT from `/oauth/token`) in
+//! `X-Blaxel-Authorization`, else `Authorization`. Workspace: the one named by
+//! `X-Blaxel-Workspace` (or `?workspace=`), else the credential's own. A service account's
+//! credentials act only in its workspace; a user's key acts in every workspace the user
+//! administers. A workspace the caller cannot act in answers 404, exactly like one that does not
+//! exist, so existence never leaks. Each handler declares its scope with [`Caller::require`].
 
 use crate::error::ApiError;
+use crate::throttle::client_ip;
 use crate::ControlPlane;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use modelgate_domain::timestamp::now_micros;
-use modelgate_domain::{api_key, Scope};
+use modelgate_domain::{access_token, api_key, Scope};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Kind of principal behind a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectType {
+    User,
+    ServiceAccount,
+}
+
+impl SubjectType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectType::User => "user",
+            SubjectType::ServiceAccount => "service_account",
+        }
+    }
+
+    fn parse(text: &str) -> SubjectType {
+        if text == "user" {
+            SubjectType::User
+        } else {
+            SubjectType::ServiceAccount
+        }
+    }
+}
+
+/// Who is calling, as proven by their credential, before a workspace is chosen.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// A user's subject or a service account's client id; recorded as `createdBy`/`updatedBy`.
+    pub subject: String,
+    pub subject_type: SubjectType,
+    /// The workspace the credential belongs to.
+    pub home_workspace: String,
+    pub scopes: Vec<Scope>,
+}
 
 /// The authenticated caller of a request and the workspace it acts in.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Who the caller is; recorded as `createdBy` / `updatedBy`.
-    pub subject: String,
+    pub principal: Principal,
     /// The workspace the request acts in.
     pub workspace: String,
-    scopes: Vec<Scope>,
 }
 
 impl Caller {
     /// Refuses the request with 403 unless the caller holds `scope` (or `admin`).
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if scope.is_granted_by(&self.scopes) {
+        if scope.is_granted_by(&self.principal.scopes) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(format!("this credential lacks the '{scope}' scope needed for this request")))
         }
+    }
+
+    /// Who acts, for owner fields.
+    pub fn subject(&self) -> &str {
+        &self.principal.subject
+    }
+
+    /// Whether the caller may hand out `scope` (to a key or service account it creates).
+    pub fn may_grant(&self, scope: Scope) -> bool {
+        scope.is_granted_by(&self.principal.scopes)
     }
 }
 
@@ -39,10 +88,9 @@ fn bearer_credential(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         if let Some(value) = headers.get(header) {
             let value =
                 value.to_str().map_err(|_| ApiError::Unauthorized(format!("the {header} header is not valid text")))?;
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| ApiError::Unauthorized(format!("the {header} header must be 'Bearer <API key>'")))?;
+            let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(|| {
+                ApiError::Unauthorized(format!("the {header} header must be 'Bearer <API key or token>'"))
+            })?;
             return Ok(Some(token.trim()));
         }
     }
@@ -61,39 +109,85 @@ fn requested_workspace(parts: &Parts) -> Result<Option<String>, ApiError> {
     Ok(query.0.get("workspace").cloned())
 }
 
+fn parse_scopes(names: &[String]) -> Vec<Scope> {
+    names.iter().filter_map(|s| Scope::parse(s)).collect()
+}
+
+/// Proves a credential: an API key by its digest (one indexed lookup, the same work for an
+/// unknown key as for any other), an access token by its signature alone.
+pub async fn authenticate(state: &ControlPlane, credential: &str) -> Result<Principal, ApiError> {
+    if access_token::looks_like_token(credential) {
+        let claims = access_token::verify(&state.keyring, credential, now_micros() / 1_000_000)
+            .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        return Ok(Principal {
+            subject: claims.sub,
+            subject_type: SubjectType::parse(&claims.sub_type),
+            home_workspace: claims.ws,
+            scopes: parse_scopes(&claims.scopes),
+        });
+    }
+    let record = state
+        .store
+        .find_api_key(&api_key::digest(credential))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the API key is not valid (unknown or revoked)".into()))?;
+    if record.expires_at.is_some_and(|at| at <= now_micros()) {
+        return Err(ApiError::Unauthorized("the API key has expired".into()));
+    }
+    Ok(Principal {
+        subject: record.subject,
+        subject_type: SubjectType::parse(&record.subject_type),
+        home_workspace: record.workspace,
+        scopes: parse_scopes(&record.scopes),
+    })
+}
+
+/// Whether `principal` may act in `workspace` (which it named explicitly).
+pub async fn may_act_in(state: &ControlPlane, principal: &Principal, workspace: &str) -> Result<bool, ApiError> {
+    if workspace == principal.home_workspace {
+        return Ok(true);
+    }
+    if principal.subject_type != SubjectType::User || !state.store.workspace_exists(workspace).await? {
+        return Ok(false);
+    }
+    Ok(state.store.is_platform_admin(&principal.subject).await?
+        || state.store.is_workspace_admin(workspace, &principal.subject).await?)
+}
+
+/// 404 for a workspace that does not exist or that the caller cannot act in: the same answer.
+pub fn workspace_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("workspace '{name}' does not exist or this credential cannot act in it"))
+}
+
 impl FromRequestParts<Arc<ControlPlane>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<ControlPlane>) -> Result<Self, ApiError> {
-        let token = bearer_credential(&parts.headers)?.ok_or_else(|| {
-            ApiError::Unauthorized("missing credentials: send 'Authorization: Bearer <modelgate API key>'".into())
-        })?;
-        let record = state
-            .store
-            .find_api_key(&api_key::digest(token))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?;
-        if record.expires_at.is_some_and(|at| at <= now_micros()) {
-            return Err(ApiError::Unauthorized("the API key has expired".into()));
+        let ip = client_ip(parts);
+        state.auth_throttle.check(ip)?;
+        let result = async {
+            let token = bearer_credential(&parts.headers)?.ok_or_else(|| {
+                ApiError::Unauthorized("missing credentials: send 'Authorization: Bearer <modelgate API key>'".into())
+            })?;
+            authenticate(state, token).await
         }
-        let scopes: Vec<Scope> = record.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+        .await;
+        let principal = match result {
+            Ok(principal) => principal,
+            Err(error) => {
+                state.auth_throttle.record_failure(ip).await;
+                return Err(error);
+            }
+        };
         let workspace = match requested_workspace(parts)? {
-            Some(requested) if requested != record.workspace => {
-                // Only a user's admin key reaches other workspaces (as Blaxel's user keys do);
-                // service-account keys are bound to their own workspace.
-                if !(scopes.contains(&Scope::Admin) && record.subject_type == "user") {
-                    return Err(ApiError::Forbidden(format!(
-                        "this key belongs to workspace '{}' and cannot act in workspace '{requested}'",
-                        record.workspace
-                    )));
-                }
-                if !state.store.workspace_exists(&requested).await? {
-                    return Err(ApiError::NotFound(format!("workspace '{requested}' does not exist")));
+            Some(requested) if requested != principal.home_workspace => {
+                if !may_act_in(state, &principal, &requested).await? {
+                    return Err(workspace_not_found(&requested));
                 }
                 requested
             }
-            _ => record.workspace,
+            _ => principal.home_workspace.clone(),
         };
-        Ok(Caller { subject: record.subject, workspace, scopes })
+        Ok(Caller { principal, workspace })
     }
 }

@@ -1,5 +1,7 @@
-//! `ApiJson<T>`: the request-body extractor. It insists on a JSON content type, a body within
-//! the size limit and well-formed JSON of the right shape, and says which field is wrong.
+//! `JsonBody`: the request-body extractor. It reads the body within the size limit; the handler
+//! parses it (after checking the caller's scope, so a caller without permission learns nothing
+//! from validation errors), insisting on a JSON content type and well-formed JSON of the right
+//! shape, and saying which field is wrong.
 
 use crate::error::ApiError;
 use crate::ControlPlane;
@@ -8,20 +10,31 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
-/// A JSON request body of type `T`.
-pub struct ApiJson<T>(pub T);
+/// A request body, read but not yet parsed.
+pub struct JsonBody {
+    content_type: String,
+    bytes: axum::body::Bytes,
+}
 
-impl<T: DeserializeOwned> FromRequest<Arc<ControlPlane>> for ApiJson<T> {
+impl JsonBody {
+    /// Parses the body as JSON of type `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let mime = self.content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected a JSON body with 'Content-Type: application/json', got '{}'",
+                self.content_type
+            )));
+        }
+        parse(&self.bytes)
+    }
+}
+
+impl FromRequest<Arc<ControlPlane>> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &Arc<ControlPlane>) -> Result<Self, ApiError> {
-        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "expected a JSON body with 'Content-Type: application/json', got '{content_type}'"
-            )));
-        }
+        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let limit = state.max_body_bytes;
         let too_large = || ApiError::PayloadTooLarge(format!("the request body exceeds the limit of {limit} bytes"));
         let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
@@ -29,7 +42,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<ControlPlane>> for ApiJson<T> {
             return Err(too_large());
         }
         let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large())?;
-        parse(&bytes).map(ApiJson)
+        Ok(JsonBody { content_type, bytes })
     }
 }
 

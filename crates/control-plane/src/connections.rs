@@ -2,7 +2,7 @@
 //! write-only: sealed with the master key before it is stored, and shown masked.
 
 use crate::auth::Caller;
-use crate::body::ApiJson;
+use crate::body::JsonBody;
 use crate::document::{metadata_of, spec_of, to_document};
 use crate::error::{not_found, ApiError, Error};
 use crate::listing::search_text;
@@ -33,10 +33,7 @@ const KIND: ResourceKind = ResourceKind::IntegrationConnection;
 /// What a secret value reads as in every response; sending it back keeps the stored value.
 pub const SECRET_MASK: &str = "********";
 
-/// The associated data that binds a sealed secret to its connection.
-pub fn secret_context(workspace: &str, name: &str) -> String {
-    format!("integration-connection/{workspace}/{name}")
-}
+pub use modelgate_domain::secret_box::connection_secret_context as secret_context;
 
 fn render(record: &ResourceRecord) -> Result<IntegrationConnection, ApiError> {
     Ok(IntegrationConnection { metadata: metadata_of(record, None)?, spec: spec_of(record)? })
@@ -78,7 +75,7 @@ fn seal(
     let plaintext =
         serde_json::to_vec(secrets).map_err(|e| ApiError::Internal(format!("cannot encode secret: {e}")))?;
     state
-        .master_key
+        .keyring
         .seal(&plaintext, &secret_context(workspace, name))
         .map(Some)
         .map_err(|e| ApiError::Internal(format!("cannot seal secret: {e}")))
@@ -88,7 +85,7 @@ fn seal(
 fn open(state: &ControlPlane, record: &ResourceRecord) -> Result<BTreeMap<String, String>, ApiError> {
     let Some(sealed) = &record.sealed_secret else { return Ok(BTreeMap::new()) };
     let plaintext =
-        state.master_key.open(sealed, &secret_context(&record.key.workspace, &record.key.name)).map_err(|e| {
+        state.keyring.open(sealed, &secret_context(&record.key.workspace, &record.key.name)).map_err(|e| {
             ApiError::BadRequest(format!(
                 "the stored secret of '{}' cannot be opened ({e}); send every spec.secret value again",
                 record.key.name
@@ -116,7 +113,7 @@ fn build_write(
         sealed_secret: seal(state, &caller.workspace, &metadata.name, secrets)?,
         references: Vec::new(),
         revision: None,
-        actor: caller.subject.clone(),
+        actor: caller.subject().to_string(),
         at: now_micros(),
     })
 }
@@ -146,9 +143,10 @@ async fn list_connections(
 async fn create_connection(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
-    ApiJson(connection): ApiJson<IntegrationConnection>,
+    body: JsonBody,
 ) -> Result<Json<IntegrationConnection>, ApiError> {
     caller.require(Scope::IntegrationsCreate)?;
+    let connection: IntegrationConnection = body.parse()?;
     validate_connection(&connection)?;
     let secrets = connection.spec.secret.clone().unwrap_or_default();
     if let Some((key, _)) = secrets.iter().find(|(_, v)| v.as_str() == SECRET_MASK) {
@@ -199,9 +197,10 @@ async fn update_connection(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(connection): ApiJson<IntegrationConnection>,
+    body: JsonBody,
 ) -> Result<Json<IntegrationConnection>, ApiError> {
     caller.require(Scope::IntegrationsUpdate)?;
+    let connection: IntegrationConnection = body.parse()?;
     if connection.metadata.name != name {
         return Err(ApiError::BadRequest(format!(
             "metadata.name '{}' does not match '{name}' in the path: names are immutable",

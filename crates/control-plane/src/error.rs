@@ -35,6 +35,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
     Unavailable(String),
+    /// 429 with the seconds to wait.
+    TooManyRequests(String, u64),
     /// Something broke on our side; the detail is logged, never shown.
     Internal(String),
 }
@@ -52,6 +54,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            ApiError::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -108,6 +111,10 @@ impl From<modelgate_domain::ValidationError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = self.parts();
+        let retry_after = match &self {
+            ApiError::TooManyRequests(_, seconds) => Some(*seconds),
+            _ => None,
+        };
         let message = match self {
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "control-plane request failed");
@@ -122,10 +129,14 @@ impl IntoResponse for ApiError {
             | ApiError::Conflict(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
-            | ApiError::Unavailable(m) => m,
+            | ApiError::Unavailable(m)
+            | ApiError::TooManyRequests(m, _) => m,
         };
         let mut response =
             (status, Json(Error { code: status.as_u16(), error: error.to_string(), message })).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -6,6 +6,7 @@
 //! scope through [`auth::Caller::require`]; secrets are sealed before they reach the store and
 //! never leave it in a response.
 
+mod api_keys;
 mod auth;
 mod body;
 mod connections;
@@ -15,8 +16,12 @@ mod health;
 mod integrations;
 mod listing;
 mod models;
+mod oauth;
 mod openapi;
 mod policies;
+mod service_accounts;
+mod throttle;
+mod workspaces;
 
 use axum::extract::{OriginalUri, Request};
 use axum::http::{Method, StatusCode};
@@ -24,22 +29,31 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use error::ApiError;
-use modelgate_domain::secret_box::MasterKey;
+use modelgate_domain::secret_box::Keyring;
 use modelgate_store::Store;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use listing::ApiVersion;
+pub use throttle::AuthThrottle;
 
 /// Everything the control plane's handlers share.
 pub struct ControlPlane {
     pub store: Arc<dyn Store>,
-    pub master_key: MasterKey,
+    /// Seals connection secrets and signs access tokens.
+    pub keyring: Keyring,
     /// Base of `metadata.url`: a model's URL is `{public_run_url}/{workspace}/models/{name}`.
     pub public_run_url: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Lifetime of access tokens from `/oauth/token`, in seconds.
+    pub token_ttl_seconds: i64,
+    /// Failed authentications per client address.
+    pub auth_throttle: throttle::AuthThrottle,
 }
+
+/// Default for [`ControlPlane::token_ttl_seconds`]: two hours, as Blaxel's tokens.
+pub const DEFAULT_TOKEN_TTL_SECONDS: i64 = 2 * 3600;
 
 /// Default for [`ControlPlane::max_body_bytes`].
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -51,6 +65,10 @@ fn api_routes() -> OpenApiRouter<Arc<ControlPlane>> {
         .merge(connections::routes())
         .merge(integrations::routes())
         .merge(policies::routes())
+        .merge(workspaces::routes())
+        .merge(service_accounts::routes())
+        .merge(api_keys::routes())
+        .merge(oauth::routes())
 }
 
 /// The control-plane application: every route under `/v0`, `GET /v0/openapi.json`, and the

@@ -7,7 +7,7 @@
 //! request; `enabled: false` goes DEACTIVATING -> DEACTIVATED; delete answers DELETING.
 
 use crate::auth::Caller;
-use crate::body::ApiJson;
+use crate::body::JsonBody;
 use crate::document::{deployment_event, events_of, metadata_of, new_revision_id, spec_of, to_document};
 use crate::error::{not_found, ApiError, Error};
 use crate::listing::{search_text, ApiVersion, ListParams, Listing};
@@ -89,7 +89,7 @@ async fn plan_deployment(
             )));
         }
         if let Some(sealed) = &record.sealed_secret {
-            if let Err(error) = state.master_key.open(sealed, &crate::connections::secret_context(workspace, name)) {
+            if let Err(error) = state.keyring.open(sealed, &crate::connections::secret_context(workspace, name)) {
                 credential_problem
                     .get_or_insert(format!("credentials of connection '{name}' cannot be opened: {error}"));
             }
@@ -173,7 +173,7 @@ async fn prepare_write(state: &ControlPlane, caller: &Caller, mut model: Model) 
         sealed_secret: None,
         references,
         revision: Some(RevisionWrite { id: revision, status: status.as_str().to_string() }),
-        actor: caller.subject.clone(),
+        actor: caller.subject().to_string(),
         at: now_micros(),
     })
 }
@@ -209,9 +209,10 @@ async fn list_models(
 async fn create_model(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
-    ApiJson(model): ApiJson<Model>,
+    body: JsonBody,
 ) -> Result<Json<Model>, ApiError> {
     caller.require(Scope::ModelsCreate)?;
+    let model: Model = body.parse()?;
     let name = model.metadata.name.clone();
     let write = prepare_write(&state, &caller, model).await?;
     let record = state
@@ -250,9 +251,10 @@ async fn update_model(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(model): ApiJson<Model>,
+    body: JsonBody,
 ) -> Result<Json<Model>, ApiError> {
     caller.require(Scope::ModelsUpdate)?;
+    let model: Model = body.parse()?;
     if model.metadata.name != name {
         return Err(ApiError::BadRequest(format!(
             "metadata.name '{}' does not match '{name}' in the path: names are immutable",
@@ -295,7 +297,7 @@ async fn delete_model(
         &revision,
     ));
     record.updated_at = now_micros();
-    record.updated_by = caller.subject;
+    record.updated_by = caller.subject().to_string();
     Ok(Json(render(&state, &record)?))
 }
 

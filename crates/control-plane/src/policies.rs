@@ -3,7 +3,7 @@
 //! when a model is saved.
 
 use crate::auth::Caller;
-use crate::body::ApiJson;
+use crate::body::JsonBody;
 use crate::document::{metadata_of, spec_of, to_document};
 use crate::error::{not_found, ApiError, Error};
 use crate::listing::{search_text, ApiVersion, ListParams, Listing};
@@ -50,7 +50,7 @@ fn build_write(caller: &Caller, policy: &Policy) -> Result<ResourceWrite, ApiErr
         sealed_secret: None,
         references: Vec::new(),
         revision: None,
-        actor: caller.subject.clone(),
+        actor: caller.subject().to_string(),
         at: now_micros(),
     })
 }
@@ -91,9 +91,10 @@ async fn list_policies(
 async fn create_policy(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
-    ApiJson(policy): ApiJson<Policy>,
+    body: JsonBody,
 ) -> Result<Json<Policy>, ApiError> {
     caller.require(Scope::PoliciesCreate)?;
+    let policy: Policy = body.parse()?;
     validate_policy(&policy)?;
     let name = &policy.metadata.name;
     let record = state
@@ -132,9 +133,10 @@ async fn update_policy(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(policy): ApiJson<Policy>,
+    body: JsonBody,
 ) -> Result<Json<Policy>, ApiError> {
     caller.require(Scope::PoliciesUpdate)?;
+    let policy: Policy = body.parse()?;
     if policy.metadata.name != name {
         return Err(ApiError::BadRequest(format!(
             "metadata.name '{}' does not match '{name}' in the path: names are immutable",

@@ -23,6 +23,51 @@ pub fn generate_id() -> String {
     format!("ak_{}", hex::encode(bytes))
 }
 
+/// Prefix of service-account client secrets.
+pub const CLIENT_SECRET_PREFIX: &str = "mgs_";
+
+/// Creates a service account's client id (`sa_` + 16 hex digits; not a secret).
+pub fn generate_client_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("sa_{}", hex::encode(bytes))
+}
+
+/// Creates a service account's client secret: `mgs_` and 32 random bytes.
+pub fn generate_client_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{CLIENT_SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Compares two digests in constant time.
+pub fn digests_match(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+const MAX_LIFETIME_SECONDS: i64 = 10 * 366 * 24 * 3600;
+
+/// Parses a key lifetime such as `30d`, `24h`, `1w` (also `s` and `m` for seconds and
+/// minutes) into seconds; empty means the key never expires. At most 10 years.
+pub fn parse_expires_in(text: &str) -> Result<Option<i64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (number, unit) = text.split_at(text.len() - 1);
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("'{text}' must be a number followed by s, m, h, d or w (e.g. 30d, 24h, 1w)")),
+    };
+    let number: i64 = number.parse().map_err(|_| format!("'{text}' must start with a whole number (e.g. 30d)"))?;
+    let seconds = number.checked_mul(seconds_per_unit).filter(|s| *s > 0 && *s <= MAX_LIFETIME_SECONDS);
+    seconds.map(Some).ok_or_else(|| format!("'{text}' must be positive and at most 10 years"))
+}
+
 /// The digest under which a key is stored and looked up.
 pub fn digest(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -31,6 +76,25 @@ pub fn digest(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifetimes() {
+        assert_eq!(parse_expires_in(""), Ok(None));
+        assert_eq!(parse_expires_in("30d"), Ok(Some(30 * 86_400)));
+        assert_eq!(parse_expires_in("24h"), Ok(Some(86_400)));
+        assert_eq!(parse_expires_in("1w"), Ok(Some(604_800)));
+        assert_eq!(parse_expires_in("2s"), Ok(Some(2)));
+        for bad in ["0d", "-1d", "d", "30", "3x", "99999w"] {
+            assert!(parse_expires_in(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(digests_match("abc", "abc"));
+        assert!(!digests_match("abc", "abd"));
+        assert!(!digests_match("abc", "ab"));
+    }
 
     #[test]
     fn keys_are_prefixed_unique_and_hash_stably() {

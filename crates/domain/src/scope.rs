@@ -23,13 +23,18 @@ pub enum Scope {
     PoliciesDelete,
     WorkspacesGet,
     WorkspacesList,
+    WorkspacesCreate,
+    WorkspacesUpdate,
+    WorkspacesDelete,
     ApiKeyList,
     ApiKeyWrite,
+    /// Calling a model on the inference plane (modelgate's own scope; Blaxel has none).
+    ModelsInvoke,
 }
 
 impl Scope {
     /// Every scope, in the order they are documented.
-    pub const ALL: [Scope; 20] = [
+    pub const ALL: [Scope; 24] = [
         Scope::Admin,
         Scope::ModelsList,
         Scope::ModelsGet,
@@ -48,8 +53,12 @@ impl Scope {
         Scope::PoliciesDelete,
         Scope::WorkspacesGet,
         Scope::WorkspacesList,
+        Scope::WorkspacesCreate,
+        Scope::WorkspacesUpdate,
+        Scope::WorkspacesDelete,
         Scope::ApiKeyList,
         Scope::ApiKeyWrite,
+        Scope::ModelsInvoke,
     ];
 
     /// The scope's name on the wire (`models:create`).
@@ -73,8 +82,12 @@ impl Scope {
             Scope::PoliciesDelete => "policies:delete",
             Scope::WorkspacesGet => "workspaces:get",
             Scope::WorkspacesList => "workspaces:list",
+            Scope::WorkspacesCreate => "workspaces:create",
+            Scope::WorkspacesUpdate => "workspaces:update",
+            Scope::WorkspacesDelete => "workspaces:delete",
             Scope::ApiKeyList => "apiKey:list",
             Scope::ApiKeyWrite => "apiKey:write",
+            Scope::ModelsInvoke => "models:invoke",
         }
     }
 

@@ -26,6 +26,11 @@ pub enum SecretBoxError {
     Corrupt,
 }
 
+/// The associated data that binds a connection's sealed secret to that connection.
+pub fn connection_secret_context(workspace: &str, name: &str) -> String {
+    format!("integration-connection/{workspace}/{name}")
+}
+
 /// A value sealed by [`MasterKey::seal`]: the id of the sealing key and `nonce || ciphertext`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedSecret {
@@ -44,6 +49,8 @@ impl fmt::Debug for SealedSecret {
 pub struct MasterKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// Kept only to derive purpose-specific subkeys (see [`MasterKey::derive`]).
+    bytes: [u8; 32],
 }
 
 impl fmt::Debug for MasterKey {
@@ -56,7 +63,7 @@ impl MasterKey {
     /// Builds a key from its 32 raw bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
         let id = hex::encode(&Sha256::digest([b"modelgate-master-key-id:".as_slice(), &bytes].concat())[..4]);
-        MasterKey { id, cipher: XChaCha20Poly1305::new(&bytes.into()) }
+        MasterKey { id, cipher: XChaCha20Poly1305::new(&bytes.into()), bytes }
     }
 
     /// Parses a key written as 64 hex digits or as standard base64 of 32 bytes.
@@ -81,6 +88,18 @@ impl MasterKey {
     /// The short public id of this key, stored beside everything it seals.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// A 32-byte subkey for one purpose (`label`), so the master key itself never signs or
+    /// encrypts anything but secrets: HMAC-SHA256(master key, label).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        // HMAC zero-pads keys shorter than its 64-byte block, so this is HMAC(master key, label).
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&self.bytes);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Seals `plaintext`, bound to `context` (e.g. `workspace/connection`).
@@ -111,6 +130,47 @@ impl MasterKey {
     }
 }
 
+/// The current master key and the previous ones still accepted for opening, so the key can be
+/// rotated without downtime: nodes first learn the new key (keeping the old one as previous),
+/// then `modelgate rotate-master-key` reseals every secret, then the old key is dropped.
+#[derive(Clone, Debug)]
+pub struct Keyring {
+    current: MasterKey,
+    previous: Vec<MasterKey>,
+}
+
+impl Keyring {
+    /// A keyring with `current` for sealing and `previous` for opening older values.
+    pub fn new(current: MasterKey, previous: Vec<MasterKey>) -> Keyring {
+        Keyring { current, previous }
+    }
+
+    /// The key new values are sealed with.
+    pub fn current(&self) -> &MasterKey {
+        &self.current
+    }
+
+    /// Every key, current first.
+    pub fn all(&self) -> impl Iterator<Item = &MasterKey> {
+        std::iter::once(&self.current).chain(&self.previous)
+    }
+
+    /// Seals with the current key.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<SealedSecret, SecretBoxError> {
+        self.current.seal(plaintext, context)
+    }
+
+    /// Opens a value sealed by any key of the ring.
+    pub fn open(&self, sealed: &SealedSecret, context: &str) -> Result<Vec<u8>, SecretBoxError> {
+        match self.all().find(|k| k.id == sealed.key_id) {
+            Some(key) => key.open(sealed, context),
+            None => {
+                Err(SecretBoxError::UnknownKeyId { found: sealed.key_id.clone(), current: self.current.id.clone() })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +197,20 @@ mod tests {
             *last ^= 1;
         }
         assert_eq!(key().open(&tampered, "default/a"), Err(SecretBoxError::Corrupt));
+    }
+
+    #[test]
+    fn keyring_opens_values_of_previous_keys_and_derives_per_key() {
+        let old = key();
+        let new = MasterKey::from_bytes([9u8; 32]);
+        let sealed_by_old = old.seal(b"v", "c").unwrap();
+        let ring = Keyring::new(new.clone(), vec![old.clone()]);
+        assert_eq!(ring.open(&sealed_by_old, "c").unwrap(), b"v");
+        assert_eq!(ring.seal(b"w", "c").unwrap().key_id, new.id());
+        assert!(Keyring::new(new.clone(), vec![]).open(&sealed_by_old, "c").is_err());
+        assert_eq!(old.derive("a"), old.derive("a"));
+        assert_ne!(old.derive("a"), old.derive("b"));
+        assert_ne!(old.derive("a"), new.derive("a"));
     }
 
     #[test]

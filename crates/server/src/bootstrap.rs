@@ -19,6 +19,7 @@ fn admin_key_record(key: &str, name: &str) -> ApiKeyRecord {
         subject: ADMIN_SUBJECT.to_string(),
         subject_type: "user".to_string(),
         scopes: vec![Scope::Admin.as_str().to_string()],
+        expires_in: None,
         expires_at: None,
         created_at: now_micros(),
         created_by: "bootstrap".to_string(),
@@ -29,7 +30,11 @@ fn admin_key_record(key: &str, name: &str) -> ApiKeyRecord {
 /// when one was made (to be shown once); a configured bootstrap key is ensured, never returned.
 pub async fn run(store: &dyn Store, configured_key: Option<&str>) -> anyhow::Result<Option<String>> {
     let fresh = !store.is_initialized().await?;
-    store.ensure_workspace(BOOTSTRAP_WORKSPACE, "bootstrap", now_micros()).await?;
+    let at = now_micros();
+    store.ensure_workspace(BOOTSTRAP_WORKSPACE, "bootstrap", at).await?;
+    // The bootstrap admin administers every workspace, present and future.
+    store.ensure_user(ADMIN_SUBJECT, true, at).await?;
+    store.add_workspace_admin(BOOTSTRAP_WORKSPACE, ADMIN_SUBJECT, at).await?;
     if let Some(key) = configured_key {
         anyhow::ensure!(
             key.len() >= MIN_BOOTSTRAP_KEY_LEN && !key.chars().any(char::is_whitespace),

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// node. Default: a key file created in the data directory on first start.
     #[arg(long, env = "MODELGATE_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Earlier master keys, comma-separated, still accepted for opening secrets and verifying
+    /// tokens while `modelgate rotate-master-key` reseals everything under the current key.
+    #[arg(long, env = "MODELGATE_PREVIOUS_MASTER_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub previous_master_keys: Vec<String>,
     /// Admin API key to ensure at start, instead of printing a generated one on first start.
     #[arg(long, env = "MODELGATE_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
@@ -45,6 +49,9 @@ pub struct ServeArgs {
     /// Largest control-plane request body, in bytes.
     #[arg(long, env = "MODELGATE_MAX_BODY_BYTES", default_value_t = modelgate_control_plane::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Lifetime of access tokens issued by /v0/oauth/token, in seconds.
+    #[arg(long, env = "MODELGATE_ACCESS_TOKEN_TTL", default_value_t = modelgate_control_plane::DEFAULT_TOKEN_TTL_SECONDS)]
+    pub access_token_ttl: i64,
 }
 
 impl ServeArgs {
@@ -57,9 +64,11 @@ impl ServeArgs {
             database_url: None,
             public_run_url: None,
             master_key: None,
+            previous_master_keys: Vec::new(),
             bootstrap_api_key: None,
             log_format: LogFormat::Text,
             max_body_bytes: modelgate_control_plane::DEFAULT_MAX_BODY_BYTES,
+            access_token_ttl: modelgate_control_plane::DEFAULT_TOKEN_TTL_SECONDS,
         }
     }
 

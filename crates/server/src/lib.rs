@@ -4,9 +4,11 @@
 mod bootstrap;
 mod config;
 mod master_key;
+mod rotation;
 
 pub use bootstrap::BOOTSTRAP_WORKSPACE;
 pub use config::{LogFormat, ServeArgs};
+pub use rotation::rotate_master_key;
 
 use anyhow::Context;
 use modelgate_control_plane::ControlPlane;
@@ -59,7 +61,8 @@ fn spawn_plane(
         let _ = tcp.set_nodelay(true);
     });
     tokio::spawn(async move {
-        axum::serve(listener, app)
+        // The peer address feeds the per-address throttle of failed authentications.
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             })
@@ -71,7 +74,7 @@ fn spawn_plane(
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let database_url = args.database_url()?;
     let store = Arc::new(SqliteStore::open(&database_url).await.context("cannot open the SQLite store")?);
-    let master_key = master_key::load(args.master_key.as_deref(), &args.data_dir)?;
+    let keyring = master_key::load_keyring(args.master_key.as_deref(), &args.previous_master_keys, &args.data_dir)?;
     let bootstrap_api_key = bootstrap::run(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
 
     let api_listener = bind(args.api_addr, "control plane").await?;
@@ -82,9 +85,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
 
     let control_plane = Arc::new(ControlPlane {
         store: store.clone() as Arc<dyn Store>,
-        master_key,
+        keyring,
         public_run_url,
         max_body_bytes: args.max_body_bytes,
+        token_ttl_seconds: args.access_token_ttl,
+        auth_throttle: Default::default(),
     });
     let (stop, stopped) = watch::channel(false);
     let planes = vec![

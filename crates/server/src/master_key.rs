@@ -2,11 +2,22 @@
 //! the data directory, created with mode 0600 on first start.
 
 use anyhow::Context;
-use modelgate_domain::secret_box::MasterKey;
+use modelgate_domain::secret_box::{Keyring, MasterKey};
 use std::io::Write;
 use std::path::Path;
 
 const KEY_FILE: &str = "master.key";
+
+/// The keyring: the current key (see [`load`]) and the previous keys still accepted.
+pub fn load_keyring(configured: Option<&str>, previous: &[String], data_dir: &Path) -> anyhow::Result<Keyring> {
+    let current = load(configured, data_dir)?;
+    let previous = previous
+        .iter()
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| MasterKey::parse(text).context("MODELGATE_PREVIOUS_MASTER_KEYS holds a key that is not usable"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Keyring::new(current, previous))
+}
 
 /// Loads the master key from `configured`, else from (or into) the data directory's key file.
 pub fn load(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<MasterKey> {

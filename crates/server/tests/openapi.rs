@@ -364,12 +364,36 @@ async fn served_document_matches_the_blaxel_reference() {
     );
 }
 
-/// The checker itself: a document broken in each way the checks cover yields each mismatch.
+/// Replaces every `$ref` to the component `name` by the schema itself, and removes the component.
+fn inline_component(document: &mut Value, name: &str) {
+    fn replace(value: &mut Value, target: &str, schema: &Value) {
+        if value.get("$ref").and_then(Value::as_str) == Some(target) {
+            *value = schema.clone();
+            return;
+        }
+        match value {
+            Value::Object(map) => map.values_mut().for_each(|v| replace(v, target, schema)),
+            Value::Array(items) => items.iter_mut().for_each(|v| replace(v, target, schema)),
+            _ => {}
+        }
+    }
+    let schema = document["components"]["schemas"].as_object_mut().unwrap().remove(name).unwrap();
+    replace(document, &format!("#/components/schemas/{name}"), &schema);
+}
+
+/// The checker itself: a document broken in each way the checks cover yields each mismatch,
+/// and schemas inlined under a parent's property (plain or as array items) are still found.
 #[test]
 fn checker_reports_every_kind_of_mismatch() {
     let reference = load_reference();
     let mut broken = serde_json::to_value(modelgate_control_plane::openapi_document()).unwrap();
+    inline_component(&mut broken, "PolicyLocation");
+    inline_component(&mut broken, "IntegrationEndpointToken");
     let schemas = broken.pointer_mut("/components/schemas").unwrap();
+    for property in ["token", "streamToken"] {
+        let token = schemas.pointer_mut(&format!("/IntegrationEndpoint/properties/{property}/oneOf/1")).unwrap();
+        token["properties"]["extra"] = serde_json::json!({"type": "string"});
+    }
     schemas["Status"]["enum"].as_array_mut().unwrap().retain(|v| v != "BUILT");
     schemas["Metadata"]["properties"]["url"].as_object_mut().unwrap().remove("readOnly");
     schemas["Metadata"]["required"] = serde_json::json!([]);
@@ -389,6 +413,7 @@ fn checker_reports_every_kind_of_mismatch() {
         "Metadata.name: required:",
         "PaginationMeta.total: type:",
         "Flavor.extra: property:",
+        "IntegrationEndpointToken.extra: property:",
         "PolicySpec.sandbox: property:",
         "PolicyUsages.jobs: items type:",
         "BTreeMap: schema name:",

@@ -109,11 +109,12 @@ async fn workspaces_never_see_each_other() {
     assert_eq!(models, json!([]));
     let (status, body) = server.call_as(&team, Method::GET, "/models/shared-name", None, &[]).await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
+    // Naming another workspace answers as if it did not exist.
     let (status, body) =
         server.call_as(&team, Method::GET, "/models", None, &[("X-Blaxel-Workspace", "default")]).await;
-    assert_error(status, &body, StatusCode::FORBIDDEN);
+    assert_error(status, &body, StatusCode::NOT_FOUND);
     let (status, body) = server.call_as(&team, Method::GET, "/models?workspace=default", None, &[]).await;
-    assert_error(status, &body, StatusCode::FORBIDDEN);
+    assert_error(status, &body, StatusCode::NOT_FOUND);
     // It cannot use default's connection either: references resolve in the caller's workspace.
     let (status, body) = server.call_as(&team, Method::POST, "/models", Some(model("m", "openai", "c")), &[]).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);

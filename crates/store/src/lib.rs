@@ -11,6 +11,7 @@ pub mod sqlite;
 pub use records::*;
 
 use async_trait::async_trait;
+use modelgate_domain::secret_box::SealedSecret;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,9 @@ pub enum StoreError {
     MissingReference(Reference),
     #[error("still referenced")]
     InUse(Vec<Reference>),
+    /// A workspace still holds these (counts by kind).
+    #[error("not empty")]
+    NotEmpty(std::collections::BTreeMap<String, i64>),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -43,11 +47,60 @@ pub trait Store: Send + Sync + 'static {
     async fn workspace_exists(&self, name: &str) -> Result<bool, StoreError>;
     /// Whether any workspace exists yet (false on a fresh database).
     async fn is_initialized(&self) -> Result<bool, StoreError>;
+    /// Creates a workspace and makes `admin` (if any) its administrator; `AlreadyExists` if taken.
+    async fn create_workspace(&self, workspace: &WorkspaceRecord, admin: Option<&str>) -> Result<(), StoreError>;
+    /// Reads one workspace.
+    async fn get_workspace(&self, name: &str) -> Result<Option<WorkspaceRecord>, StoreError>;
+    /// Every workspace, or those `admin` administers, by name.
+    async fn list_workspaces(&self, admin: Option<&str>) -> Result<Vec<WorkspaceRecord>, StoreError>;
+    /// Replaces a workspace's writable fields; `NotFound` if it does not exist.
+    async fn update_workspace(&self, workspace: &WorkspaceRecord) -> Result<(), StoreError>;
+    /// Deletes a workspace. Without `force`, `NotEmpty` if it holds anything; with `force`,
+    /// everything in it goes, secrets included. Always `NotEmpty` while it is the home of a
+    /// user's API key (deleting it would lock that user out).
+    async fn delete_workspace(&self, name: &str, force: bool) -> Result<WorkspaceRecord, StoreError>;
+    /// What a workspace holds, counted by kind (`models`, `integrationconnections`, ...).
+    async fn count_workspace_contents(&self, name: &str)
+        -> Result<std::collections::BTreeMap<String, i64>, StoreError>;
+
+    /// Records a human principal; `platform_admin` is only ever raised, never lowered.
+    async fn ensure_user(&self, subject: &str, platform_admin: bool, at: Micros) -> Result<(), StoreError>;
+    /// Whether `subject` administers every workspace.
+    async fn is_platform_admin(&self, subject: &str) -> Result<bool, StoreError>;
+    /// Whether `subject` administers `workspace`.
+    async fn is_workspace_admin(&self, workspace: &str, subject: &str) -> Result<bool, StoreError>;
+    /// Makes `subject` an administrator of `workspace`.
+    async fn add_workspace_admin(&self, workspace: &str, subject: &str, at: Micros) -> Result<(), StoreError>;
+
+    /// Stores a new service account.
+    async fn create_service_account(&self, account: &ServiceAccountRecord) -> Result<(), StoreError>;
+    /// Reads one service account by client id.
+    async fn get_service_account(&self, client_id: &str) -> Result<Option<ServiceAccountRecord>, StoreError>;
+    /// The service accounts of a workspace, oldest first.
+    async fn list_service_accounts(&self, workspace: &str) -> Result<Vec<ServiceAccountRecord>, StoreError>;
+    /// Replaces a service account's name and description.
+    async fn update_service_account(&self, account: &ServiceAccountRecord) -> Result<(), StoreError>;
+    /// Deletes a service account and every API key it holds.
+    async fn delete_service_account(&self, client_id: &str) -> Result<ServiceAccountRecord, StoreError>;
 
     /// Stores a new API key record (its digest, never the key).
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     /// Finds the key whose digest is `digest`.
     async fn find_api_key(&self, digest: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// The API keys of a principal, oldest first.
+    async fn list_api_keys(&self, subject: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revokes (deletes) the key `id` of `subject`; `NotFound` if it has no such key.
+    async fn delete_api_key(&self, subject: &str, id: &str) -> Result<ApiKeyRecord, StoreError>;
+
+    /// Every sealed connection secret (for master-key rotation).
+    async fn sealed_secrets(&self) -> Result<Vec<(ResourceKey, SealedSecret)>, StoreError>;
+    /// Replaces a sealed secret if it is still sealed with `old_key_id`; returns whether it was.
+    async fn replace_sealed_secret(
+        &self,
+        key: &ResourceKey,
+        old_key_id: &str,
+        sealed: &SealedSecret,
+    ) -> Result<bool, StoreError>;
 
     /// Creates a resource; `AlreadyExists` if the name is taken, `MissingReference` if it names
     /// a resource that does not exist.

@@ -162,7 +162,38 @@ pub struct ApiKeyRecord {
     pub subject: String,
     pub subject_type: String,
     pub scopes: Vec<String>,
+    /// The lifetime asked for at creation (`30d`), as given.
+    pub expires_in: Option<String>,
     pub expires_at: Option<Micros>,
     pub created_at: Micros,
     pub created_by: String,
 }
+
+/// A workspace. `document` holds its writable fields as JSON.
+#[derive(Clone, Debug)]
+pub struct WorkspaceRecord {
+    pub name: String,
+    pub document: serde_json::Value,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub created_by: String,
+    pub updated_by: String,
+}
+
+/// A service account: a machine principal bound to one workspace.
+#[derive(Clone, Debug)]
+pub struct ServiceAccountRecord {
+    pub client_id: String,
+    pub workspace: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub secret_digest: String,
+    pub scopes: Vec<String>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub created_by: String,
+    pub updated_by: String,
+}
+
+/// Key of [`StoreError::NotEmpty`] counts for user API keys whose home is the workspace.
+pub const USER_KEYS_COUNT: &str = "userApiKeys";

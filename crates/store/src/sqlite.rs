@@ -5,6 +5,7 @@ use crate::*;
 use modelgate_domain::secret_box::SealedSecret;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -152,7 +153,8 @@ impl Store for SqliteStore {
 
     async fn ensure_workspace(&self, name: &str, actor: &str, at: Micros) -> Result<bool, StoreError> {
         let result = sqlx::query(
-            "INSERT OR IGNORE INTO workspaces (name, created_at, updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO workspaces (name, document, created_at, updated_at, created_by, updated_by) \
+             VALUES (?, '{}', ?, ?, ?, ?)",
         )
         .bind(name)
         .bind(at)
@@ -177,8 +179,8 @@ impl Store for SqliteStore {
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_keys (id, workspace, name, key_digest, subject, subject_type, scopes, expires_at, created_at, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (id, workspace, name, key_digest, subject, subject_type, scopes, expires_in, expires_at, \
+             created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&key.id)
         .bind(&key.workspace)
@@ -187,6 +189,7 @@ impl Store for SqliteStore {
         .bind(&key.subject)
         .bind(&key.subject_type)
         .bind(serde_json::to_string(&key.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(&key.expires_in)
         .bind(key.expires_at)
         .bind(key.created_at)
         .bind(&key.created_by)
@@ -197,27 +200,277 @@ impl Store for SqliteStore {
     }
 
     async fn find_api_key(&self, digest: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, workspace, name, key_digest, subject, subject_type, scopes, expires_at, created_at, created_by \
-             FROM api_keys WHERE key_digest = ?",
+        let row = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_digest = ?"))
+            .bind(digest)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self, subject: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows =
+            sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE subject = ? ORDER BY created_at, id"))
+                .bind(subject)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn delete_api_key(&self, subject: &str, id: &str) -> Result<ApiKeyRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE subject = ? AND id = ?"))
+            .bind(subject)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let record = row.as_ref().map(api_key_from_row).transpose()?.ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM api_keys WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn create_workspace(&self, workspace: &WorkspaceRecord, admin: Option<&str>) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO workspaces (name, document, created_at, updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(digest)
-        .fetch_optional(&self.reader)
+        .bind(&workspace.name)
+        .bind(workspace.document.to_string())
+        .bind(workspace.created_at)
+        .bind(workspace.updated_at)
+        .bind(&workspace.created_by)
+        .bind(&workspace.updated_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        if let Some(admin) = admin {
+            sqlx::query("INSERT OR IGNORE INTO workspace_admins (workspace, subject, created_at) VALUES (?, ?, ?)")
+                .bind(&workspace.name)
+                .bind(admin)
+                .bind(workspace.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_workspace(&self, name: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
+    }
+
+    async fn list_workspaces(&self, admin: Option<&str>) -> Result<Vec<WorkspaceRecord>, StoreError> {
+        let rows = match admin {
+            None => {
+                sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces ORDER BY name"))
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+            Some(subject) => {
+                sqlx::query(&format!(
+                    "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE name IN \
+                     (SELECT workspace FROM workspace_admins WHERE subject = ?) ORDER BY name"
+                ))
+                .bind(subject)
+                .fetch_all(&self.reader)
+                .await?
+            }
+        };
+        rows.iter().map(workspace_from_row).collect()
+    }
+
+    async fn update_workspace(&self, workspace: &WorkspaceRecord) -> Result<(), StoreError> {
+        let result = sqlx::query("UPDATE workspaces SET document = ?, updated_at = ?, updated_by = ? WHERE name = ?")
+            .bind(workspace.document.to_string())
+            .bind(workspace.updated_at)
+            .bind(&workspace.updated_by)
+            .bind(&workspace.name)
+            .execute(&self.writer)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_workspace(&self, name: &str, force: bool) -> Result<WorkspaceRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let record = row.as_ref().map(workspace_from_row).transpose()?.ok_or(StoreError::NotFound)?;
+        let counts = count_contents(&mut tx, name).await?;
+        let user_keys = counts.get(USER_KEYS_COUNT).copied().unwrap_or(0);
+        if user_keys > 0 || (!force && counts.values().any(|n| *n > 0)) {
+            return Err(StoreError::NotEmpty(counts));
+        }
+        // Resources, service accounts, keys and admins go by cascade; these tables have no
+        // foreign key to the workspace.
+        for table in ["resource_refs", "revisions", "api_keys"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE workspace = ?")).bind(name).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM workspaces WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn count_workspace_contents(&self, name: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        let counts = count_contents(&mut tx, name).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    async fn ensure_user(&self, subject: &str, platform_admin: bool, at: Micros) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (subject, platform_admin, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (subject) DO UPDATE SET platform_admin = MAX(platform_admin, excluded.platform_admin)",
+        )
+        .bind(subject)
+        .bind(platform_admin)
+        .bind(at)
+        .execute(&self.writer)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let scopes: String = row.try_get("scopes")?;
-        Ok(Some(ApiKeyRecord {
-            id: row.try_get("id")?,
-            workspace: row.try_get("workspace")?,
-            name: row.try_get("name")?,
-            key_digest: row.try_get("key_digest")?,
-            subject: row.try_get("subject")?,
-            subject_type: row.try_get("subject_type")?,
-            scopes: serde_json::from_str(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            expires_at: row.try_get("expires_at")?,
-            created_at: row.try_get("created_at")?,
-            created_by: row.try_get("created_by")?,
-        }))
+        Ok(())
+    }
+
+    async fn is_platform_admin(&self, subject: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM users WHERE subject = ? AND platform_admin = 1")
+            .bind(subject)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn is_workspace_admin(&self, workspace: &str, subject: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM workspace_admins WHERE workspace = ? AND subject = ?")
+            .bind(workspace)
+            .bind(subject)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn add_workspace_admin(&self, workspace: &str, subject: &str, at: Micros) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO workspace_admins (workspace, subject, created_at) VALUES (?, ?, ?)")
+            .bind(workspace)
+            .bind(subject)
+            .bind(at)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_service_account(&self, account: &ServiceAccountRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO service_accounts (client_id, workspace, name, description, secret_digest, scopes, created_at, \
+             updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&account.client_id)
+        .bind(&account.workspace)
+        .bind(&account.name)
+        .bind(&account.description)
+        .bind(&account.secret_digest)
+        .bind(serde_json::to_string(&account.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(account.created_at)
+        .bind(account.updated_at)
+        .bind(&account.created_by)
+        .bind(&account.updated_by)
+        .execute(&self.writer)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn get_service_account(&self, client_id: &str) -> Result<Option<ServiceAccountRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE client_id = ?"))
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(service_account_from_row).transpose()
+    }
+
+    async fn list_service_accounts(&self, workspace: &str) -> Result<Vec<ServiceAccountRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE workspace = ? ORDER BY created_at, client_id"
+        ))
+        .bind(workspace)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(service_account_from_row).collect()
+    }
+
+    async fn update_service_account(&self, account: &ServiceAccountRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE service_accounts SET name = ?, description = ?, updated_at = ?, updated_by = ? WHERE client_id = ?",
+        )
+        .bind(&account.name)
+        .bind(&account.description)
+        .bind(account.updated_at)
+        .bind(&account.updated_by)
+        .bind(&account.client_id)
+        .execute(&self.writer)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_service_account(&self, client_id: &str) -> Result<ServiceAccountRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(&format!("SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE client_id = ?"))
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let record = row.as_ref().map(service_account_from_row).transpose()?.ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM api_keys WHERE subject = ?").bind(client_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM service_accounts WHERE client_id = ?").bind(client_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn sealed_secrets(&self) -> Result<Vec<(ResourceKey, SealedSecret)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT workspace, kind, name, secret_key_id, secret_sealed FROM resources WHERE secret_sealed IS NOT NULL",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let kind =
+                    ResourceKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown kind {kind}")))?;
+                let key = ResourceKey { workspace: row.try_get("workspace")?, kind, name: row.try_get("name")? };
+                Ok((key, SealedSecret { key_id: row.try_get("secret_key_id")?, bytes: row.try_get("secret_sealed")? }))
+            })
+            .collect()
+    }
+
+    async fn replace_sealed_secret(
+        &self,
+        key: &ResourceKey,
+        old_key_id: &str,
+        sealed: &SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE resources SET secret_key_id = ?, secret_sealed = ? \
+             WHERE workspace = ? AND kind = ? AND name = ? AND secret_key_id = ?",
+        )
+        .bind(&sealed.key_id)
+        .bind(&sealed.bytes)
+        .bind(&key.workspace)
+        .bind(key.kind.as_str())
+        .bind(&key.name)
+        .bind(old_key_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn create_resource(&self, write: &ResourceWrite) -> Result<ResourceRecord, StoreError> {
@@ -428,6 +681,87 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+}
+
+const API_KEY_COLUMNS: &str =
+    "id, workspace, name, key_digest, subject, subject_type, scopes, expires_in, expires_at, created_at, created_by";
+const WORKSPACE_COLUMNS: &str = "name, document, created_at, updated_at, created_by, updated_by";
+const SERVICE_ACCOUNT_COLUMNS: &str =
+    "client_id, workspace, name, description, secret_digest, scopes, created_at, updated_at, created_by, updated_by";
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        workspace: row.try_get("workspace")?,
+        name: row.try_get("name")?,
+        key_digest: row.try_get("key_digest")?,
+        subject: row.try_get("subject")?,
+        subject_type: row.try_get("subject_type")?,
+        scopes: json_column(row, "scopes")?,
+        expires_in: row.try_get("expires_in")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+fn workspace_from_row(row: &SqliteRow) -> Result<WorkspaceRecord, StoreError> {
+    Ok(WorkspaceRecord {
+        name: row.try_get("name")?,
+        document: json_column(row, "document")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        created_by: row.try_get("created_by")?,
+        updated_by: row.try_get("updated_by")?,
+    })
+}
+
+fn service_account_from_row(row: &SqliteRow) -> Result<ServiceAccountRecord, StoreError> {
+    Ok(ServiceAccountRecord {
+        client_id: row.try_get("client_id")?,
+        workspace: row.try_get("workspace")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        secret_digest: row.try_get("secret_digest")?,
+        scopes: json_column(row, "scopes")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        created_by: row.try_get("created_by")?,
+        updated_by: row.try_get("updated_by")?,
+    })
+}
+
+/// Counts what a workspace holds, by the names Blaxel's `resourceCounts` uses.
+async fn count_contents(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut counts = BTreeMap::new();
+    for (label, kind) in [
+        ("models", ResourceKind::Model),
+        ("integrationconnections", ResourceKind::IntegrationConnection),
+        ("policies", ResourceKind::Policy),
+    ] {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM resources WHERE workspace = ? AND kind = ?")
+            .bind(name)
+            .bind(kind.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+        counts.insert(label.to_string(), row.try_get("n")?);
+    }
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM service_accounts WHERE workspace = ?")
+        .bind(name)
+        .fetch_one(&mut **tx)
+        .await?;
+    counts.insert("serviceaccounts".to_string(), row.try_get("n")?);
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE workspace = ? AND subject_type = 'user'")
+        .bind(name)
+        .fetch_one(&mut **tx)
+        .await?;
+    counts.insert(USER_KEYS_COUNT.to_string(), row.try_get("n")?);
+    Ok(counts)
 }
 
 fn references_from_rows(rows: &[SqliteRow]) -> Result<Vec<Reference>, StoreError> {

@@ -71,6 +71,7 @@ impl TestServer {
                 subject: format!("sa-{workspace}"),
                 subject_type: "service_account".into(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                expires_in: None,
                 expires_at,
                 created_at: now_micros(),
                 created_by: "test".into(),

@@ -1,14 +1,43 @@
 -- modelgate's schema. Timestamps are microseconds since the Unix epoch.
 
+-- `document` holds the writable fields (displayName, labels, region, accountId, runtime).
 CREATE TABLE workspaces (
-    name         TEXT PRIMARY KEY,
-    display_name TEXT,
-    labels       TEXT NOT NULL DEFAULT '{}',
-    created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL,
-    created_by   TEXT NOT NULL,
-    updated_by   TEXT NOT NULL
+    name       TEXT PRIMARY KEY,
+    document   TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_by TEXT NOT NULL
 );
+
+-- Human principals. A platform admin (the bootstrap admin) administers every workspace.
+CREATE TABLE users (
+    subject        TEXT PRIMARY KEY,
+    platform_admin INTEGER NOT NULL DEFAULT 0,
+    created_at     INTEGER NOT NULL
+);
+
+CREATE TABLE workspace_admins (
+    workspace  TEXT NOT NULL REFERENCES workspaces(name) ON DELETE CASCADE,
+    subject    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (workspace, subject)
+);
+
+-- Machine principals, bound to one workspace. The client secret is stored as a SHA-256 digest.
+CREATE TABLE service_accounts (
+    client_id     TEXT PRIMARY KEY,
+    workspace     TEXT NOT NULL REFERENCES workspaces(name) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    description   TEXT,
+    secret_digest TEXT NOT NULL,
+    scopes        TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    created_by    TEXT NOT NULL,
+    updated_by    TEXT NOT NULL
+);
+CREATE INDEX service_accounts_by_workspace ON service_accounts (workspace);
 
 -- API keys are stored only as SHA-256 digests of the full key.
 CREATE TABLE api_keys (
@@ -19,10 +48,12 @@ CREATE TABLE api_keys (
     subject      TEXT NOT NULL,
     subject_type TEXT NOT NULL,
     scopes       TEXT NOT NULL,
+    expires_in   TEXT,
     expires_at   INTEGER,
     created_at   INTEGER NOT NULL,
     created_by   TEXT NOT NULL
 );
+CREATE INDEX api_keys_by_subject ON api_keys (subject);
 
 -- Models, integration connections and policies, one row each. `document` holds the writable
 -- metadata and the spec as JSON (never a secret); secrets are sealed in `secret_sealed`.

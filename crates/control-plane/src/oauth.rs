@@ -1,0 +1,162 @@
+//! `POST /oauth/token`: the OAuth2 client-credentials grant. A service account trades its
+//! client id and secret (HTTP Basic, or in the body) for a signed access token that carries its
+//! workspace and scopes and is verified without a database call.
+//!
+//! Errors carry OAuth2's `{error, error_description}` and, beside them, the `code` and `message`
+//! of modelgate's Error schema, so both kinds of client understand them.
+
+use crate::throttle::client_ip;
+use crate::ControlPlane;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use modelgate_domain::access_token::{self, Claims};
+use modelgate_domain::api_key;
+use modelgate_domain::identity::{TokenRequest, TokenResponse};
+use modelgate_domain::timestamp::now_micros;
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<Arc<ControlPlane>> {
+    OpenApiRouter::new().routes(routes!(token))
+}
+
+/// An OAuth2 error response.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    fn bad(error: &'static str, description: impl Into<String>) -> OAuthError {
+        OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into(), retry_after: None }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": self.error,
+            "error_description": self.description,
+            "code": self.status.as_u16(),
+            "message": self.description,
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+fn basic_credentials(request: &Request) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = request.headers().get(AUTHORIZATION) else { return Ok(None) };
+    let invalid = || {
+        OAuthError::bad("invalid_client", "the Authorization header must be 'Basic base64(client_id:client_secret)'")
+    };
+    let text = value.to_str().map_err(|_| invalid())?;
+    let encoded = text.strip_prefix("Basic ").or_else(|| text.strip_prefix("basic ")).ok_or_else(invalid)?;
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
+    Ok(Some((id.to_string(), secret.to_string())))
+}
+
+async fn read_body(request: Request, state: &Arc<ControlPlane>) -> Result<TokenRequest, OAuthError> {
+    let content_type =
+        request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let axum::Form(body) = axum::Form::<TokenRequest>::from_request(request, state)
+            .await
+            .map_err(|e| OAuthError::bad("invalid_request", format!("the form body is not valid: {e}")))?;
+        return Ok(body);
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), state.max_body_bytes)
+        .await
+        .map_err(|_| OAuthError::bad("invalid_request", "the request body is too large"))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| OAuthError::bad("invalid_request", format!("send a JSON (or form) body with grant_type: {e}")))
+}
+
+/// Exchange client credentials for an access token
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", operation_id = "CreateAccessToken", request_body = TokenRequest,
+    responses((status = 200, body = TokenResponse),
+        (status = 400, description = "OAuth2 error: invalid_request, invalid_client or unsupported_grant_type")))]
+async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Result<Json<TokenResponse>, OAuthError> {
+    let (mut parts, body) = request.into_parts();
+    let ip = client_ip(&parts);
+    if let Err(crate::error::ApiError::TooManyRequests(message, seconds)) = state.auth_throttle.check(ip) {
+        return Err(OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "slow_down",
+            description: message,
+            retry_after: Some(seconds),
+        });
+    }
+    parts.extensions.clear();
+    let request = Request::from_parts(parts, body);
+    let basic = basic_credentials(&request)?;
+    let body = read_body(request, &state).await?;
+    match body.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(OAuthError::bad(
+                "unsupported_grant_type",
+                format!("grant_type '{other}' is not supported; use client_credentials"),
+            ))
+        }
+        None => return Err(OAuthError::bad("invalid_request", "grant_type is required (client_credentials)")),
+    }
+    let (client_id, client_secret) = match (basic, body.client_id, body.client_secret) {
+        (Some(pair), _, _) => pair,
+        (None, Some(id), Some(secret)) => (id, secret),
+        _ => {
+            return Err(OAuthError::bad(
+                "invalid_client",
+                "send client_id and client_secret with HTTP Basic authentication or in the body",
+            ))
+        }
+    };
+    // Compare digests in constant time; an unknown client costs the same as a wrong secret.
+    let account = state.store.get_service_account(&client_id).await.map_err(|e| {
+        tracing::error!(error = %e, "token request could not read the store");
+        OAuthError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "server_error",
+            description: "internal error".into(),
+            retry_after: None,
+        }
+    })?;
+    let presented = api_key::digest(&client_secret);
+    let expected =
+        account.as_ref().map(|a| a.secret_digest.clone()).unwrap_or_else(|| api_key::digest("no such client"));
+    let Some(account) = account.filter(|_| api_key::digests_match(&presented, &expected)) else {
+        state.auth_throttle.record_failure(ip).await;
+        return Err(OAuthError::bad("invalid_client", "the client id or client secret is not valid"));
+    };
+    let now = now_micros() / 1_000_000;
+    let claims = Claims {
+        iss: access_token::ISSUER.to_string(),
+        sub: account.client_id.clone(),
+        sub_type: "service_account".to_string(),
+        ws: account.workspace.clone(),
+        scopes: account.scopes.clone(),
+        iat: now,
+        exp: now + state.token_ttl_seconds,
+        jti: api_key::generate_id(),
+    };
+    Ok(Json(TokenResponse {
+        access_token: access_token::sign(&state.keyring, &claims),
+        token_type: "Bearer".to_string(),
+        expires_in: state.token_ttl_seconds,
+        scope: account.scopes.join(" "),
+    }))
+}
