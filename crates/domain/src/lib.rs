@@ -8,6 +8,7 @@ pub mod resources;
 pub mod scope;
 pub mod secret_box;
 pub mod timestamp;
+pub mod usage;
 pub mod validation;
 
 pub use resources::*;
