@@ -1,5 +1,6 @@
 //! modelgate's control plane: the Blaxel-compatible REST API under `/v0` for models,
-//! integration connections and policies, with its OpenAPI document generated from the handlers.
+//! integration connections and policies (plus modelgate's usage API), with its OpenAPI document
+//! generated from the handlers.
 //!
 //! API boundary: [`router`] returns the whole `/v0` application; everything else is internal.
 //! Invariants: every failure is the `Error` schema (see [`error`]); every handler declares its
@@ -21,6 +22,7 @@ mod openapi;
 mod policies;
 mod service_accounts;
 mod throttle;
+mod usage;
 mod workspaces;
 
 use axum::extract::{OriginalUri, Request};
@@ -37,6 +39,13 @@ use utoipa_axum::router::OpenApiRouter;
 pub use listing::ApiVersion;
 pub use throttle::AuthThrottle;
 
+/// Told after every successful change, before the change is acknowledged to the client, so
+/// that the next request anywhere sees it (the inference plane rebuilds its snapshot).
+#[async_trait::async_trait]
+pub trait ConfigListener: Send + Sync {
+    async fn changed(&self);
+}
+
 /// Everything the control plane's handlers share.
 pub struct ControlPlane {
     pub store: Arc<dyn Store>,
@@ -50,6 +59,8 @@ pub struct ControlPlane {
     pub token_ttl_seconds: i64,
     /// Failed authentications per client address.
     pub auth_throttle: throttle::AuthThrottle,
+    /// Who hears about changes (the inference plane's snapshot).
+    pub listener: Option<Arc<dyn ConfigListener>>,
 }
 
 /// Default for [`ControlPlane::token_ttl_seconds`]: two hours, as Blaxel's tokens.
@@ -69,6 +80,7 @@ fn api_routes() -> OpenApiRouter<Arc<ControlPlane>> {
         .merge(service_accounts::routes())
         .merge(api_keys::routes())
         .merge(oauth::routes())
+        .merge(usage::routes())
 }
 
 /// The control-plane application: every route under `/v0`, `GET /v0/openapi.json`, and the
@@ -85,7 +97,8 @@ pub fn router(state: Arc<ControlPlane>) -> Router {
             }),
         )
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(check_api_version));
+        .layer(axum::middleware::from_fn(check_api_version))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), announce_changes));
     Router::new().nest("/v0", api).fallback(route_not_found).with_state(state)
 }
 
@@ -104,6 +117,24 @@ async fn route_not_found(method: Method, uri: axum::http::Uri) -> ApiError {
 
 async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{} does not accept {method}; see /v0/openapi.json for its methods", uri.path()))
+}
+
+/// After a successful write, tells the listener before answering: a change is visible to the
+/// next request on the inference plane.
+async fn announce_changes(
+    axum::extract::State(state): axum::extract::State<Arc<ControlPlane>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !request.uri().path().ends_with("/oauth/token");
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        if let Some(listener) = &state.listener {
+            listener.changed().await;
+        }
+    }
+    response
 }
 
 /// Rejects a malformed `Blaxel-Version` on every route, as Blaxel does.

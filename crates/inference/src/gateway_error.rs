@@ -1,6 +1,6 @@
 //! Errors the gateway itself answers on the inference plane (as opposed to a provider's errors,
-//! which pass through): `{"error": {code, message, type, retryable}}` with a header that says the
-//! gateway answered, as Blaxel's run plane does.
+//! which pass through unchanged): `{"error": {code, message, type, retryable}}` with
+//! `x-blaxel-source: platform` and the code in `x-blaxel-error-code`, as Blaxel's run plane does.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,23 +14,80 @@ pub const ERROR_CODE_HEADER: &str = "x-blaxel-error-code";
 /// An error made by the gateway.
 #[derive(Debug)]
 pub struct GatewayError {
-    status: StatusCode,
-    code: &'static str,
+    pub status: StatusCode,
+    pub code: &'static str,
     kind: &'static str,
-    message: String,
+    pub message: String,
     retryable: bool,
+    retry_after: Option<u64>,
 }
 
 impl GatewayError {
+    fn new(status: StatusCode, code: &'static str, kind: &'static str, message: impl Into<String>) -> GatewayError {
+        GatewayError { status, code, kind, message: message.into(), retryable: false, retry_after: None }
+    }
+
     /// 404 `ROUTE_NOT_FOUND`.
-    pub fn route_not_found(message: String) -> GatewayError {
-        GatewayError {
-            status: StatusCode::NOT_FOUND,
-            code: "ROUTE_NOT_FOUND",
-            kind: "not_found",
-            message,
-            retryable: false,
-        }
+    pub fn route_not_found(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND", "not_found", message)
+    }
+
+    /// 401 `AUTHENTICATION_REQUIRED`.
+    pub fn authentication_required(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::UNAUTHORIZED, "AUTHENTICATION_REQUIRED", "authentication_error", message)
+    }
+
+    /// 401 `AUTHENTICATION_FAILED`.
+    pub fn authentication_failed(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILED", "authentication_error", message)
+    }
+
+    /// 403 `FORBIDDEN`.
+    pub fn forbidden(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "permission_error", message)
+    }
+
+    /// 403 `MODEL_DISABLED`.
+    pub fn model_disabled(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::FORBIDDEN, "MODEL_DISABLED", "permission_error", message)
+    }
+
+    /// 403 `POLICY_VIOLATION`.
+    pub fn policy_violation(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::FORBIDDEN, "POLICY_VIOLATION", "permission_error", message)
+    }
+
+    /// 429 `USAGE_LIMIT_EXCEEDED` with `Retry-After`.
+    pub fn usage_limit_exceeded(message: impl Into<String>, retry_after: u64) -> GatewayError {
+        let mut error =
+            GatewayError::new(StatusCode::TOO_MANY_REQUESTS, "USAGE_LIMIT_EXCEEDED", "rate_limit_error", message);
+        error.retryable = true;
+        error.retry_after = Some(retry_after.max(1));
+        error
+    }
+
+    /// 400 `BAD_REQUEST`.
+    pub fn bad_request(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid_request_error", message)
+    }
+
+    /// 413 `BAD_REQUEST` for a body over the limit.
+    pub fn payload_too_large(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", "invalid_request_error", message)
+    }
+
+    /// 502 `UPSTREAM_UNAVAILABLE`.
+    pub fn upstream_unavailable(message: impl Into<String>) -> GatewayError {
+        let mut error = GatewayError::new(StatusCode::BAD_GATEWAY, "UPSTREAM_UNAVAILABLE", "api_error", message);
+        error.retryable = true;
+        error
+    }
+
+    /// 504 `UPSTREAM_TIMEOUT`.
+    pub fn upstream_timeout(message: impl Into<String>) -> GatewayError {
+        let mut error = GatewayError::new(StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT", "api_error", message);
+        error.retryable = true;
+        error
     }
 }
 
@@ -48,6 +105,9 @@ impl IntoResponse for GatewayError {
         let headers = response.headers_mut();
         headers.insert(SOURCE_HEADER, HeaderValue::from_static("platform"));
         headers.insert(ERROR_CODE_HEADER, HeaderValue::from_static(self.code));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

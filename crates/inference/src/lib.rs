@@ -1,26 +1,119 @@
-//! modelgate's inference plane: `{RUN_URL}/{workspace}/models/{model}/{path}`.
+//! modelgate's inference plane: `{RUN_URL}/{workspace}/models/{model}/{path}`, the hot path.
 //!
-//! This build routes nothing yet: every request answers the gateway's `ROUTE_NOT_FOUND` error.
-//! Routing, credential injection, streaming and metering arrive with the inference issue.
-//! Invariant for what comes: no database call on this path; configuration is read from an
-//! in-memory snapshot.
+//! API boundary: [`router`] over an [`InferencePlane`]; [`SnapshotHandle::reload`] after every
+//! configuration change.
+//! Invariants: no database call and no lock held across an await on the request path
+//! (configuration comes from the lock-free [`snapshot`]); request bodies are read once and sent
+//! to each fallback upstream without a copy; response bodies are relayed as they arrive, never
+//! buffered; usage records leave through a non-blocking [`UsageSink`].
 
+mod caller;
 mod gateway_error;
+mod proxy;
+mod relay;
+pub mod snapshot;
+pub mod token_limits;
+mod upstream_request;
+mod usage_tap;
 
 pub use gateway_error::GatewayError;
+pub use snapshot::SnapshotHandle;
+pub use token_limits::{Clock, SystemClock};
 
-use axum::http::{Method, Uri};
+use axum::routing::any;
 use axum::Router;
+use modelgate_domain::usage::UsageRecord;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// The inference-plane application.
-pub fn router() -> Router {
-    Router::new().fallback(no_route)
+/// Where usage records go; must never block.
+pub trait UsageSink: Send + Sync {
+    fn record(&self, record: UsageRecord);
 }
 
-async fn no_route(method: Method, uri: Uri) -> GatewayError {
-    GatewayError::route_not_found(format!(
-        "no route for {method} {}: this modelgate build does not serve inference yet (model endpoints are \
-         managed on the control plane; the inference plane lands with a later release)",
-        uri.path()
-    ))
+/// Timeouts of upstream calls. There is no total timeout: long streams live as long as they
+/// keep sending.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// To open a connection to the provider.
+    pub connect: Duration,
+    /// From sending the request to the response headers.
+    pub first_byte: Duration,
+    /// Between two chunks of the response body.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(300),
+            idle: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Where this node runs, for `location` policies (compared case-insensitively).
+#[derive(Clone, Debug, Default)]
+pub struct NodeLocation {
+    pub country: Option<String>,
+    pub continent: Option<String>,
+    pub location: Option<String>,
+}
+
+/// Everything the request path shares.
+pub struct InferencePlane {
+    pub snapshot: Arc<SnapshotHandle>,
+    pub client: reqwest::Client,
+    pub usage: Arc<dyn UsageSink>,
+    pub limiter: token_limits::TokenLimiter,
+    pub clock: Arc<dyn Clock>,
+    pub timeouts: Timeouts,
+    pub location: NodeLocation,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Connections resting after a 429/5xx with `Retry-After`, until the given instant.
+    cooldowns: Mutex<HashMap<(String, String), Instant>>,
+}
+
+/// Default for [`InferencePlane::max_body_bytes`] (requests carry images and documents).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+impl InferencePlane {
+    /// A plane with a pooled HTTP client built for `timeouts`.
+    pub fn new(
+        snapshot: Arc<SnapshotHandle>,
+        usage: Arc<dyn UsageSink>,
+        timeouts: Timeouts,
+        location: NodeLocation,
+    ) -> Result<InferencePlane, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(InferencePlane {
+            snapshot,
+            client,
+            usage,
+            limiter: Default::default(),
+            clock: Arc::new(SystemClock),
+            timeouts,
+            location,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cooldowns: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// The inference-plane application.
+pub fn router(state: Arc<InferencePlane>) -> Router {
+    Router::new()
+        .route("/{workspace}/models/{model}", any(proxy::handle_base))
+        .route("/{workspace}/models/{model}/{*path}", any(proxy::handle))
+        .fallback(proxy::no_route)
+        .with_state(state)
 }

@@ -52,6 +52,27 @@ pub struct ServeArgs {
     /// Lifetime of access tokens issued by /v0/oauth/token, in seconds.
     #[arg(long, env = "MODELGATE_ACCESS_TOKEN_TTL", default_value_t = modelgate_control_plane::DEFAULT_TOKEN_TTL_SECONDS)]
     pub access_token_ttl: i64,
+    /// Seconds to wait for a connection to a provider.
+    #[arg(long, env = "MODELGATE_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Seconds to wait for a provider's response headers (non-streamed answers arrive whole).
+    #[arg(long, env = "MODELGATE_FIRST_BYTE_TIMEOUT", default_value_t = 300)]
+    pub first_byte_timeout: u64,
+    /// Seconds a provider may stay silent between two chunks of a response.
+    #[arg(long, env = "MODELGATE_IDLE_TIMEOUT", default_value_t = 120)]
+    pub idle_timeout: u64,
+    /// This node's country (e.g. us), for location policies.
+    #[arg(long, env = "MODELGATE_LOCATION_COUNTRY")]
+    pub location_country: Option<String>,
+    /// This node's continent (e.g. eu, na), for location policies.
+    #[arg(long, env = "MODELGATE_LOCATION_CONTINENT")]
+    pub location_continent: Option<String>,
+    /// This node's location name (e.g. us-east-1), for location policies.
+    #[arg(long, env = "MODELGATE_LOCATION")]
+    pub location: Option<String>,
+    /// The clock of token windows (tests replace it).
+    #[arg(skip)]
+    pub clock: Option<std::sync::Arc<dyn modelgate_inference::Clock>>,
 }
 
 impl ServeArgs {
@@ -69,6 +90,23 @@ impl ServeArgs {
             log_format: LogFormat::Text,
             max_body_bytes: modelgate_control_plane::DEFAULT_MAX_BODY_BYTES,
             access_token_ttl: modelgate_control_plane::DEFAULT_TOKEN_TTL_SECONDS,
+            connect_timeout: 10,
+            first_byte_timeout: 300,
+            idle_timeout: 120,
+            location_country: None,
+            location_continent: None,
+            location: None,
+            clock: None,
+        }
+    }
+
+    /// The timeouts of upstream calls.
+    pub fn timeouts(&self) -> modelgate_inference::Timeouts {
+        use std::time::Duration;
+        modelgate_inference::Timeouts {
+            connect: Duration::from_secs(self.connect_timeout.max(1)),
+            first_byte: Duration::from_secs(self.first_byte_timeout.max(1)),
+            idle: Duration::from_secs(self.idle_timeout.max(1)),
         }
     }
 

@@ -11,9 +11,12 @@ pub use config::{LogFormat, ServeArgs};
 pub use rotation::rotate_master_key;
 
 use anyhow::Context;
-use modelgate_control_plane::ControlPlane;
+use modelgate_control_plane::{ConfigListener, ControlPlane};
+use modelgate_domain::usage::UsageRecord;
+use modelgate_inference::{InferencePlane, NodeLocation, SnapshotHandle, UsageSink};
 use modelgate_store::sqlite::SqliteStore;
 use modelgate_store::Store;
+use modelgate_store::{UsageWriter, UsageWriterTask};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -32,6 +35,28 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     planes: Vec<JoinHandle<std::io::Result<()>>>,
     store: Arc<SqliteStore>,
+    usage_task: UsageWriterTask,
+}
+
+/// Rebuilds the inference plane's snapshot after a control-plane change.
+struct SnapshotReloader(Arc<SnapshotHandle>);
+
+#[async_trait::async_trait]
+impl ConfigListener for SnapshotReloader {
+    async fn changed(&self) {
+        if let Err(error) = self.0.reload().await {
+            tracing::error!(%error, "the route snapshot could not be rebuilt; the previous one stays in use");
+        }
+    }
+}
+
+/// Usage records into the batch writer.
+struct StoreUsage(UsageWriter);
+
+impl UsageSink for StoreUsage {
+    fn record(&self, record: UsageRecord) {
+        self.0.record(record);
+    }
 }
 
 impl RunningServer {
@@ -41,6 +66,8 @@ impl RunningServer {
         for plane in self.planes {
             plane.await.context("a listener task failed")?.context("a listener failed")?;
         }
+        // In-flight requests are done: write their usage before the store closes.
+        self.usage_task.shutdown().await;
         self.store.close().await;
         Ok(())
     }
@@ -83,6 +110,28 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let run_addr = run_listener.local_addr()?;
     let public_run_url = args.public_run_url.clone().unwrap_or_else(|| format!("http://{run_addr}"));
 
+    let snapshot = Arc::new(
+        SnapshotHandle::load(store.clone() as Arc<dyn Store>, keyring.clone())
+            .await
+            .context("cannot build the route snapshot")?,
+    );
+    let (usage_writer, usage_task) = UsageWriter::spawn(
+        store.clone() as Arc<dyn Store>,
+        UsageWriter::DEFAULT_CAPACITY,
+        UsageWriter::DEFAULT_MAX_BATCH,
+        UsageWriter::DEFAULT_FLUSH_EVERY,
+    );
+    let location = NodeLocation {
+        country: args.location_country.clone(),
+        continent: args.location_continent.clone(),
+        location: args.location.clone(),
+    };
+    let mut inference =
+        InferencePlane::new(snapshot.clone(), Arc::new(StoreUsage(usage_writer)), args.timeouts(), location)
+            .context("cannot build the upstream HTTP client")?;
+    if let Some(clock) = &args.clock {
+        inference.clock = clock.clone();
+    }
     let control_plane = Arc::new(ControlPlane {
         store: store.clone() as Arc<dyn Store>,
         keyring,
@@ -90,12 +139,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         max_body_bytes: args.max_body_bytes,
         token_ttl_seconds: args.access_token_ttl,
         auth_throttle: Default::default(),
+        listener: Some(Arc::new(SnapshotReloader(snapshot))),
     });
     let (stop, stopped) = watch::channel(false);
     let planes = vec![
         spawn_plane(api_listener, modelgate_control_plane::router(control_plane), stopped.clone()),
-        spawn_plane(run_listener, modelgate_inference::router(), stopped),
+        spawn_plane(run_listener, modelgate_inference::router(Arc::new(inference)), stopped),
     ];
     tracing::info!(%api_addr, %run_addr, data_dir = %args.data_dir.display(), "modelgate is serving");
-    Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store })
+    Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store, usage_task })
 }

@@ -157,10 +157,15 @@ async fn health_readiness_and_openapi_need_no_key() {
 async fn the_inference_plane_answers_the_gateway_error() {
     let server = TestServer::start().await;
     let run = server.server.as_ref().unwrap().run_addr;
+    // Authentication comes first, so an anonymous caller learns nothing about which models exist.
     let response =
         server.client.post(format!("http://{run}/default/models/m/v1/chat/completions")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["x-blaxel-source"], "platform");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "AUTHENTICATION_REQUIRED");
+    let response = server.client.get(format!("http://{run}/not/a/route")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "ROUTE_NOT_FOUND");
     assert_eq!(body["error"]["retryable"], false);

@@ -3,12 +3,16 @@
 //!
 //! Invariants: secrets arrive already sealed and leave sealed; every write that touches
 //! references (a model naming connections and policies) checks and records them in the same
-//! transaction, so a delete can never leave a model pointing at nothing.
+//! transaction, so a delete can never leave a model pointing at nothing. Usage records reach
+//! the store in batches through [`UsageWriter`], so a request never waits for the database to
+//! meter itself.
 
 mod records;
 pub mod sqlite;
+mod usage_writer;
 
 pub use records::*;
+pub use usage_writer::{UsageWriter, UsageWriterTask};
 
 use async_trait::async_trait;
 use modelgate_domain::secret_box::SealedSecret;
@@ -92,6 +96,13 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes (deletes) the key `id` of `subject`; `NotFound` if it has no such key.
     async fn delete_api_key(&self, subject: &str, id: &str) -> Result<ApiKeyRecord, StoreError>;
 
+    /// Every resource of one kind in every workspace (for the inference plane's snapshot).
+    async fn all_resources(&self, kind: ResourceKind) -> Result<Vec<ResourceRecord>, StoreError>;
+    /// Every API key record (for the inference plane's snapshot).
+    async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Every (workspace, subject) administration, and the platform admins' subjects.
+    async fn all_admins(&self) -> Result<(Vec<(String, String)>, Vec<String>), StoreError>;
+
     /// Every sealed connection secret (for master-key rotation).
     async fn sealed_secrets(&self) -> Result<Vec<(ResourceKey, SealedSecret)>, StoreError>;
     /// Replaces a sealed secret if it is still sealed with `old_key_id`; returns whether it was.
@@ -124,4 +135,10 @@ pub trait Store: Send + Sync + 'static {
     async fn referrers(&self, key: &ResourceKey) -> Result<Vec<Reference>, StoreError>;
     /// The revisions of a resource, newest first.
     async fn list_revisions(&self, key: &ResourceKey) -> Result<Vec<RevisionRecord>, StoreError>;
+
+    /// Appends usage records, all or none (one transaction). Usage is history: it outlives the
+    /// model it names, and goes only with its workspace.
+    async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError>;
+    /// The usage records of a workspace (or one of its models) in `[from, to)`, oldest first.
+    async fn query_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError>;
 }

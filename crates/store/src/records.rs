@@ -4,6 +4,7 @@ use modelgate_domain::secret_box::SealedSecret;
 use std::fmt;
 
 pub use modelgate_domain::timestamp::Micros;
+pub use modelgate_domain::usage::UsageRecord;
 
 /// The kinds of resources kept in the generic resource table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -197,3 +198,15 @@ pub struct ServiceAccountRecord {
 
 /// Key of [`StoreError::NotEmpty`] counts for user API keys whose home is the workspace.
 pub const USER_KEYS_COUNT: &str = "userApiKeys";
+
+/// Which usage records to read: one workspace (and optionally one model) over `[from, to)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub workspace: String,
+    /// Keep only this model's records; `None` for every model.
+    pub model: Option<String>,
+    /// First instant included.
+    pub from: Micros,
+    /// First instant excluded.
+    pub to: Micros,
+}

@@ -310,8 +310,8 @@ impl Store for SqliteStore {
             return Err(StoreError::NotEmpty(counts));
         }
         // Resources, service accounts, keys and admins go by cascade; these tables have no
-        // foreign key to the workspace.
-        for table in ["resource_refs", "revisions", "api_keys"] {
+        // foreign key to the workspace. Usage goes too: it is history of the workspace only.
+        for table in ["resource_refs", "revisions", "api_keys", "usage_records"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE workspace = ?")).bind(name).execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM workspaces WHERE name = ?").bind(name).execute(&mut *tx).await?;
@@ -433,6 +433,31 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM service_accounts WHERE client_id = ?").bind(client_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    async fn all_resources(&self, kind: ResourceKind) -> Result<Vec<ResourceRecord>, StoreError> {
+        let rows =
+            sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE kind = ? ORDER BY workspace, name"))
+                .bind(kind.as_str())
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter().map(resource_from_row).collect()
+    }
+
+    async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys")).fetch_all(&self.reader).await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn all_admins(&self) -> Result<(Vec<(String, String)>, Vec<String>), StoreError> {
+        let rows = sqlx::query("SELECT workspace, subject FROM workspace_admins").fetch_all(&self.reader).await?;
+        let admins = rows
+            .iter()
+            .map(|row| Ok((row.try_get("workspace")?, row.try_get("subject")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = sqlx::query("SELECT subject FROM users WHERE platform_admin = 1").fetch_all(&self.reader).await?;
+        let platform = rows.iter().map(|row| row.try_get("subject")).collect::<Result<Vec<String>, _>>()?;
+        Ok((admins, platform))
     }
 
     async fn sealed_secrets(&self) -> Result<Vec<(ResourceKey, SealedSecret)>, StoreError> {
@@ -681,6 +706,70 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for chunk in records.chunks(USAGE_ROWS_PER_STATEMENT) {
+            let mut sql = QueryBuilder::<Sqlite>::new(format!("INSERT INTO usage_records ({USAGE_COLUMNS}) "));
+            sql.push_values(chunk, |mut row, record| {
+                row.push_bind(record.at)
+                    .push_bind(&record.workspace)
+                    .push_bind(&record.model)
+                    .push_bind(&record.subject)
+                    .push_bind(&record.key_id)
+                    .push_bind(&record.provider)
+                    .push_bind(i64::from(record.status))
+                    .push_bind(record.input_tokens)
+                    .push_bind(record.output_tokens)
+                    .push_bind(record.total_tokens)
+                    .push_bind(record.latency_ms)
+                    .push_bind(record.ttfb_ms);
+            });
+            sql.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn query_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {USAGE_COLUMNS} FROM usage_records WHERE workspace = "));
+        sql.push_bind(&query.workspace);
+        if let Some(model) = &query.model {
+            sql.push(" AND model = ").push_bind(model);
+        }
+        sql.push(" AND at >= ").push_bind(query.from).push(" AND at < ").push_bind(query.to);
+        sql.push(" ORDER BY at, id");
+        let rows = sql.build().fetch_all(&self.reader).await?;
+        rows.iter().map(usage_from_row).collect()
+    }
+}
+
+/// Rows per `INSERT` statement of a usage batch: 12 parameters each stays far below SQLite's
+/// limit on bound parameters, whatever the batch size.
+const USAGE_ROWS_PER_STATEMENT: usize = 500;
+const USAGE_COLUMNS: &str = "at, workspace, model, subject, key_id, provider, status, input_tokens, output_tokens, \
+     total_tokens, latency_ms, ttfb_ms";
+
+fn usage_from_row(row: &SqliteRow) -> Result<UsageRecord, StoreError> {
+    let status: i64 = row.try_get("status")?;
+    Ok(UsageRecord {
+        at: row.try_get("at")?,
+        workspace: row.try_get("workspace")?,
+        model: row.try_get("model")?,
+        subject: row.try_get("subject")?,
+        key_id: row.try_get("key_id")?,
+        provider: row.try_get("provider")?,
+        status: u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("usage status {status}")))?,
+        input_tokens: row.try_get("input_tokens")?,
+        output_tokens: row.try_get("output_tokens")?,
+        total_tokens: row.try_get("total_tokens")?,
+        latency_ms: row.try_get("latency_ms")?,
+        ttfb_ms: row.try_get("ttfb_ms")?,
+    })
 }
 
 const API_KEY_COLUMNS: &str =
@@ -774,4 +863,83 @@ fn references_from_rows(rows: &[SqliteRow]) -> Result<Vec<Reference>, StoreError
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.unwrap();
+        (dir, store)
+    }
+
+    fn usage(workspace: &str, model: &str, at: Micros) -> UsageRecord {
+        UsageRecord {
+            at,
+            workspace: workspace.into(),
+            model: model.into(),
+            subject: "sa-1".into(),
+            key_id: Some("ak_1".into()),
+            provider: "openai".into(),
+            status: 200,
+            input_tokens: 10,
+            output_tokens: 5,
+            total_tokens: 15,
+            latency_ms: 120,
+            ttfb_ms: Some(40),
+        }
+    }
+
+    fn query(workspace: &str, model: Option<&str>, from: Micros, to: Micros) -> UsageQuery {
+        UsageQuery { workspace: workspace.into(), model: model.map(str::to_string), from, to }
+    }
+
+    #[tokio::test]
+    async fn usage_round_trips_in_a_half_open_range_by_workspace_and_model() {
+        let (_dir, store) = temp_store().await;
+        let mut failed = usage("ws-a", "m1", 30);
+        failed.status = 502;
+        failed.key_id = None;
+        failed.ttfb_ms = None;
+        let records = vec![usage("ws-a", "m1", 20), usage("ws-a", "m2", 10), failed.clone(), usage("ws-b", "m1", 15)];
+        store.insert_usage(&records).await.unwrap();
+        store.insert_usage(&[]).await.unwrap();
+
+        let all = store.query_usage(&query("ws-a", None, 0, 100)).await.unwrap();
+        assert_eq!(
+            all.iter().map(|r| (r.at, r.model.as_str())).collect::<Vec<_>>(),
+            [(10, "m2"), (20, "m1"), (30, "m1")]
+        );
+        assert_eq!(all[2], failed, "every field survives, None included");
+
+        let m1 = store.query_usage(&query("ws-a", Some("m1"), 0, 100)).await.unwrap();
+        assert_eq!(m1.iter().map(|r| r.at).collect::<Vec<_>>(), [20, 30]);
+        let half_open = store.query_usage(&query("ws-a", None, 10, 30)).await.unwrap();
+        assert_eq!(half_open.iter().map(|r| r.at).collect::<Vec<_>>(), [10, 20], "from included, to excluded");
+        let other = store.query_usage(&query("ws-b", None, 0, 100)).await.unwrap();
+        assert_eq!(other, [usage("ws-b", "m1", 15)]);
+        assert!(store.query_usage(&query("ws-c", None, 0, 100)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_large_batch_is_written_whole() {
+        let (_dir, store) = temp_store().await;
+        let records: Vec<UsageRecord> = (0..1_201).map(|i| usage("ws", "m", i)).collect();
+        store.insert_usage(&records).await.unwrap();
+        assert_eq!(store.query_usage(&query("ws", None, 0, 10_000)).await.unwrap(), records);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_workspace_deletes_its_usage_only() {
+        let (_dir, store) = temp_store().await;
+        for name in ["gone", "kept"] {
+            store.ensure_workspace(name, "test", 1).await.unwrap();
+        }
+        store.insert_usage(&[usage("gone", "m", 1), usage("kept", "m", 1)]).await.unwrap();
+        store.delete_workspace("gone", true).await.unwrap();
+        assert!(store.query_usage(&query("gone", None, 0, 10)).await.unwrap().is_empty());
+        assert_eq!(store.query_usage(&query("kept", None, 0, 10)).await.unwrap().len(), 1);
+    }
 }

@@ -1,0 +1,189 @@
+//! `maxToken` policies: tokens counted per model and policy over windows of `step` x
+//! `granularity` (minute, hour, day: aligned to the epoch in UTC; month: calendar months). The
+//! request that crosses a limit succeeds; later requests in the same window get 429 with
+//! `Retry-After` until the window ends. Counted in memory on this node (see README: shared
+//! counters across nodes come with Redis).
+
+use crate::snapshot::{Route, TokenLimit};
+use crate::usage_tap::Usage;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use time::{Date, Month, OffsetDateTime, Time};
+
+/// The source of "now", replaceable in tests.
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn now_secs(&self) -> i64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_secs(&self) -> i64 {
+        OffsetDateTime::now_utc().unix_timestamp()
+    }
+}
+
+/// `[start, end)` of the window containing `now`, in seconds.
+pub fn window(limit: &TokenLimit, now: i64) -> (i64, i64) {
+    let step = limit.limits.step.unwrap_or(1).max(1);
+    let unit = match limit.limits.granularity.as_deref() {
+        Some("minute") => 60,
+        Some("hour") => 3600,
+        Some("day") => 86_400,
+        _ => return month_window(step, now),
+    };
+    let length = unit * step;
+    let start = now.div_euclid(length) * length;
+    (start, start + length)
+}
+
+fn month_window(step: i64, now: i64) -> (i64, i64) {
+    let date = OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH).date();
+    let months_since_epoch = (i64::from(date.year()) - 1970) * 12 + i64::from(u8::from(date.month())) - 1;
+    let first = months_since_epoch.div_euclid(step) * step;
+    let to_secs = |index: i64| {
+        let year = i32::try_from(1970 + index.div_euclid(12)).unwrap_or(1970);
+        let month = Month::try_from(u8::try_from(index.rem_euclid(12) + 1).unwrap_or(1)).unwrap_or(Month::January);
+        Date::from_calendar_date(year, month, 1)
+            .map(|d| d.with_time(Time::MIDNIGHT).assume_utc().unix_timestamp())
+            .unwrap_or(0)
+    };
+    (to_secs(first), to_secs(first + step))
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counted {
+    start: i64,
+    input: i64,
+    output: i64,
+    total: i64,
+}
+
+/// Token counts of the current windows.
+#[derive(Default)]
+pub struct TokenLimiter {
+    counts: Mutex<HashMap<(String, String, String), Counted>>,
+}
+
+fn key(route: &Route, limit: &TokenLimit) -> (String, String, String) {
+    (route.workspace.clone(), route.name.clone(), limit.policy.clone())
+}
+
+impl TokenLimiter {
+    /// `Err((policy, seconds until the window ends))` if a limit of the route is reached.
+    pub fn check(&self, route: &Route, now: i64) -> Result<(), (String, i64)> {
+        if route.token_limits.is_empty() {
+            return Ok(());
+        }
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        for limit in &route.token_limits {
+            let (start, end) = window(limit, now);
+            let Some(counted) = counts.get(&key(route, limit)).filter(|c| c.start == start) else { continue };
+            let reached = |threshold: Option<i64>, used: i64| threshold.is_some_and(|t| t > 0 && used >= t);
+            if reached(limit.limits.input, counted.input)
+                || reached(limit.limits.output, counted.output)
+                || reached(limit.limits.total, counted.total)
+            {
+                return Err((limit.policy.clone(), end - now));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a finished request's tokens to the route's windows.
+    pub fn add(&self, route: &Route, usage: Usage, now: i64) {
+        if route.token_limits.is_empty() {
+            return;
+        }
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        for limit in &route.token_limits {
+            let (start, _) = window(limit, now);
+            let counted = counts.entry(key(route, limit)).or_default();
+            if counted.start != start {
+                *counted = Counted { start, ..Counted::default() };
+            }
+            counted.input += usage.input;
+            counted.output += usage.output;
+            counted.total += usage.total;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modelgate_domain::{PolicyMaxTokens, RuntimeType};
+    use modelgate_providers::descriptor;
+
+    fn limit(granularity: &str, step: i64, total: i64) -> TokenLimit {
+        TokenLimit {
+            policy: "p".into(),
+            limits: PolicyMaxTokens {
+                granularity: Some(granularity.into()),
+                step: Some(step),
+                total: Some(total),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn route(limits: Vec<TokenLimit>) -> Route {
+        Route {
+            workspace: "w".into(),
+            name: "m".into(),
+            enabled: true,
+            runtime_type: RuntimeType::Openai,
+            family: descriptor(RuntimeType::Openai).family,
+            model: None,
+            organization: None,
+            endpoint_name: None,
+            upstreams: vec![],
+            unusable: vec![],
+            token_limits: limits,
+            locations: vec![],
+        }
+    }
+
+    #[test]
+    fn windows() {
+        let t = 1_700_000_123; // 2023-11-14T22:15:23Z
+        assert_eq!(window(&limit("minute", 1, 1), t), (1_700_000_100, 1_700_000_160));
+        assert_eq!(window(&limit("minute", 5, 1), t), (1_700_000_100, 1_700_000_400));
+        assert_eq!(window(&limit("hour", 1, 1), t), (1_699_999_200, 1_700_002_800));
+        assert_eq!(window(&limit("day", 1, 1), t), (1_699_920_000, 1_700_006_400));
+        // November 2023, then the two-month window November-December.
+        assert_eq!(window(&limit("month", 1, 1), t), (1_698_796_800, 1_701_388_800));
+        let (start, end) = window(&limit("month", 2, 1), t);
+        assert!(start <= t && t < end);
+        assert_eq!(end, 1_704_067_200); // 2024-01-01
+    }
+
+    #[test]
+    fn the_crossing_request_passes_the_next_is_refused_until_the_window_ends() {
+        let limiter = TokenLimiter::default();
+        let route = route(vec![limit("minute", 1, 100)]);
+        let t = 1_700_000_100;
+        assert!(limiter.check(&route, t).is_ok());
+        limiter.add(&route, Usage { input: 50, output: 30, total: 80 }, t);
+        assert!(limiter.check(&route, t + 1).is_ok(), "80 < 100: still allowed");
+        limiter.add(&route, Usage { input: 50, output: 30, total: 80 }, t + 2);
+        assert_eq!(limiter.check(&route, t + 10), Err(("p".into(), 50)));
+        assert!(limiter.check(&route, t + 60).is_ok(), "the next window starts afresh");
+        limiter.add(&route, Usage { input: 1, output: 1, total: 2 }, t + 60);
+        assert!(limiter.check(&route, t + 61).is_ok());
+    }
+
+    #[test]
+    fn zero_thresholds_are_not_evaluated() {
+        let limiter = TokenLimiter::default();
+        let mut only_input = limit("hour", 1, 0);
+        only_input.limits.input = Some(10);
+        let route = route(vec![only_input]);
+        limiter.add(&route, Usage { input: 5, output: 500, total: 505 }, 0);
+        assert!(limiter.check(&route, 1).is_ok());
+        limiter.add(&route, Usage { input: 5, output: 0, total: 5 }, 2);
+        assert!(limiter.check(&route, 3).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! Reading token usage out of a provider's answer while it streams through, without holding it
+//! back. JSON answers are copied aside (up to a cap) and read at the end; SSE streams are split
+//! into events and only events that mention usage are parsed. When modelgate asked an
+//! OpenAI-style stream for usage the caller did not want, the usage-only chunk is removed.
+
+use bytes::{Bytes, BytesMut};
+use modelgate_providers::Family;
+use serde_json::Value;
+use std::collections::VecDeque;
+
+/// Tokens a request used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: i64,
+    pub output: i64,
+    pub total: i64,
+}
+
+/// Largest JSON answer copied aside to read its usage.
+const MAX_JSON_COPY: usize = 8 * 1024 * 1024;
+/// Largest partial SSE event held while waiting for its end.
+const MAX_PENDING_EVENT: usize = 4 * 1024 * 1024;
+
+/// The tap on one response body.
+pub struct UsageTap {
+    family: Family,
+    sse: bool,
+    strip_usage_chunk: bool,
+    /// JSON: the copy so far. SSE: the incomplete event at the end of what was seen.
+    pending: BytesMut,
+    overflowed: bool,
+    usage: Usage,
+}
+
+fn int(value: &Value, path: &[&str]) -> Option<i64> {
+    path.iter().try_fold(value, |v, key| v.get(key)).and_then(Value::as_i64)
+}
+
+impl UsageTap {
+    pub fn new(family: Family, sse: bool, strip_usage_chunk: bool) -> UsageTap {
+        UsageTap {
+            family,
+            sse,
+            strip_usage_chunk: strip_usage_chunk && sse,
+            pending: BytesMut::new(),
+            overflowed: false,
+            usage: Usage::default(),
+        }
+    }
+
+    /// Takes one chunk; pushes what the client should receive onto `out`.
+    pub fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
+        if !self.sse {
+            if !self.overflowed && self.pending.len() + chunk.len() <= MAX_JSON_COPY {
+                self.pending.extend_from_slice(&chunk);
+            } else {
+                self.overflowed = true;
+            }
+            out.push_back(chunk);
+            return;
+        }
+        if self.pending.len() + chunk.len() > MAX_PENDING_EVENT {
+            // A runaway event: stop reading it, keep relaying.
+            self.pending.clear();
+            if self.strip_usage_chunk {
+                self.strip_usage_chunk = false;
+            }
+        }
+        self.pending.extend_from_slice(&chunk);
+        if !self.strip_usage_chunk {
+            out.push_back(chunk);
+        }
+        while let Some((end, separator)) = find_event_end(&self.pending) {
+            let event = self.pending.split_to(end + separator).freeze();
+            let keep = self.read_event(&event[..end]);
+            if self.strip_usage_chunk && keep {
+                out.push_back(event);
+            }
+        }
+    }
+
+    /// The end of the body; pushes any held-back bytes and returns the usage found.
+    pub fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
+        if self.sse {
+            if !self.pending.is_empty() {
+                let rest = self.pending.split().freeze();
+                let keep = self.read_event(&rest);
+                if self.strip_usage_chunk && keep {
+                    out.push_back(rest);
+                }
+            }
+        } else if !self.overflowed {
+            if let Ok(value) = serde_json::from_slice::<Value>(&self.pending) {
+                // Gemini's non-SSE stream is a JSON array of chunks: the last has the totals.
+                let value = match value {
+                    Value::Array(items) => items.into_iter().last().unwrap_or(Value::Null),
+                    other => other,
+                };
+                self.absorb(&value, None);
+            }
+        }
+        if self.usage.total == 0 {
+            self.usage.total = self.usage.input + self.usage.output;
+        }
+        self.usage
+    }
+
+    /// Reads one SSE event; returns whether the client should see it.
+    fn read_event(&mut self, event: &[u8]) -> bool {
+        if !contains(event, b"usage") && !contains(event, b"Usage") && !contains(event, b"message_start") {
+            return true;
+        }
+        let mut name = None;
+        let mut data = Vec::new();
+        for line in event.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(rest) = line.strip_prefix(b"event:") {
+                name = Some(String::from_utf8_lossy(rest).trim().to_string());
+            } else if let Some(rest) = line.strip_prefix(b"data:") {
+                if !data.is_empty() {
+                    data.push(b'\n');
+                }
+                data.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
+            }
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(&data) else { return true };
+        let usage_only = self.family_is_openai()
+            && value.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty)
+            && value.get("usage").is_some_and(|u| !u.is_null());
+        self.absorb(&value, name.as_deref());
+        !(self.strip_usage_chunk && usage_only)
+    }
+
+    fn family_is_openai(&self) -> bool {
+        matches!(self.family, Family::OpenAiCompatible | Family::AzureOpenAi)
+    }
+
+    /// Takes the usage a JSON document (an answer or one stream event) reports.
+    fn absorb(&mut self, value: &Value, event: Option<&str>) {
+        match self.family {
+            Family::OpenAiCompatible | Family::AzureOpenAi | Family::Mcp => {
+                if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
+                    self.usage.input = int(usage, &["prompt_tokens"]).unwrap_or(self.usage.input);
+                    self.usage.output = int(usage, &["completion_tokens"]).unwrap_or(self.usage.output);
+                    self.usage.total = int(usage, &["total_tokens"]).unwrap_or(self.usage.total);
+                }
+            }
+            Family::Anthropic => {
+                let usage = match event {
+                    Some("message_start") => value.get("message").and_then(|m| m.get("usage")),
+                    _ => value.get("usage"),
+                };
+                if let Some(usage) = usage {
+                    let input = ["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"]
+                        .iter()
+                        .filter_map(|k| int(usage, &[k]))
+                        .reduce(|a, b| a + b);
+                    if let Some(input) = input.filter(|i| *i > 0) {
+                        self.usage.input = input;
+                    }
+                    self.usage.output = int(usage, &["output_tokens"]).unwrap_or(self.usage.output);
+                    self.usage.total = self.usage.input + self.usage.output;
+                }
+            }
+            Family::Gemini | Family::VertexAi => {
+                if let Some(usage) = value.get("usageMetadata") {
+                    self.usage.input = int(usage, &["promptTokenCount"]).unwrap_or(self.usage.input);
+                    self.usage.output = int(usage, &["candidatesTokenCount"]).unwrap_or(self.usage.output);
+                    self.usage.total = int(usage, &["totalTokenCount"]).unwrap_or(self.usage.total);
+                }
+            }
+            Family::Cohere => {
+                let usage = value.get("usage").or_else(|| value.get("delta").and_then(|d| d.get("usage")));
+                if let Some(usage) = usage {
+                    let tokens = usage.get("tokens").or_else(|| usage.get("billed_units"));
+                    if let Some(tokens) = tokens {
+                        self.usage.input = int(tokens, &["input_tokens"]).unwrap_or(self.usage.input);
+                        self.usage.output = int(tokens, &["output_tokens"]).unwrap_or(self.usage.output);
+                        self.usage.total = self.usage.input + self.usage.output;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The end of the first complete event in `buffer` (index, separator length): a blank line,
+/// `\n\n` or `\r\n\r\n`.
+fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `body` in chunks of `size` bytes; returns what the client got and the usage.
+    fn run(family: Family, sse: bool, strip: bool, body: &str, size: usize) -> (String, Usage) {
+        let mut tap = UsageTap::new(family, sse, strip);
+        let mut out = VecDeque::new();
+        for chunk in body.as_bytes().chunks(size) {
+            tap.feed(Bytes::copy_from_slice(chunk), &mut out);
+        }
+        let usage = tap.finish(&mut out);
+        let seen: Vec<u8> = out.into_iter().flat_map(|b| b.to_vec()).collect();
+        (String::from_utf8(seen).unwrap(), usage)
+    }
+
+    const OPENAI_STREAM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\
+        data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n\
+        data: [DONE]\n\n";
+
+    #[test]
+    fn usage_of_each_family() {
+        let cases: Vec<(Family, bool, &str, Usage)> = vec![
+            (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#, Usage { input: 5, output: 2, total: 7 }),
+            (Family::OpenAiCompatible, true, OPENAI_STREAM, Usage { input: 7, output: 3, total: 10 }),
+            (Family::Anthropic, false, r#"{"usage":{"input_tokens":11,"output_tokens":4,"cache_read_input_tokens":2}}"#, Usage { input: 13, output: 4, total: 17 }),
+            (Family::Anthropic, true, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"delta\":{\"text\":\"x\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", Usage { input: 9, output: 6, total: 15 }),
+            (Family::Gemini, false, r#"{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}"#, Usage { input: 3, output: 8, total: 11 }),
+            (Family::Gemini, false, r#"[{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}},{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}]"#, Usage { input: 3, output: 8, total: 11 }),
+            (Family::Gemini, true, "data: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}\r\n\r\ndata: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":8,\"totalTokenCount\":11}}\r\n\r\n", Usage { input: 3, output: 8, total: 11 }),
+            (Family::Cohere, false, r#"{"usage":{"billed_units":{"input_tokens":1,"output_tokens":1},"tokens":{"input_tokens":20,"output_tokens":5}}}"#, Usage { input: 20, output: 5, total: 25 }),
+            (Family::Cohere, true, "event: content-delta\ndata: {\"type\":\"content-delta\"}\n\nevent: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"usage\":{\"tokens\":{\"input_tokens\":4,\"output_tokens\":6}}}}\n\n", Usage { input: 4, output: 6, total: 10 }),
+            (Family::OpenAiCompatible, false, "not json", Usage::default()),
+        ];
+        for (family, sse, body, expected) in cases {
+            for size in [1, 7, 4096] {
+                let (seen, usage) = run(family, sse, false, body, size);
+                assert_eq!(usage, expected, "{family:?} {body}");
+                assert_eq!(seen, body, "without stripping, the client gets every byte");
+            }
+        }
+    }
+
+    #[test]
+    fn the_injected_usage_chunk_is_removed_and_nothing_else() {
+        for size in [1, 5, 4096] {
+            let (seen, usage) = run(Family::OpenAiCompatible, true, true, OPENAI_STREAM, size);
+            assert_eq!(seen, "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n");
+            assert_eq!(usage, Usage { input: 7, output: 3, total: 10 });
+        }
+    }
+}

@@ -1,0 +1,319 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `/v0/usage` and `/v0/models/{name}/usage` over real HTTP, on records written straight into
+//! the node's store (as the inference plane's usage writer does).
+
+mod common;
+
+use common::*;
+use modelgate_domain::timestamp::now_micros;
+use modelgate_domain::usage::UsageRecord;
+use modelgate_store::sqlite::SqliteStore;
+use modelgate_store::{Store, UsageQuery};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const SECOND: i64 = 1_000_000;
+/// 2025-01-15T00:00:00Z, far from "now" so that the default range never sees these records.
+const T0: i64 = 1_736_899_200 * SECOND;
+const RANGE: &str = "from=2025-01-15T00:00:00Z&to=2025-01-15T02:00:00Z&interval=1h";
+
+/// A record: workspace, model, seconds after T0, status, (input, output) tokens, latency, ttfb.
+type Row = (&'static str, &'static str, i64, u16, (i64, i64), i64, Option<i64>);
+
+fn usage((workspace, model, seconds, status, tokens, latency, ttfb): Row) -> UsageRecord {
+    UsageRecord {
+        at: T0 + seconds * SECOND,
+        workspace: workspace.into(),
+        model: model.into(),
+        subject: format!("sa-{workspace}"),
+        key_id: Some("ak_test".into()),
+        provider: "openai".into(),
+        status,
+        input_tokens: tokens.0,
+        output_tokens: tokens.1,
+        total_tokens: tokens.0 + tokens.1,
+        latency_ms: latency,
+        ttfb_ms: ttfb,
+    }
+}
+
+async fn open_store(server: &TestServer) -> SqliteStore {
+    SqliteStore::open(&format!("sqlite://{}", server.db_path().display())).await.unwrap()
+}
+
+async fn insert(server: &TestServer, records: &[UsageRecord]) {
+    let store = open_store(server).await;
+    store.insert_usage(records).await.unwrap();
+    store.close().await;
+}
+
+/// Two models in `default`, one in `other` (same name as one of ours), one record after the range.
+async fn seed(server: &TestServer) {
+    #[rustfmt::skip]
+    let rows: [Row; 7] = [
+        ("default", "my-gpt",   10, 200, (10, 5),      100, Some(30)),
+        ("default", "claude",   30, 200, (1, 2),        50, Some(10)),
+        ("default", "my-gpt",   70, 200, (20, 10),     200, Some(50)),
+        ("default", "claude", 3600, 429, (0, 0),         5, None),
+        ("default", "my-gpt", 3700, 500, (5, 0),       300, None),
+        ("default", "my-gpt", 7200, 200, (7, 7),         1, Some(1)), // at `to`: outside
+        ("other",   "my-gpt",   20, 200, (1000, 1000), 9999, Some(9999)),
+    ];
+    insert(server, &rows.map(usage)).await;
+}
+
+fn ok(status: StatusCode, body: &Value) {
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn workspace_usage_totals_series_and_models() {
+    let server = TestServer::start().await;
+    seed(&server).await;
+
+    let (status, body) = server.get(&format!("/usage?{RANGE}")).await;
+    ok(status, &body);
+    assert_eq!(body["workspace"], "default");
+    assert_eq!(body["model"], Value::Null);
+    assert_eq!(body["from"], "2025-01-15T00:00:00Z");
+    assert_eq!(body["to"], "2025-01-15T02:00:00Z");
+    assert_eq!(body["interval"], "1h");
+    assert_eq!(
+        body["totals"],
+        json!({"requests": 5, "errors": 2, "inputTokens": 36, "outputTokens": 17, "totalTokens": 53,
+               "latencyMs": {"p50": 100, "p90": 300, "p99": 300, "max": 300},
+               "ttfbMs": {"p50": 30, "p90": 50, "p99": 50, "max": 50}})
+    );
+    assert_eq!(
+        body["series"],
+        json!([
+            {"start": "2025-01-15T00:00:00Z", "requests": 3, "errors": 0, "inputTokens": 31, "outputTokens": 17,
+             "totalTokens": 48, "latencyMsP50": 100},
+            {"start": "2025-01-15T01:00:00Z", "requests": 2, "errors": 2, "inputTokens": 5, "outputTokens": 0,
+             "totalTokens": 5, "latencyMsP50": 5},
+        ])
+    );
+    assert_eq!(
+        body["byModel"],
+        json!([
+            {"model": "claude", "requests": 2, "errors": 1, "inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
+            {"model": "my-gpt", "requests": 3, "errors": 1, "inputTokens": 35, "outputTokens": 15, "totalTokens": 50},
+        ])
+    );
+
+    // Finer buckets, empty ones included.
+    let (status, body) = server.get("/usage?from=2025-01-15T00:00:00Z&to=2025-01-15T00:05:00Z&interval=1m").await;
+    ok(status, &body);
+    let requests: Vec<i64> =
+        body["series"].as_array().unwrap().iter().map(|b| b["requests"].as_i64().unwrap()).collect();
+    assert_eq!(requests, [2, 1, 0, 0, 0]);
+    assert_eq!(body["series"][2]["latencyMsP50"], Value::Null);
+    assert_eq!(body["series"][4]["start"], "2025-01-15T00:04:00Z");
+
+    // The model filter.
+    let (status, body) = server.get(&format!("/usage?{RANGE}&model=my-gpt")).await;
+    ok(status, &body);
+    assert_eq!(body["model"], "my-gpt");
+    assert_eq!(body["totals"]["requests"], 3);
+    assert_eq!(body["totals"]["totalTokens"], 50);
+    assert_eq!(body["byModel"].as_array().unwrap().len(), 1);
+    assert_eq!(body["series"][1]["errors"], 1);
+}
+
+#[tokio::test]
+async fn model_usage_and_history_of_deleted_models() {
+    let server = TestServer::start().await;
+    seed(&server).await;
+
+    // `my-gpt` was never created in this workspace: its history still answers.
+    let (status, body) = server.get(&format!("/models/my-gpt/usage?{RANGE}")).await;
+    ok(status, &body);
+    assert_eq!(body["model"], "my-gpt");
+    assert!(body.get("byModel").is_none(), "{body}");
+    assert_eq!(
+        body["totals"],
+        json!({"requests": 3, "errors": 1, "inputTokens": 35, "outputTokens": 15, "totalTokens": 50,
+               "latencyMs": {"p50": 200, "p90": 300, "p99": 300, "max": 300},
+               "ttfbMs": {"p50": 30, "p90": 50, "p99": 50, "max": 50}})
+    );
+    let per_bucket: Vec<(i64, i64)> = body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["requests"].as_i64().unwrap(), b["latencyMsP50"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(per_bucket, [(2, 100), (1, 300)]);
+
+    // An existing model without usage: zeros, not 404.
+    server.create_connection("conn", "openai", "sk-test").await;
+    server.create_model("quiet", "conn").await;
+    let (status, body) = server.get(&format!("/models/quiet/usage?{RANGE}")).await;
+    ok(status, &body);
+    assert_eq!(body["totals"]["requests"], 0);
+    assert_eq!(body["totals"]["latencyMs"], json!({"p50": null, "p90": null, "p99": null, "max": null}));
+    assert_eq!(body["series"].as_array().unwrap().len(), 2);
+
+    // A model deleted after use keeps its usage.
+    server.create_model("temp", "conn").await;
+    insert(&server, &[usage(("default", "temp", 5, 200, (1, 1), 9, Some(3)))]).await;
+    let (status, _) = server.delete("/models/temp").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server.get(&format!("/models/temp/usage?{RANGE}")).await;
+    ok(status, &body);
+    assert_eq!(body["totals"]["requests"], 1);
+
+    // Unknown, and no usage in range: 404.
+    let (status, body) = server.get(&format!("/models/nope/usage?{RANGE}")).await;
+    let message = assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert!(message.contains("'nope'"), "{message}");
+    let (status, body) = server.get("/models/temp/usage?from=2025-01-16T00:00:00Z&to=2025-01-17T00:00:00Z").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn workspaces_never_see_each_others_usage() {
+    let server = TestServer::start().await;
+    seed(&server).await;
+
+    let other_key = server.add_key("other", &["models:list", "models:get"], None).await;
+    for (key, headers) in [(other_key.as_str(), &[][..]), (ADMIN_KEY, &[("X-Blaxel-Workspace", "other")][..])] {
+        let (status, body) = server.call_as(key, Method::GET, &format!("/usage?{RANGE}"), None, headers).await;
+        ok(status, &body);
+        assert_eq!(body["workspace"], "other");
+        assert_eq!(body["totals"]["requests"], 1, "{body}");
+        assert_eq!(body["totals"]["latencyMs"]["max"], 9999);
+        let (status, body) =
+            server.call_as(key, Method::GET, &format!("/models/my-gpt/usage?{RANGE}"), None, headers).await;
+        ok(status, &body);
+        assert_eq!(body["totals"]["requests"], 1, "{body}");
+        // `claude` exists only in default's usage.
+        let (status, body) =
+            server.call_as(key, Method::GET, &format!("/models/claude/usage?{RANGE}"), None, headers).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND);
+    }
+    // And default never counts other's 9999 ms.
+    let (_, body) = server.get(&format!("/usage?{RANGE}&model=my-gpt")).await;
+    assert_eq!(body["totals"]["latencyMs"]["max"], 300);
+}
+
+#[tokio::test]
+async fn defaults_to_the_last_24_hours() {
+    let server = TestServer::start().await;
+    seed(&server).await;
+    let now = now_micros();
+    let recent = UsageRecord { at: now - 3600 * SECOND, ..usage(("default", "recent", 0, 200, (2, 3), 42, Some(7))) };
+    let old = UsageRecord { at: now - 25 * 3600 * SECOND, ..recent.clone() };
+    insert(&server, &[recent, old]).await;
+
+    let (status, body) = server.get("/usage").await;
+    ok(status, &body);
+    assert_eq!(body["interval"], "15m");
+    let buckets = body["series"].as_array().unwrap().len();
+    assert!((96..=97).contains(&buckets), "{buckets} buckets");
+    assert_eq!(body["totals"]["requests"], 1, "only the last day counts: {body}");
+    assert_eq!(body["byModel"][0]["model"], "recent");
+    let total: i64 = body["series"].as_array().unwrap().iter().map(|b| b["requests"].as_i64().unwrap()).sum();
+    assert_eq!(total, 1);
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_the_parameter() {
+    let server = TestServer::start().await;
+    for (query, param) in [
+        ("from=yesterday", "from"),
+        ("to=2025-01-15", "to"),
+        ("from=2025-01-15T02:00:00Z&to=2025-01-15T01:00:00Z", "to"),
+        ("from=2025-01-15T00:00:00Z&to=2025-01-15T00:00:00Z", "to"),
+        ("interval=fortnight", "interval"),
+        ("interval=0m", "interval"),
+        ("from=2025-01-13T00:00:00Z&to=2025-01-15T00:00:00Z&interval=1m", "interval"),
+        ("from=2025-01-15T00:00:00Z&from=2025-01-16T00:00:00Z", "from"),
+    ] {
+        for path in ["/usage", "/models/my-gpt/usage"] {
+            let (status, body) = server.get(&format!("{path}?{query}")).await;
+            let message = assert_error(status, &body, StatusCode::BAD_REQUEST);
+            assert!(message.contains(param), "{path}?{query}: {message}");
+        }
+    }
+    // A '+' offset, encoded or arrived as a space, is understood.
+    for from in ["2025-01-15T02:00:00%2B02:00", "2025-01-15T02:00:00+02:00"] {
+        let (status, body) = server.get(&format!("/usage?from={from}&to=2025-01-15T01:00:00Z")).await;
+        ok(status, &body);
+        assert_eq!(body["from"], "2025-01-15T00:00:00Z");
+    }
+}
+
+#[tokio::test]
+async fn credentials_and_scopes() {
+    let server = TestServer::start().await;
+    seed(&server).await;
+
+    for path in ["/usage", "/models/my-gpt/usage"] {
+        let response = server.client.get(server.url(path)).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    }
+
+    let get_only = server.add_key("default", &["models:get"], None).await;
+    let list_only = server.add_key("default", &["models:list"], None).await;
+    let cases = [
+        (&get_only, "/usage", StatusCode::FORBIDDEN),
+        (&get_only, "/models/my-gpt/usage", StatusCode::OK),
+        (&list_only, "/usage", StatusCode::OK),
+        (&list_only, "/models/my-gpt/usage", StatusCode::FORBIDDEN),
+    ];
+    for (key, path, expected) in cases {
+        let (status, body) = server.call_as(key, Method::GET, &format!("{path}?{RANGE}"), None, &[]).await;
+        if expected == StatusCode::OK {
+            ok(status, &body);
+        } else {
+            let message = assert_error(status, &body, expected);
+            assert!(message.contains("models:"), "{message}");
+        }
+    }
+    // The scope is checked before the parameters: no validation detail without permission.
+    let (status, body) = server.call_as(&get_only, Method::GET, "/usage?from=junk", None, &[]).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deleting_a_workspace_deletes_its_usage() {
+    let server = TestServer::start().await;
+    let (status, body) = server.post("/workspaces", json!({"name": "doomed"})).await;
+    ok(status, &body);
+    let doomed = usage(("doomed", "m", 1, 200, (1, 1), 1, None));
+    insert(&server, &[doomed.clone(), UsageRecord { workspace: "default".into(), ..doomed }]).await;
+    let headers = [("X-Blaxel-Workspace", "doomed")];
+    let (status, body) = server.call_as(ADMIN_KEY, Method::GET, &format!("/usage?{RANGE}"), None, &headers).await;
+    ok(status, &body);
+    assert_eq!(body["totals"]["requests"], 1);
+
+    let (status, body) = server.delete("/workspaces/doomed?force=true").await;
+    ok(status, &body);
+    let store = open_store(&server).await;
+    let query = |workspace: &str| UsageQuery { workspace: workspace.into(), model: None, from: 0, to: i64::MAX };
+    assert!(store.query_usage(&query("doomed")).await.unwrap().is_empty());
+    assert_eq!(store.query_usage(&query("default")).await.unwrap().len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_usage_routes() {
+    let server = TestServer::start().await;
+    let (status, document) = server.get("/openapi.json").await;
+    ok(status, &document);
+    let workspace = &document["paths"]["/usage"]["get"];
+    assert_eq!(workspace["operationId"], "GetWorkspaceUsage");
+    assert_eq!(workspace["security"][0]["ApiKeyAuth"], json!(["models:list"]));
+    let model = &document["paths"]["/models/{modelName}/usage"]["get"];
+    assert_eq!(model["operationId"], "GetModelUsage");
+    assert_eq!(model["security"][0]["ApiKeyAuth"], json!(["models:get"]));
+    let schemas = &document["components"]["schemas"];
+    for name in ["UsageReport", "UsageTotals", "UsageBucket", "ModelUsage", "Percentiles"] {
+        assert!(schemas.get(name).is_some(), "no schema {name}");
+    }
+    let params: Vec<&str> =
+        workspace["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(params, ["from", "to", "interval", "model"]);
+}

@@ -1,0 +1,391 @@
+//! The usage batch writer. The inference plane hands each request's [`UsageRecord`] to a
+//! [`UsageWriter`], which never blocks or awaits; a background task writes them to the store in
+//! batches (when `max_batch` are waiting, and every `flush_every`).
+//!
+//! Memory is bounded whatever the store does: the channel holds at most `capacity` records (a
+//! record that finds it full is dropped and counted), and while the store fails the task keeps at
+//! most `capacity` (or `max_batch`, if larger) unwritten records, dropping and counting the
+//! oldest beyond that. Usage is metering, not billing-grade accounting: losing records under
+//! overload is preferred to slowing requests down.
+
+use crate::{Store, UsageRecord};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+#[derive(Default)]
+struct Counters {
+    dropped: AtomicU64,
+    written: AtomicU64,
+}
+
+impl Counters {
+    fn add_dropped(&self, n: usize) {
+        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Hands usage records to the writer task. Cheap to clone; [`UsageWriter::record`] never blocks.
+#[derive(Clone)]
+pub struct UsageWriter {
+    sender: mpsc::Sender<UsageRecord>,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for UsageWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UsageWriter").field("written", &self.written()).field("dropped", &self.dropped()).finish()
+    }
+}
+
+/// The background task of a [`UsageWriter`]. Dropping it leaves the task running until every
+/// `UsageWriter` is dropped; [`UsageWriterTask::shutdown`] stops it and flushes what is pending.
+pub struct UsageWriterTask {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl UsageWriter {
+    /// A sensible channel capacity: a few seconds of heavy traffic.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+    /// A sensible batch size: one transaction per 500 requests.
+    pub const DEFAULT_MAX_BATCH: usize = 500;
+    /// A sensible flush interval: usage shows up in the API within a second.
+    pub const DEFAULT_FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+    /// Starts the writer task on the current Tokio runtime. `capacity`, `max_batch` and
+    /// `flush_every` are raised to at least 1 (record, record, millisecond).
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        max_batch: usize,
+        flush_every: Duration,
+    ) -> (UsageWriter, UsageWriterTask) {
+        let capacity = capacity.max(1);
+        let max_batch = max_batch.max(1);
+        let flush_every = flush_every.max(Duration::from_millis(1));
+        let (sender, receiver) = mpsc::channel(capacity);
+        let (stop, stopped) = oneshot::channel();
+        let counters = Arc::new(Counters::default());
+        let batcher = Batcher {
+            store,
+            pending: VecDeque::new(),
+            limit: capacity.max(max_batch),
+            max_batch,
+            failing: false,
+            counters: counters.clone(),
+        };
+        let handle = tokio::spawn(batcher.run(receiver, stopped, flush_every));
+        (UsageWriter { sender, counters }, UsageWriterTask { stop, handle })
+    }
+
+    /// Queues a record for writing; if the queue is full or the task has stopped, the record is
+    /// dropped and counted in [`UsageWriter::dropped`].
+    pub fn record(&self, record: UsageRecord) {
+        if self.sender.try_send(record).is_err() {
+            self.counters.add_dropped(1);
+        }
+    }
+
+    /// Records dropped so far (queue full, store failing too long, or writer stopped).
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records written to the store so far.
+    pub fn written(&self) -> u64 {
+        self.counters.written.load(Ordering::Relaxed)
+    }
+}
+
+impl UsageWriterTask {
+    /// Stops taking records, writes everything pending (one attempt; what fails is logged and
+    /// counted as dropped), and returns when the task has ended.
+    pub async fn shutdown(self) {
+        // An error means the task already ended (every UsageWriter was dropped): nothing to stop.
+        let _ = self.stop.send(());
+        if let Err(error) = self.handle.await {
+            tracing::warn!(%error, "the usage writer task ended abnormally");
+        }
+    }
+}
+
+/// The task's state: records received and not yet written, oldest first.
+struct Batcher {
+    store: Arc<dyn Store>,
+    pending: VecDeque<UsageRecord>,
+    /// Most records kept pending; beyond, the oldest are dropped.
+    limit: usize,
+    max_batch: usize,
+    /// The last write failed: wait for the next tick instead of retrying on every arrival.
+    failing: bool,
+    counters: Arc<Counters>,
+}
+
+impl Batcher {
+    async fn run(
+        mut self,
+        mut receiver: mpsc::Receiver<UsageRecord>,
+        mut stop: oneshot::Receiver<()>,
+        flush_every: Duration,
+    ) {
+        let mut ticker = tokio::time::interval(flush_every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ticker.tick().await; // the first tick is immediate
+        let mut incoming = Vec::with_capacity(self.max_batch);
+        let mut stop_pending = true;
+        loop {
+            tokio::select! {
+                stopped = &mut stop, if stop_pending => match stopped {
+                    Ok(()) => break,
+                    // The UsageWriterTask was dropped: keep running until the writers go.
+                    Err(_) => stop_pending = false,
+                },
+                received = receiver.recv_many(&mut incoming, self.max_batch) => {
+                    if received == 0 {
+                        break; // every UsageWriter is gone
+                    }
+                    for record in incoming.drain(..) {
+                        self.push(record);
+                    }
+                    if !self.failing {
+                        self.write(true).await;
+                    }
+                }
+                _ = ticker.tick() => self.write(false).await,
+            }
+        }
+        receiver.close();
+        while let Some(record) = receiver.recv().await {
+            self.push(record);
+        }
+        self.write(false).await;
+        if !self.pending.is_empty() {
+            tracing::warn!(lost = self.pending.len(), "usage records could not be written before shutdown");
+            self.counters.add_dropped(self.pending.len());
+        }
+    }
+
+    fn push(&mut self, record: UsageRecord) {
+        self.pending.push_back(record);
+        if self.pending.len() > self.limit {
+            self.pending.pop_front();
+            self.counters.add_dropped(1);
+        }
+    }
+
+    /// Writes pending records in batches of `max_batch`: only full batches if `full_only`,
+    /// else everything. Stops at the first failure, keeping the batch for the next try.
+    async fn write(&mut self, full_only: bool) {
+        let min = if full_only { self.max_batch } else { 1 };
+        while self.pending.len() >= min {
+            let n = self.pending.len().min(self.max_batch);
+            let batch = &self.pending.make_contiguous()[..n];
+            match self.store.insert_usage(batch).await {
+                Ok(()) => {
+                    self.pending.drain(..n);
+                    self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                    self.failing = false;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        pending = self.pending.len(),
+                        dropped = self.counters.dropped.load(Ordering::Relaxed),
+                        "writing usage records failed; they are kept for the next try"
+                    );
+                    self.failing = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::tests::temp_store;
+    use crate::sqlite::SqliteStore;
+    use crate::{Micros, UsageQuery};
+    use std::path::Path;
+
+    const LONG: Duration = Duration::from_secs(3600);
+
+    fn usage(at: Micros) -> UsageRecord {
+        UsageRecord {
+            at,
+            workspace: "ws".into(),
+            model: "m".into(),
+            subject: "sa".into(),
+            key_id: None,
+            provider: "openai".into(),
+            status: 200,
+            input_tokens: 1,
+            output_tokens: 2,
+            total_tokens: 3,
+            latency_ms: 10,
+            ttfb_ms: Some(5),
+        }
+    }
+
+    async fn stored(store: &SqliteStore) -> Vec<Micros> {
+        let query = UsageQuery { workspace: "ws".into(), model: None, from: 0, to: Micros::MAX };
+        store.query_usage(&query).await.unwrap().iter().map(|r| r.at).collect()
+    }
+
+    /// Waits (up to 10 s) until `check` holds.
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        for _ in 0..1_000 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting until {what}");
+    }
+
+    /// Another connection to the store's file, to break and repair its schema.
+    async fn side_connection(dir: &Path) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("test.db").display())).await.unwrap()
+    }
+
+    async fn break_usage_table(pool: &sqlx::SqlitePool) {
+        sqlx::raw_sql("DROP TABLE usage_records").execute(pool).await.unwrap();
+    }
+
+    async fn repair_usage_table(pool: &sqlx::SqlitePool) {
+        sqlx::raw_sql(include_str!("../migrations/sqlite/0002_usage.sql")).execute(pool).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn writes_full_batches_and_keeps_the_rest_for_later() {
+        let (_dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let (writer, task) = UsageWriter::spawn(store.clone(), 100, 3, LONG);
+        for at in 0..7 {
+            writer.record(usage(at));
+        }
+        eventually("two batches are written", || writer.written() == 6).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(writer.written(), 6, "the 7th waits for a full batch or the interval");
+        assert_eq!(stored(&store).await, [0, 1, 2, 3, 4, 5]);
+        task.shutdown().await;
+        assert_eq!((writer.written(), writer.dropped()), (7, 0));
+        assert_eq!(stored(&store).await, [0, 1, 2, 3, 4, 5, 6]);
+    }
+
+    #[tokio::test]
+    async fn flushes_on_the_interval() {
+        let (_dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, Duration::from_millis(30));
+        writer.record(usage(1));
+        writer.record(usage(2));
+        eventually("the interval flushes", || writer.written() == 2).await;
+        assert_eq!(stored(&store).await, [1, 2]);
+        task.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_flushes_everything_and_later_records_are_dropped() {
+        let (_dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, LONG);
+        for at in 0..5 {
+            writer.record(usage(at));
+        }
+        task.shutdown().await;
+        assert_eq!(writer.written(), 5);
+        assert_eq!(stored(&store).await, [0, 1, 2, 3, 4]);
+        writer.record(usage(9));
+        assert_eq!(writer.dropped(), 1, "after shutdown the channel is closed");
+    }
+
+    #[tokio::test]
+    async fn dropping_every_writer_flushes_and_ends_the_task() {
+        let (_dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, LONG);
+        let clone = writer.clone();
+        writer.record(usage(1));
+        clone.record(usage(2));
+        drop(writer);
+        drop(clone);
+        eventually("the task ends by itself", || task.handle.is_finished()).await;
+        assert_eq!(stored(&store).await, [1, 2], "flushed although the interval is an hour away");
+        task.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn counts_records_dropped_when_the_queue_is_full() {
+        let (_dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        // On this single-threaded runtime the task cannot run before the test awaits, so the
+        // channel (capacity 2) fills up.
+        let (writer, task) = UsageWriter::spawn(store.clone(), 2, 100, LONG);
+        for at in 0..5 {
+            writer.record(usage(at));
+        }
+        assert_eq!(writer.dropped(), 3);
+        task.shutdown().await;
+        assert_eq!((writer.written(), writer.dropped()), (2, 3));
+        assert_eq!(stored(&store).await, [0, 1], "the records that fit are kept");
+    }
+
+    #[tokio::test]
+    async fn retries_after_a_store_error() {
+        let (dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let side = side_connection(dir.path()).await;
+        break_usage_table(&side).await;
+        let (writer, task) = UsageWriter::spawn(store.clone(), 100, 2, Duration::from_millis(20));
+        for at in 0..3 {
+            writer.record(usage(at));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!((writer.written(), writer.dropped()), (0, 0), "kept, not written, not dropped");
+        repair_usage_table(&side).await;
+        eventually("the kept records are written", || writer.written() == 3).await;
+        assert_eq!(stored(&store).await, [0, 1, 2]);
+        assert_eq!(writer.dropped(), 0);
+        task.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn keeps_only_the_newest_records_while_the_store_fails() {
+        let (dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let side = side_connection(dir.path()).await;
+        break_usage_table(&side).await;
+        let (writer, task) = UsageWriter::spawn(store.clone(), 3, 2, Duration::from_millis(20));
+        for at in 0..8 {
+            writer.record(usage(at));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eventually("the oldest are dropped", || writer.dropped() == 5).await;
+        repair_usage_table(&side).await;
+        eventually("the newest are written", || writer.written() == 3).await;
+        assert_eq!(stored(&store).await, [5, 6, 7]);
+        task.shutdown().await;
+        assert_eq!(writer.dropped(), 5);
+    }
+
+    #[tokio::test]
+    async fn shutdown_with_a_failing_store_counts_the_lost_records() {
+        let (dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let side = side_connection(dir.path()).await;
+        break_usage_table(&side).await;
+        let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, LONG);
+        writer.record(usage(1));
+        writer.record(usage(2));
+        task.shutdown().await;
+        assert_eq!((writer.written(), writer.dropped()), (0, 2));
+    }
+}
