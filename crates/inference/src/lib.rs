@@ -9,6 +9,7 @@
 
 mod caller;
 mod gateway_error;
+pub mod metrics;
 mod proxy;
 mod relay;
 pub mod snapshot;
@@ -73,6 +74,7 @@ pub struct InferencePlane {
     pub location: NodeLocation,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    pub metrics: metrics::Metrics,
     /// Connections resting after a 429/5xx with `Retry-After`, until the given instant.
     cooldowns: Mutex<HashMap<(String, String), Instant>>,
 }
@@ -104,8 +106,18 @@ impl InferencePlane {
             timeouts,
             location,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            metrics: Default::default(),
             cooldowns: Mutex::new(HashMap::new()),
         })
+    }
+}
+
+impl InferencePlane {
+    /// The Prometheus text exposition; `usage_dropped` comes from the usage writer.
+    pub fn render_metrics(&self, usage_dropped: u64) -> String {
+        let snapshot = self.snapshot.get();
+        let age = snapshot.built_at.and_then(|t| t.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64());
+        self.metrics.render(age, snapshot.route_count(), usage_dropped)
     }
 }
 

@@ -60,6 +60,12 @@ struct RequestContext {
 impl RequestContext {
     fn record(&self, status: u16, usage: Usage, ttfb: Option<Duration>) {
         self.state.limiter.add(&self.route, usage, self.state.clock.now_secs());
+        let route = &self.route;
+        let provider = route.runtime_type.as_str();
+        self.state.metrics.request(&route.workspace, &route.name, provider, status, usage.input, usage.output);
+        if let Some(ttfb) = ttfb {
+            self.state.metrics.upstream_first_byte(provider, ttfb.as_secs_f64());
+        }
         self.state.usage.record(UsageRecord {
             at: self.at,
             workspace: self.route.workspace.clone(),
@@ -103,11 +109,15 @@ async fn serve(
     let started = Instant::now();
     let at = now_micros();
     let (parts, body) = request.into_parts();
-    let (route, caller) = match request_filter(&state, &workspace, &model, &parts.headers, &parts.uri, at) {
+    let (route, caller) = match identify(&state, &workspace, &model, &parts.headers, &parts.uri, at) {
         Ok(found) => found,
         Err(error) => return error.into_response(),
     };
     let context = RequestContext { state: state.clone(), route, caller, started, at };
+    if let Err(error) = admit(&state, &context.route) {
+        context.record(error.status.as_u16(), Usage::default(), None);
+        return error.into_response();
+    }
     let client = ClientRequest { method: parts.method, path: &path, query: parts.uri.query(), headers: &parts.headers };
     match proxy(&context, &client, body).await {
         Ok(response) => response,
@@ -118,8 +128,9 @@ async fn serve(
     }
 }
 
-/// Who calls, which route, and whether it may be served now.
-fn request_filter(
+/// The `request_filter` phase, first half: who calls, and which route. Refusals here are not
+/// metered (there is no route or caller to attribute them to).
+fn identify(
     state: &InferencePlane,
     workspace: &str,
     model: &str,
@@ -133,17 +144,23 @@ fn request_filter(
     let route = snapshot.route(workspace, model).cloned().ok_or_else(|| {
         GatewayError::route_not_found(format!("model '{model}' does not exist in workspace '{workspace}'"))
     })?;
+    Ok((route, caller))
+}
+
+/// The `request_filter` phase, second half: whether the route may be served now.
+fn admit(state: &InferencePlane, route: &Route) -> Result<(), GatewayError> {
+    let model = &route.name;
     if !route.enabled {
         return Err(GatewayError::model_disabled(format!("model '{model}' is disabled (spec.enabled is false)")));
     }
-    check_location(state, &route)?;
-    if let Err((policy, retry_after)) = state.limiter.check(&route, state.clock.now_secs()) {
+    check_location(state, route)?;
+    if let Err((policy, retry_after)) = state.limiter.check(route, state.clock.now_secs()) {
         return Err(GatewayError::usage_limit_exceeded(
             format!("policy '{policy}' token limit reached for model '{model}' in this window"),
             u64::try_from(retry_after).unwrap_or(1),
         ));
     }
-    Ok((route, caller))
+    Ok(())
 }
 
 fn check_location(state: &InferencePlane, route: &Route) -> Result<(), GatewayError> {
@@ -238,6 +255,9 @@ async fn proxy(context: &RequestContext, client: &ClientRequest<'_>, body: Body)
         let upstream = &route.upstreams[*index];
         let is_last = attempt + 1 == order.len();
         let request = upstream_request(state, route, upstream, client, &prepared)?;
+        if attempt == 0 {
+            state.metrics.overhead(context.started.elapsed().as_secs_f64());
+        }
         let sent = tokio::time::timeout(state.timeouts.first_byte, request.send()).await;
         let response = match sent {
             Err(_) => {

@@ -126,6 +126,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         continent: args.location_continent.clone(),
         location: args.location.clone(),
     };
+    let usage_counters = usage_writer.clone();
     let mut inference =
         InferencePlane::new(snapshot.clone(), Arc::new(StoreUsage(usage_writer)), args.timeouts(), location)
             .context("cannot build the upstream HTTP client")?;
@@ -141,10 +142,20 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         auth_throttle: Default::default(),
         listener: Some(Arc::new(SnapshotReloader(snapshot))),
     });
+    let inference = Arc::new(inference);
+    let metrics_source = inference.clone();
+    // Prometheus scrapes the control-plane listener, which is meant to stay internal.
+    let control_app = modelgate_control_plane::router(control_plane).route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = metrics_source.render_metrics(usage_counters.dropped());
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text) }
+        }),
+    );
     let (stop, stopped) = watch::channel(false);
     let planes = vec![
-        spawn_plane(api_listener, modelgate_control_plane::router(control_plane), stopped.clone()),
-        spawn_plane(run_listener, modelgate_inference::router(Arc::new(inference)), stopped),
+        spawn_plane(api_listener, control_app, stopped.clone()),
+        spawn_plane(run_listener, modelgate_inference::router(inference), stopped),
     ];
     tracing::info!(%api_addr, %run_addr, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store, usage_task })

@@ -553,3 +553,29 @@ async fn streams_flow_as_they_come_and_break_loudly() {
     let usage = s.usage("gpt", 3).await;
     assert_eq!(usage["totals"]["errors"], 2, "{usage}");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_refusals() {
+    let s = setup().await;
+    s.connection("openai", "openai", json!({})).await;
+    let created = s.model("gpt", "openai", &["openai"], "m").await;
+    assert_eq!(s.post("/default/models/gpt/v1/chat/completions", chat(false)).await.0, StatusCode::OK);
+    let mut disabled = created;
+    disabled["spec"]["enabled"] = json!(false);
+    assert_eq!(s.server.put("/models/gpt", disabled).await.0, StatusCode::OK);
+    assert_eq!(s.post("/default/models/gpt/v1/chat/completions", chat(false)).await.0, StatusCode::FORBIDDEN);
+
+    let api_root = s.server.api.trim_end_matches("/v0").to_string();
+    let response = s.server.client.get(format!("{api_root}/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let labels = r#"workspace="default",model="gpt",provider="openai""#;
+    assert!(text.contains(&format!("modelgate_requests_total{{{labels},status=\"200\"}} 1")), "{text}");
+    assert!(text.contains(&format!("modelgate_requests_total{{{labels},status=\"403\"}} 1")), "{text}");
+    assert!(text.contains(&format!("modelgate_tokens_total{{{labels},direction=\"output\"}}")), "{text}");
+    assert!(text.contains("modelgate_routes 1"));
+    assert!(text.contains("modelgate_gateway_overhead_seconds_count 1"));
+    // The refused request is metered as an error.
+    let usage = s.usage("gpt", 2).await;
+    assert_eq!(usage["totals"]["errors"], 1);
+}
