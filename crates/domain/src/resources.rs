@@ -445,6 +445,12 @@ pub struct PolicyMaxTokens {
     /// Number of granularity units in the window
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<i64>,
+    /// Requests allowed per window (modelgate extension: a rate limit; 0 = not evaluated)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<i64>,
+    /// Count each calling key separately instead of the model as a whole (modelgate extension)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_key: Option<bool>,
     /// Total tokens allowed per window (0 = not evaluated)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,

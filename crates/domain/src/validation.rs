@@ -213,7 +213,12 @@ pub fn validate_policy(policy: &Policy) -> Result<(), ValidationError> {
             if limits.step.is_some_and(|s| s < 1) {
                 return Err(invalid("spec.maxTokens.step", "must be at least 1"));
             }
-            let thresholds = [("input", limits.input), ("output", limits.output), ("total", limits.total)];
+            let thresholds = [
+                ("input", limits.input),
+                ("output", limits.output),
+                ("total", limits.total),
+                ("requests", limits.requests),
+            ];
             for (name, value) in thresholds {
                 if value.is_some_and(|v| v < 0) {
                     return Err(invalid(format!("spec.maxTokens.{name}"), "must not be negative (0 = not evaluated)"));
@@ -223,7 +228,7 @@ pub fn validate_policy(policy: &Policy) -> Result<(), ValidationError> {
                 return Err(invalid("spec.maxTokens.ratioInputOverOutput", "must not be negative"));
             }
             if thresholds.iter().all(|(_, v)| v.unwrap_or(0) == 0) {
-                return Err(invalid("spec.maxTokens", "set at least one of input, output or total above 0"));
+                return Err(invalid("spec.maxTokens", "set at least one of input, output, total or requests above 0"));
             }
             if let Some(types) = &spec.resource_types {
                 if !types.is_empty() && !types.contains(&PolicyResourceType::Model) {

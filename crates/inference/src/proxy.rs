@@ -58,8 +58,13 @@ struct RequestContext {
 }
 
 impl RequestContext {
+    /// Who is counted by per-key limits: the key, or the token's subject.
+    fn counted_as(&self) -> &str {
+        self.caller.key_id.as_deref().unwrap_or(&self.caller.subject)
+    }
+
     fn record(&self, status: u16, usage: Usage, ttfb: Option<Duration>) {
-        self.state.limiter.add(&self.route, usage, self.state.clock.now_secs());
+        self.state.limiter.add(&self.route, self.counted_as(), usage, self.state.clock.now_secs());
         let route = &self.route;
         let provider = route.runtime_type.as_str();
         self.state.metrics.request(&route.workspace, &route.name, provider, status, usage.input, usage.output);
@@ -114,7 +119,7 @@ async fn serve(
         Err(error) => return error.into_response(),
     };
     let context = RequestContext { state: state.clone(), route, caller, started, at };
-    if let Err(error) = admit(&state, &context.route) {
+    if let Err(error) = admit(&state, &context.route, context.counted_as()) {
         context.record(error.status.as_u16(), Usage::default(), None);
         return error.into_response();
     }
@@ -148,15 +153,15 @@ fn identify(
 }
 
 /// The `request_filter` phase, second half: whether the route may be served now.
-fn admit(state: &InferencePlane, route: &Route) -> Result<(), GatewayError> {
+fn admit(state: &InferencePlane, route: &Route, caller: &str) -> Result<(), GatewayError> {
     let model = &route.name;
     if !route.enabled {
         return Err(GatewayError::model_disabled(format!("model '{model}' is disabled (spec.enabled is false)")));
     }
     check_location(state, route)?;
-    if let Err((policy, retry_after)) = state.limiter.check(route, state.clock.now_secs()) {
+    if let Err((policy, retry_after)) = state.limiter.admit(route, caller, state.clock.now_secs()) {
         return Err(GatewayError::usage_limit_exceeded(
-            format!("policy '{policy}' token limit reached for model '{model}' in this window"),
+            format!("policy '{policy}' limit reached for model '{model}' in this window"),
             u64::try_from(retry_after).unwrap_or(1),
         ));
     }

@@ -1,8 +1,9 @@
-//! `maxToken` policies: tokens counted per model and policy over windows of `step` x
-//! `granularity` (minute, hour, day: aligned to the epoch in UTC; month: calendar months). The
-//! request that crosses a limit succeeds; later requests in the same window get 429 with
-//! `Retry-After` until the window ends. Counted in memory on this node (see README: shared
-//! counters across nodes come with Redis).
+//! `maxToken` policies: tokens (and, as modelgate's extension, requests) counted per model and
+//! policy, or per calling key with `perKey`, over windows of `step` x `granularity` (minute,
+//! hour, day: aligned to the epoch in UTC; month: calendar months). For tokens, the request that
+//! crosses a limit succeeds and later requests in the window get 429 with `Retry-After` until the
+//! window ends; requests are counted when admitted, so exactly `requests` pass per window.
+//! Counted in memory on this node (see README: shared counters across nodes come with Redis).
 
 use crate::snapshot::{Route, TokenLimit};
 use crate::usage_tap::Usage;
@@ -59,51 +60,69 @@ struct Counted {
     input: i64,
     output: i64,
     total: i64,
+    requests: i64,
 }
 
 /// Token counts of the current windows.
 #[derive(Default)]
 pub struct TokenLimiter {
-    counts: Mutex<HashMap<(String, String, String), Counted>>,
+    counts: Mutex<HashMap<CounterKey, Counted>>,
 }
 
-fn key(route: &Route, limit: &TokenLimit) -> (String, String, String) {
-    (route.workspace.clone(), route.name.clone(), limit.policy.clone())
+/// Workspace, model, policy, and the caller for per-key limits (empty otherwise).
+type CounterKey = (String, String, String, String);
+
+/// The counter of `limit` for a request by `caller` (the key id or subject).
+fn key(route: &Route, limit: &TokenLimit, caller: &str) -> CounterKey {
+    let who = if limit.limits.per_key == Some(true) { caller.to_string() } else { String::new() };
+    (route.workspace.clone(), route.name.clone(), limit.policy.clone(), who)
+}
+
+/// The counter for the window containing `now`, reset when a new window starts.
+fn current(counts: &mut HashMap<CounterKey, Counted>, key: CounterKey, start: i64) -> &mut Counted {
+    let counted = counts.entry(key).or_default();
+    if counted.start != start {
+        *counted = Counted { start, ..Counted::default() };
+    }
+    counted
 }
 
 impl TokenLimiter {
-    /// `Err((policy, seconds until the window ends))` if a limit of the route is reached.
-    pub fn check(&self, route: &Route, now: i64) -> Result<(), (String, i64)> {
+    /// Admits a request by `caller` and counts it, or answers `Err((policy, seconds until the
+    /// window ends))` if a limit of the route is reached.
+    pub fn admit(&self, route: &Route, caller: &str, now: i64) -> Result<(), (String, i64)> {
         if route.token_limits.is_empty() {
             return Ok(());
         }
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let reached = |threshold: Option<i64>, used: i64| threshold.is_some_and(|t| t > 0 && used >= t);
         for limit in &route.token_limits {
             let (start, end) = window(limit, now);
-            let Some(counted) = counts.get(&key(route, limit)).filter(|c| c.start == start) else { continue };
-            let reached = |threshold: Option<i64>, used: i64| threshold.is_some_and(|t| t > 0 && used >= t);
+            let counted = current(&mut counts, key(route, limit, caller), start);
             if reached(limit.limits.input, counted.input)
                 || reached(limit.limits.output, counted.output)
                 || reached(limit.limits.total, counted.total)
+                || reached(limit.limits.requests, counted.requests)
             {
                 return Err((limit.policy.clone(), end - now));
             }
+        }
+        for limit in &route.token_limits {
+            let (start, _) = window(limit, now);
+            current(&mut counts, key(route, limit, caller), start).requests += 1;
         }
         Ok(())
     }
 
     /// Adds a finished request's tokens to the route's windows.
-    pub fn add(&self, route: &Route, usage: Usage, now: i64) {
+    pub fn add(&self, route: &Route, caller: &str, usage: Usage, now: i64) {
         if route.token_limits.is_empty() {
             return;
         }
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         for limit in &route.token_limits {
             let (start, _) = window(limit, now);
-            let counted = counts.entry(key(route, limit)).or_default();
-            if counted.start != start {
-                *counted = Counted { start, ..Counted::default() };
-            }
+            let counted = current(&mut counts, key(route, limit, caller), start);
             counted.input += usage.input;
             counted.output += usage.output;
             counted.total += usage.total;
@@ -165,14 +184,14 @@ mod tests {
         let limiter = TokenLimiter::default();
         let route = route(vec![limit("minute", 1, 100)]);
         let t = 1_700_000_100;
-        assert!(limiter.check(&route, t).is_ok());
-        limiter.add(&route, Usage { input: 50, output: 30, total: 80 }, t);
-        assert!(limiter.check(&route, t + 1).is_ok(), "80 < 100: still allowed");
-        limiter.add(&route, Usage { input: 50, output: 30, total: 80 }, t + 2);
-        assert_eq!(limiter.check(&route, t + 10), Err(("p".into(), 50)));
-        assert!(limiter.check(&route, t + 60).is_ok(), "the next window starts afresh");
-        limiter.add(&route, Usage { input: 1, output: 1, total: 2 }, t + 60);
-        assert!(limiter.check(&route, t + 61).is_ok());
+        assert!(limiter.admit(&route, "k", t).is_ok());
+        limiter.add(&route, "k", Usage { input: 50, output: 30, total: 80 }, t);
+        assert!(limiter.admit(&route, "k", t + 1).is_ok(), "80 < 100: still allowed");
+        limiter.add(&route, "k", Usage { input: 50, output: 30, total: 80 }, t + 2);
+        assert_eq!(limiter.admit(&route, "k", t + 10), Err(("p".into(), 50)));
+        assert!(limiter.admit(&route, "k", t + 60).is_ok(), "the next window starts afresh");
+        limiter.add(&route, "k", Usage { input: 1, output: 1, total: 2 }, t + 60);
+        assert!(limiter.admit(&route, "k", t + 61).is_ok());
     }
 
     #[test]
@@ -181,9 +200,27 @@ mod tests {
         let mut only_input = limit("hour", 1, 0);
         only_input.limits.input = Some(10);
         let route = route(vec![only_input]);
-        limiter.add(&route, Usage { input: 5, output: 500, total: 505 }, 0);
-        assert!(limiter.check(&route, 1).is_ok());
-        limiter.add(&route, Usage { input: 5, output: 0, total: 5 }, 2);
-        assert!(limiter.check(&route, 3).is_err());
+        limiter.add(&route, "k", Usage { input: 5, output: 500, total: 505 }, 0);
+        assert!(limiter.admit(&route, "k", 1).is_ok());
+        limiter.add(&route, "k", Usage { input: 5, output: 0, total: 5 }, 2);
+        assert!(limiter.admit(&route, "k", 3).is_err());
+    }
+
+    #[test]
+    fn request_limits_per_model_and_per_key() {
+        let limiter = TokenLimiter::default();
+        let mut rpm = limit("minute", 1, 0);
+        rpm.limits.requests = Some(2);
+        let shared = route(vec![rpm.clone()]);
+        assert!(limiter.admit(&shared, "a", 0).is_ok());
+        assert!(limiter.admit(&shared, "b", 1).is_ok());
+        assert!(limiter.admit(&shared, "a", 2).is_err(), "two requests per minute for the model as a whole");
+        rpm.limits.per_key = Some(true);
+        let per_key = Route { name: "other".into(), ..route(vec![rpm]) };
+        assert!(limiter.admit(&per_key, "a", 0).is_ok());
+        assert!(limiter.admit(&per_key, "a", 1).is_ok());
+        assert!(limiter.admit(&per_key, "a", 2).is_err());
+        assert!(limiter.admit(&per_key, "b", 3).is_ok(), "each key has its own count");
+        assert!(limiter.admit(&per_key, "a", 60).is_ok(), "and a new window");
     }
 }

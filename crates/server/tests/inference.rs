@@ -579,3 +579,30 @@ async fn metrics_count_requests_tokens_and_refusals() {
     let usage = s.usage("gpt", 2).await;
     assert_eq!(usage["totals"]["errors"], 1);
 }
+
+#[tokio::test]
+async fn request_rate_limits_per_key() {
+    let s = setup().await;
+    s.connection("openai", "openai", json!({})).await;
+    let policy = json!({"metadata": {"name": "rpm"}, "spec": {"type": "maxToken",
+        "maxTokens": {"granularity": "minute", "step": 1, "requests": 2, "perKey": true}}});
+    let (status, created) = s.server.post("/policies", policy).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["spec"]["maxTokens"]["perKey"], true);
+    let body = json!({"metadata": {"name": "gpt"}, "spec": {"integrationConnections": ["openai"], "policies": ["rpm"], "runtime": {"type": "openai", "model": "m"}}});
+    assert_eq!(s.server.post("/models", body).await.0, StatusCode::OK);
+    let (_, account) = s.server.post("/service_accounts", json!({"name": "app"})).await;
+    let keys = format!("/service_accounts/{}/api_keys", account["client_id"].as_str().unwrap());
+    let (_, other) = s.server.post(&keys, json!({})).await;
+    let other = other["apiKey"].as_str().unwrap().to_string();
+
+    let path = "/default/models/gpt/v1/chat/completions";
+    let send = |key: String| {
+        let request = s.call(Method::POST, path).bearer_auth(key).json(&chat(false));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(send(ADMIN_KEY.into()).await, StatusCode::OK);
+    assert_eq!(send(ADMIN_KEY.into()).await, StatusCode::OK);
+    assert_eq!(send(ADMIN_KEY.into()).await, StatusCode::TOO_MANY_REQUESTS, "two requests per minute per key");
+    assert_eq!(send(other.clone()).await, StatusCode::OK, "another key has its own count");
+}
