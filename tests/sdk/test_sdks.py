@@ -351,6 +351,42 @@ def check_anthropic_wrong_key(ctx):
     raise CheckFailed("expected AuthenticationError, the call succeeded")
 
 
+def check_openai_sdk_on_claude(ctx):
+    # The unified endpoint: the OpenAI SDK, unchanged, on an Anthropic model (translated).
+    client = openai_client(ctx["run_url"], model=CLAUDE)
+    completion = client.chat.completions.create(model="any", messages=MESSAGES)
+    text = completion.choices[0].message.content or ""
+    expect(text.startswith(GREETING), f"content {text!r} does not start with {GREETING!r}")
+    expect(completion.choices[0].finish_reason == "stop", f"finish_reason {completion.choices[0].finish_reason!r}")
+    usage = completion.usage
+    expect(usage is not None and usage.prompt_tokens > 0, f"usage {usage!r}")
+    observed["claude"].append((usage.prompt_tokens, usage.completion_tokens))
+    stream = client.chat.completions.create(
+        model="any", messages=MESSAGES, stream=True, stream_options={"include_usage": True},
+    )
+    chunks, streamed = collect_stream(stream)
+    expect(streamed == text, f"streamed text {streamed!r} differs from the plain reply {text!r}")
+    last = chunks[-1]
+    expect(last.choices == [] and last.usage is not None, f"final chunk {last.model_dump_json()}")
+    observed["claude"].append((last.usage.prompt_tokens, last.usage.completion_tokens))
+    return f"{text!r}, then {len(chunks)} chunks"
+
+
+def check_openai_sdk_tool_call_on_claude(ctx):
+    client = openai_client(ctx["run_url"], model=CLAUDE)
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    completion = client.chat.completions.create(
+        model="any", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools, tool_choice="required",
+    )
+    calls = completion.choices[0].message.tool_calls or []
+    expect(len(calls) == 1 and calls[0].function.name == "get_weather", f"tool calls {calls!r}")
+    expect(isinstance(json.loads(calls[0].function.arguments), dict), f"arguments {calls[0].function.arguments!r}")
+    expect(completion.choices[0].finish_reason == "tool_calls", f"finish_reason {completion.choices[0].finish_reason!r}")
+    observed["claude"].append((completion.usage.prompt_tokens, completion.usage.completion_tokens))
+    return f"get_weather({calls[0].function.arguments})"
+
+
 def usage_check(model, key):
     def check(ctx):
         expected_requests = len(observed[key])
@@ -385,6 +421,8 @@ CHECKS = [
     check_anthropic_text_stream,
     check_anthropic_unknown_model,
     check_anthropic_wrong_key,
+    check_openai_sdk_on_claude,
+    check_openai_sdk_tool_call_on_claude,
     usage_check(GPT, "gpt"),
     usage_check(CLAUDE, "claude"),
 ]

@@ -1,15 +1,10 @@
 //! Wire types of workspaces, service accounts, API keys and OAuth2 tokens, shaped as in
 //! Blaxel's reference (note its mix of camelCase and snake_case, kept for compatibility).
 
-use crate::resources::Labels;
-use serde::{Deserialize, Deserializer, Serialize};
+use crate::resources::{read_only, Labels};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-
-fn read_only<'de, D: Deserializer<'de>, T>(deserializer: D) -> Result<Option<T>, D::Error> {
-    serde::de::IgnoredAny::deserialize(deserializer)?;
-    Ok(None)
-}
 
 /// Runtime settings of a workspace.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -11,7 +11,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::ToSchema;
 
 /// Deserializes any value into `None`: read-only fields are ignored on input, whatever they hold.
-fn read_only<'de, D: Deserializer<'de>, T>(deserializer: D) -> Result<Option<T>, D::Error> {
+pub(crate) fn read_only<'de, D: Deserializer<'de>, T>(deserializer: D) -> Result<Option<T>, D::Error> {
     serde::de::IgnoredAny::deserialize(deserializer)?;
     Ok(None)
 }

@@ -8,11 +8,13 @@
 //! buffered; usage records leave through a non-blocking [`UsageSink`].
 
 mod caller;
+mod chat_translation;
 mod gateway_error;
 pub mod metrics;
 mod proxy;
 mod relay;
 pub mod snapshot;
+mod sse;
 pub mod token_limits;
 mod upstream_request;
 mod usage_tap;
@@ -126,6 +128,8 @@ pub fn router(state: Arc<InferencePlane>) -> Router {
     Router::new()
         .route("/{workspace}/models/{model}", any(proxy::handle_base))
         .route("/{workspace}/models/{model}/{*path}", any(proxy::handle))
+        .route("/{workspace}/v1/chat/completions", axum::routing::post(proxy::handle_workspace_chat))
+        .route("/{workspace}/v1/models", axum::routing::get(proxy::list_models))
         .fallback(proxy::no_route)
         .with_state(state)
 }

@@ -4,8 +4,9 @@
 //! the response relay, and `logging` (the usage record).
 
 use crate::caller::{authenticate, credential, Caller};
+use crate::chat_translation::{is_chat_completions, provider_of, StreamTranslation, WholeTranslation};
 use crate::gateway_error::GatewayError;
-use crate::relay::{OnFinish, Relay};
+use crate::relay::{BodyProcessor, OnFinish, Relay};
 use crate::snapshot::{Route, Upstream};
 use crate::upstream_request::{prepare_body, upstream_headers, upstream_query, upstream_url_parts, PreparedBody};
 use crate::usage_tap::{Usage, UsageTap};
@@ -14,14 +15,20 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use modelgate_domain::timestamp::now_micros;
 use modelgate_domain::usage::UsageRecord;
+use modelgate_translate::openai::ChatRequest;
+use modelgate_translate::{Provider, RequestContext as TranslateContext, ResponseContext};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Response headers that describe the upstream connection, not the message.
 const HOP_BY_HOP_RESPONSE: [&str; 7] =
     ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "trailer", "te"];
+/// `max_tokens` sent to providers that require one when the client gives none (a connection's
+/// `config.maxTokens` overrides it).
+const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// Longest `Retry-After` honoured as a connection's rest.
 const MAX_COOLDOWN: Duration = Duration::from_secs(300);
 
@@ -37,7 +44,7 @@ pub async fn handle_base(
     Path((workspace, model)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    serve(state, workspace, model, String::new(), request).await
+    serve(state, workspace, ModelName::Path(model), String::new(), request).await
 }
 
 pub async fn handle(
@@ -45,7 +52,7 @@ pub async fn handle(
     Path((workspace, model, path)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
-    serve(state, workspace, model, format!("/{path}"), request).await
+    serve(state, workspace, ModelName::Path(model), format!("/{path}"), request).await
 }
 
 /// What every usage record of a request shares.
@@ -104,18 +111,56 @@ fn query_key(uri: &Uri) -> Option<&str> {
     uri.query()?.split('&').find_map(|pair| pair.strip_prefix("key="))
 }
 
+/// Which model a request names: in its path, or (workspace-level endpoint) in its body.
+enum ModelName {
+    Path(String),
+    Body,
+}
+
+pub async fn handle_workspace_chat(
+    State(state): State<Arc<InferencePlane>>,
+    Path(workspace): Path<String>,
+    request: Request,
+) -> Response {
+    serve(state, workspace, ModelName::Body, "/v1/chat/completions".to_string(), request).await
+}
+
 async fn serve(
     state: Arc<InferencePlane>,
     workspace: String,
-    model: String,
+    model: ModelName,
     path: String,
     request: Request,
 ) -> Response {
     let started = Instant::now();
     let at = now_micros();
     let (parts, body) = request.into_parts();
-    let (route, caller) = match identify(&state, &workspace, &model, &parts.headers, &parts.uri, at) {
-        Ok(found) => found,
+    let caller = match identify_caller(&state, &workspace, &parts.headers, &parts.uri, at) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    // The body is read only once the caller is known.
+    let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return GatewayError::payload_too_large(format!("the request body exceeds {} bytes", state.max_body_bytes))
+                .into_response()
+        }
+    };
+    let model = match model {
+        ModelName::Path(name) => name,
+        ModelName::Body => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(value) => match value.get("model").and_then(|m| m.as_str()) {
+                Some(name) => name.to_string(),
+                None => {
+                    return GatewayError::bad_request("name the model endpoint in the body's \"model\"").into_response()
+                }
+            },
+            Err(error) => return GatewayError::bad_request(format!("the body is not JSON: {error}")).into_response(),
+        },
+    };
+    let route = match find_route(&state, &workspace, &model) {
+        Ok(route) => route,
         Err(error) => return error.into_response(),
     };
     let context = RequestContext { state: state.clone(), route, caller, started, at };
@@ -124,7 +169,7 @@ async fn serve(
         return error.into_response();
     }
     let client = ClientRequest { method: parts.method, path: &path, query: parts.uri.query(), headers: &parts.headers };
-    match proxy(&context, &client, body).await {
+    match proxy(&context, &client, bytes).await {
         Ok(response) => response,
         Err(error) => {
             context.record(error.status.as_u16(), Usage::default(), None);
@@ -133,26 +178,48 @@ async fn serve(
     }
 }
 
-/// The `request_filter` phase, first half: who calls, and which route. Refusals here are not
-/// metered (there is no route or caller to attribute them to).
-fn identify(
+/// `GET {RUN_URL}/{workspace}/v1/models`: the workspace's model endpoints in OpenAI's format.
+pub async fn list_models(
+    State(state): State<Arc<InferencePlane>>,
+    Path(workspace): Path<String>,
+    request: Request,
+) -> Response {
+    if let Err(error) = identify_caller(&state, &workspace, request.headers(), request.uri(), now_micros()) {
+        return error.into_response();
+    }
+    let snapshot = state.snapshot.get();
+    let mut models: Vec<serde_json::Value> = snapshot
+        .routes_in(&workspace)
+        .filter(|route| route.enabled)
+        .map(|route| {
+            serde_json::json!({"id": route.name, "object": "model", "created": 0, "owned_by": route.runtime_type.as_str()})
+        })
+        .collect();
+    models.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    axum::Json(serde_json::json!({"object": "list", "data": models})).into_response()
+}
+
+/// The `request_filter` phase, first part: who calls. Refusals here are not metered (there is
+/// no route to attribute them to).
+fn identify_caller(
     state: &InferencePlane,
     workspace: &str,
-    model: &str,
     headers: &HeaderMap,
     uri: &Uri,
     now: i64,
-) -> Result<(Arc<Route>, Caller), GatewayError> {
+) -> Result<Caller, GatewayError> {
     let snapshot = state.snapshot.get();
-    let caller =
-        authenticate(&snapshot, state.snapshot.keyring(), credential(headers, query_key(uri)), workspace, now)?;
-    let route = snapshot.route(workspace, model).cloned().ok_or_else(|| {
-        GatewayError::route_not_found(format!("model '{model}' does not exist in workspace '{workspace}'"))
-    })?;
-    Ok((route, caller))
+    authenticate(&snapshot, state.snapshot.keyring(), credential(headers, query_key(uri)), workspace, now)
 }
 
-/// The `request_filter` phase, second half: whether the route may be served now.
+/// The `request_filter` phase, second part: which route.
+fn find_route(state: &InferencePlane, workspace: &str, model: &str) -> Result<Arc<Route>, GatewayError> {
+    state.snapshot.get().route(workspace, model).cloned().ok_or_else(|| {
+        GatewayError::route_not_found(format!("model '{model}' does not exist in workspace '{workspace}'"))
+    })
+}
+
+/// The `request_filter` phase, last part: whether the route may be served now.
 fn admit(state: &InferencePlane, route: &Route, caller: &str) -> Result<(), GatewayError> {
     let model = &route.name;
     if !route.enabled {
@@ -240,8 +307,50 @@ fn upstream_request(
         .body(body.bytes.clone()))
 }
 
-async fn proxy(context: &RequestContext, client: &ClientRequest<'_>, body: Body) -> Result<Response, GatewayError> {
-    let state = &context.state;
+/// How the answer is shaped on its way back.
+enum AnswerShape {
+    /// As the provider sent it (tapped for usage).
+    Native { strip_usage_chunk: bool },
+    /// Translated into OpenAI's chat format.
+    Translated { provider: Provider, stream: bool, context: ResponseContext },
+}
+
+/// Translates an OpenAI chat request for a non-OpenAI provider: the provider's path, query and
+/// body, and how to translate the answer.
+fn translate_request(
+    route: &Route,
+    provider: Provider,
+    bytes: &Bytes,
+) -> Result<(String, Option<String>, Bytes, AnswerShape), GatewayError> {
+    let request: ChatRequest = serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI chat request: {e}")))?;
+    let default_max_tokens = route
+        .upstreams
+        .first()
+        .and_then(|u| u.config.get("maxTokens"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    let translated = modelgate_translate::request(
+        provider,
+        &request,
+        &TranslateContext { model: route.model.clone(), default_max_tokens },
+    )
+    .map_err(|e| match e.param {
+        Some(param) => GatewayError::bad_request(format!("{param}: {}", e.message)),
+        None => GatewayError::bad_request(e.message),
+    })?;
+    let body = serde_json::to_vec(&translated.body).map_err(|e| GatewayError::bad_request(e.to_string()))?;
+    let context = ResponseContext {
+        id: format!("chatcmpl-{}", modelgate_domain::api_key::generate_id().trim_start_matches("ak_")),
+        created: now_micros() / 1_000_000,
+        model: route.model.clone().or(request.model.clone()).unwrap_or_default(),
+        include_usage: request.wants_stream_usage(),
+    };
+    let shape = AnswerShape::Translated { provider, stream: request.is_stream(), context };
+    Ok((translated.path, translated.query, Bytes::from(body), shape))
+}
+
+async fn proxy(context: &RequestContext, client: &ClientRequest<'_>, bytes: Bytes) -> Result<Response, GatewayError> {
     let route = &context.route;
     if route.upstreams.is_empty() {
         return Err(GatewayError::upstream_unavailable(format!(
@@ -250,16 +359,38 @@ async fn proxy(context: &RequestContext, client: &ClientRequest<'_>, body: Body)
             route.unusable.join("; ")
         )));
     }
-    let bytes = axum::body::to_bytes(body, state.max_body_bytes).await.map_err(|_| {
-        GatewayError::payload_too_large(format!("the request body exceeds {} bytes", state.max_body_bytes))
-    })?;
-    let prepared = prepare_body(route, client.path, bytes);
+    match provider_of(route.family) {
+        // The unified OpenAI chat endpoint on a provider with another API: translate both ways.
+        Some(provider) if client.method == Method::POST && is_chat_completions(client.path) => {
+            let (path, query, body, shape) = translate_request(route, provider, &bytes)?;
+            let translated =
+                ClientRequest { method: Method::POST, path: &path, query: query.as_deref(), headers: client.headers };
+            let prepared = PreparedBody { bytes: body, strip_usage_chunk: false };
+            send_upstream(context, &translated, &prepared, shape).await
+        }
+        _ => {
+            let prepared = prepare_body(route, client.path, bytes);
+            let shape = AnswerShape::Native { strip_usage_chunk: prepared.strip_usage_chunk };
+            send_upstream(context, client, &prepared, shape).await
+        }
+    }
+}
+
+/// Sends to the route's upstreams in fallback order and relays the first usable answer.
+async fn send_upstream(
+    context: &RequestContext,
+    client: &ClientRequest<'_>,
+    prepared: &PreparedBody,
+    shape: AnswerShape,
+) -> Result<Response, GatewayError> {
+    let state = &context.state;
+    let route = &context.route;
     let order = upstream_peers(state, route);
     let mut last_error = None;
     for (attempt, index) in order.iter().enumerate() {
         let upstream = &route.upstreams[*index];
         let is_last = attempt + 1 == order.len();
-        let request = upstream_request(state, route, upstream, client, &prepared)?;
+        let request = upstream_request(state, route, upstream, client, prepared)?;
         if attempt == 0 {
             state.metrics.overhead(context.started.elapsed().as_secs_f64());
         }
@@ -299,12 +430,12 @@ async fn proxy(context: &RequestContext, client: &ClientRequest<'_>, body: Body)
         if status == StatusCode::TOO_MANY_REQUESTS {
             rest(state, route, upstream, response.headers());
         }
-        return Ok(relay(context, response, &prepared));
+        return Ok(relay(context, response, shape));
     }
     Err(last_error.unwrap_or_else(|| GatewayError::upstream_unavailable("no connection answered")))
 }
 
-fn relay(context: &RequestContext, response: reqwest::Response, prepared: &PreparedBody) -> Response {
+fn relay(context: &RequestContext, response: reqwest::Response, shape: AnswerShape) -> Response {
     let ttfb = context.started.elapsed();
     let status = response.status();
     let sse = response
@@ -312,14 +443,30 @@ fn relay(context: &RequestContext, response: reqwest::Response, prepared: &Prepa
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    let rewrites_body = !matches!(shape, AnswerShape::Native { strip_usage_chunk: false });
     let mut builder = Response::builder().status(status);
     for (name, value) in response.headers() {
-        let rewritten_length = prepared.strip_usage_chunk && name == "content-length";
-        if !HOP_BY_HOP_RESPONSE.contains(&name.as_str()) && !rewritten_length {
+        let stale_length = rewrites_body && name == "content-length";
+        let stale_type = matches!(shape, AnswerShape::Translated { .. }) && name == "content-type";
+        if !HOP_BY_HOP_RESPONSE.contains(&name.as_str()) && !stale_length && !stale_type {
             builder = builder.header(name, value);
         }
     }
-    let tap = UsageTap::new(context.route.family, sse, prepared.strip_usage_chunk);
+    let expected_length = if rewrites_body { None } else { response.content_length() };
+    let processor: Box<dyn BodyProcessor> = match shape {
+        AnswerShape::Native { strip_usage_chunk } => {
+            Box::new(UsageTap::new(context.route.family, sse, strip_usage_chunk))
+        }
+        AnswerShape::Translated { provider, stream, context: answer } => {
+            if stream && status.is_success() {
+                builder = builder.header("content-type", "text/event-stream").header("cache-control", "no-cache");
+                Box::new(StreamTranslation::new(provider, answer))
+            } else {
+                builder = builder.header("content-type", "application/json");
+                Box::new(WholeTranslation::new(provider, answer, status.as_u16()))
+            }
+        }
+    };
     let logging = Box::new(Logging {
         context: RequestContext {
             state: context.state.clone(),
@@ -330,10 +477,9 @@ fn relay(context: &RequestContext, response: reqwest::Response, prepared: &Prepa
         },
         ttfb,
     });
-    let expected_length = if prepared.strip_usage_chunk { None } else { response.content_length() };
     let body = Relay::new(
         Box::pin(response.bytes_stream()),
-        tap,
+        processor,
         context.state.timeouts.idle,
         status.as_u16(),
         expected_length,

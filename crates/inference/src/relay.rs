@@ -2,7 +2,7 @@
 //! usage, enforcing the idle timeout between chunks, and recording the request when the body
 //! ends, breaks, or the client goes away (dropping the relay drops the upstream request).
 
-use crate::usage_tap::{Usage, UsageTap};
+use crate::usage_tap::Usage;
 use bytes::Bytes;
 use futures_util::Stream;
 use std::collections::VecDeque;
@@ -18,6 +18,14 @@ pub const UPSTREAM_BROKE: u16 = 502;
 /// Status recorded when the provider went silent for longer than the idle timeout.
 pub const UPSTREAM_IDLE: u16 = 504;
 
+/// Looks at (and may rewrite) a response body as it passes: the usage tap, or a translation.
+pub trait BodyProcessor: Send {
+    /// Takes one chunk; pushes what the client should receive onto `out`.
+    fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>);
+    /// The end of the body: pushes anything held back and returns the usage found.
+    fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage;
+}
+
 /// What happens when the body is over.
 pub trait OnFinish: Send {
     /// `status` is the response status, or one of the codes above when the body did not end
@@ -30,7 +38,7 @@ type UpstreamBody = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + S
 /// The body stream sent to the client.
 pub struct Relay {
     upstream: UpstreamBody,
-    tap: UsageTap,
+    tap: Box<dyn BodyProcessor>,
     out: VecDeque<Bytes>,
     idle: Pin<Box<tokio::time::Sleep>>,
     idle_timeout: Duration,
@@ -46,7 +54,7 @@ pub struct Relay {
 impl Relay {
     pub fn new(
         upstream: UpstreamBody,
-        tap: UsageTap,
+        tap: Box<dyn BodyProcessor>,
         idle_timeout: Duration,
         status: u16,
         expected_length: Option<u64>,

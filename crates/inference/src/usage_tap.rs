@@ -3,6 +3,8 @@
 //! into events and only events that mention usage are parsed. When modelgate asked an
 //! OpenAI-style stream for usage the caller did not want, the usage-only chunk is removed.
 
+use crate::relay::BodyProcessor;
+use crate::sse::{find_event_end, parse_event};
 use bytes::{Bytes, BytesMut};
 use modelgate_providers::Family;
 use serde_json::Value;
@@ -47,9 +49,10 @@ impl UsageTap {
             usage: Usage::default(),
         }
     }
+}
 
-    /// Takes one chunk; pushes what the client should receive onto `out`.
-    pub fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
+impl BodyProcessor for UsageTap {
+    fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         if !self.sse {
             if !self.overflowed && self.pending.len() + chunk.len() <= MAX_JSON_COPY {
                 self.pending.extend_from_slice(&chunk);
@@ -79,8 +82,7 @@ impl UsageTap {
         }
     }
 
-    /// The end of the body; pushes any held-back bytes and returns the usage found.
-    pub fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
+    fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
         if self.sse {
             if !self.pending.is_empty() {
                 let rest = self.pending.split().freeze();
@@ -104,25 +106,15 @@ impl UsageTap {
         }
         self.usage
     }
+}
 
+impl UsageTap {
     /// Reads one SSE event; returns whether the client should see it.
     fn read_event(&mut self, event: &[u8]) -> bool {
         if !contains(event, b"usage") && !contains(event, b"Usage") && !contains(event, b"message_start") {
             return true;
         }
-        let mut name = None;
-        let mut data = Vec::new();
-        for line in event.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(rest) = line.strip_prefix(b"event:") {
-                name = Some(String::from_utf8_lossy(rest).trim().to_string());
-            } else if let Some(rest) = line.strip_prefix(b"data:") {
-                if !data.is_empty() {
-                    data.push(b'\n');
-                }
-                data.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
-            }
-        }
+        let (name, data) = parse_event(event);
         let Ok(value) = serde_json::from_slice::<Value>(&data) else { return true };
         let usage_only = self.family_is_openai()
             && value.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty)
@@ -186,17 +178,6 @@ impl UsageTap {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The end of the first complete event in `buffer` (index, separator length): a blank line,
-/// `\n\n` or `\r\n\r\n`.
-fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
 }
 
 #[cfg(test)]
