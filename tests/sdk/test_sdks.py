@@ -35,6 +35,7 @@ UPSTREAM_KEY = "sk-mock-upstream-key"
 WORKSPACE = "default"
 GPT = "my-gpt"
 CLAUDE = "my-claude"
+GEMINI = "my-gemini"
 GPT_MODEL = "gpt-4o-mini"
 CLAUDE_MODEL = "claude-sonnet-4-20250514"
 GREETING = "Hello from the mock"
@@ -158,7 +159,7 @@ def control(api_url, method, path, body=None):
 
 
 def configure(api_url, mock_url):
-    for name, integration in (("mock-openai", "openai"), ("mock-anthropic", "anthropic")):
+    for name, integration in (("mock-openai", "openai"), ("mock-anthropic", "anthropic"), ("mock-gemini", "gemini")):
         status, body = control(api_url, "POST", "/integrations/connections", {
             "metadata": {"name": name},
             "spec": {"integration": integration, "config": {"url": mock_url}, "secret": {"apiKey": UPSTREAM_KEY}},
@@ -168,6 +169,7 @@ def configure(api_url, mock_url):
     for name, connection, runtime, model in (
         (GPT, "mock-openai", "openai", GPT_MODEL),
         (CLAUDE, "mock-anthropic", "anthropic", CLAUDE_MODEL),
+        (GEMINI, "mock-gemini", "gemini", "gemini-2.0-flash"),
     ):
         status, body = control(api_url, "POST", "/models", {
             "metadata": {"name": name},
@@ -387,6 +389,32 @@ def check_openai_sdk_tool_call_on_claude(ctx):
     return f"get_weather({calls[0].function.arguments})"
 
 
+def check_openai_sdk_on_gemini(ctx):
+    # The unified endpoint with the OpenAI SDK on a Gemini-typed model: plain, streamed, tools.
+    client = openai_client(ctx["run_url"], model=GEMINI)
+    completion = client.chat.completions.create(model="any", messages=MESSAGES)
+    text = completion.choices[0].message.content or ""
+    expect(text.startswith(GREETING), f"content {text!r} does not start with {GREETING!r}")
+    expect(completion.usage is not None and completion.usage.total_tokens > 0, f"usage {completion.usage!r}")
+    chunks, streamed = collect_stream(client.chat.completions.create(model="any", messages=MESSAGES, stream=True))
+    expect(streamed == text, f"streamed text {streamed!r} differs from the plain reply {text!r}")
+    expect(all(c.choices for c in chunks), "a chunk without choices although no usage was asked for")
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    called = client.chat.completions.create(
+        model="any", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools, tool_choice="required",
+    )
+    calls = called.choices[0].message.tool_calls or []
+    expect(len(calls) == 1 and calls[0].function.name == "get_weather", f"tool calls {calls!r}")
+    follow_up = client.chat.completions.create(model="any", tools=tools, messages=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [calls[0].model_dump()]},
+        {"role": "tool", "tool_call_id": calls[0].id, "content": '{"temperature": 21}'},
+    ])
+    expect((follow_up.choices[0].message.content or "").startswith(GREETING), f"follow-up {follow_up!r}")
+    return f"{text!r}, {len(chunks)} chunks, get_weather({calls[0].function.arguments})"
+
+
 def usage_check(model, key):
     def check(ctx):
         expected_requests = len(observed[key])
@@ -423,6 +451,7 @@ CHECKS = [
     check_anthropic_wrong_key,
     check_openai_sdk_on_claude,
     check_openai_sdk_tool_call_on_claude,
+    check_openai_sdk_on_gemini,
     usage_check(GPT, "gpt"),
     usage_check(CLAUDE, "claude"),
 ]

@@ -25,6 +25,11 @@ pub fn provider_of(family: Family) -> Option<Provider> {
     }
 }
 
+/// Whether a client path is the embeddings endpoint.
+pub fn is_embeddings(path: &str) -> bool {
+    path == "/v1/embeddings" || path == "/embeddings"
+}
+
 /// Whether a client path is the chat-completions endpoint.
 pub fn is_chat_completions(path: &str) -> bool {
     path == "/v1/chat/completions" || path == "/chat/completions"
@@ -119,18 +124,44 @@ impl BodyProcessor for StreamTranslation {
     }
 }
 
-/// Translates a whole answer (a JSON completion, or an error) once it has arrived.
+/// What a whole answer is.
+pub enum Answer {
+    Chat(ResponseContext),
+    /// Embeddings of the named model.
+    Embeddings(String),
+}
+
+/// Translates a whole answer (a chat completion, embeddings, or an error) once it has arrived.
 pub struct WholeTranslation {
     provider: Provider,
-    context: ResponseContext,
+    answer: Answer,
     status: u16,
     body: BytesMut,
     overflowed: bool,
 }
 
 impl WholeTranslation {
-    pub fn new(provider: Provider, context: ResponseContext, status: u16) -> WholeTranslation {
-        WholeTranslation { provider, context, status, body: BytesMut::new(), overflowed: false }
+    pub fn new(provider: Provider, answer: Answer, status: u16) -> WholeTranslation {
+        WholeTranslation { provider, answer, status, body: BytesMut::new(), overflowed: false }
+    }
+
+    fn translate(&self) -> Result<(Vec<u8>, Usage), String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(&self.body).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
+        match &self.answer {
+            Answer::Chat(context) => {
+                let completion =
+                    modelgate_translate::response(self.provider, &value, context).map_err(|e| e.message)?;
+                let usage = completion.usage.as_ref().map(usage_of).unwrap_or_default();
+                Ok((serde_json::to_vec(&completion).unwrap_or_default(), usage))
+            }
+            Answer::Embeddings(model) => {
+                let list =
+                    modelgate_translate::embeddings::response(self.provider, &value, model).map_err(|e| e.message)?;
+                let tokens = i64::try_from(list.usage.prompt_tokens).unwrap_or(i64::MAX);
+                Ok((serde_json::to_vec(&list).unwrap_or_default(), Usage { input: tokens, output: 0, total: tokens }))
+            }
+        }
     }
 }
 
@@ -156,14 +187,10 @@ impl BodyProcessor for WholeTranslation {
             out.push_back(Bytes::from(error(502, "the provider's answer is too large to translate".into())));
             return Usage::default();
         }
-        let translated =
-            serde_json::from_slice(&self.body).map_err(|e| format!("the provider's answer is not JSON: {e}")).and_then(
-                |value| modelgate_translate::response(self.provider, &value, &self.context).map_err(|e| e.message),
-            );
-        match translated {
-            Ok(completion) => {
-                out.push_back(Bytes::from(serde_json::to_vec(&completion).unwrap_or_default()));
-                completion.usage.as_ref().map(usage_of).unwrap_or_default()
+        match self.translate() {
+            Ok((body, usage)) => {
+                out.push_back(Bytes::from(body));
+                usage
             }
             Err(message) => {
                 out.push_back(Bytes::from(error(502, message)));

@@ -4,7 +4,9 @@
 //! the response relay, and `logging` (the usage record).
 
 use crate::caller::{authenticate, credential, Caller};
-use crate::chat_translation::{is_chat_completions, provider_of, StreamTranslation, WholeTranslation};
+use crate::chat_translation::{
+    is_chat_completions, is_embeddings, provider_of, Answer, StreamTranslation, WholeTranslation,
+};
 use crate::gateway_error::GatewayError;
 use crate::relay::{BodyProcessor, OnFinish, Relay};
 use crate::snapshot::{Route, Upstream};
@@ -18,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use modelgate_domain::timestamp::now_micros;
 use modelgate_domain::usage::UsageRecord;
+use modelgate_providers::Family;
 use modelgate_translate::openai::ChatRequest;
 use modelgate_translate::{Provider, RequestContext as TranslateContext, ResponseContext};
 use std::sync::Arc;
@@ -313,6 +316,8 @@ enum AnswerShape {
     Native { strip_usage_chunk: bool },
     /// Translated into OpenAI's chat format.
     Translated { provider: Provider, stream: bool, context: ResponseContext },
+    /// Translated into OpenAI's embeddings format.
+    TranslatedEmbeddings { provider: Provider, model: String },
 }
 
 /// Translates an OpenAI chat request for a non-OpenAI provider: the provider's path, query and
@@ -350,6 +355,31 @@ fn translate_request(
     Ok((translated.path, translated.query, Bytes::from(body), shape))
 }
 
+/// Translates an OpenAI embeddings request for a provider with another embeddings API.
+fn translate_embeddings(
+    route: &Route,
+    provider: Provider,
+    bytes: &Bytes,
+) -> Result<(String, Option<String>, Bytes, AnswerShape), GatewayError> {
+    if route.family == Family::VertexAi {
+        return Err(GatewayError::bad_request(
+            "embeddings are not translated for Vertex AI (its embedding models use :predict); call the native path",
+        ));
+    }
+    let request: modelgate_translate::embeddings::EmbeddingRequest = serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI embeddings request: {e}")))?;
+    let translated =
+        modelgate_translate::embeddings::request(provider, &request, route.model.as_deref()).map_err(|e| {
+            match e.param {
+                Some(param) => GatewayError::bad_request(format!("{param}: {}", e.message)),
+                None => GatewayError::bad_request(e.message),
+            }
+        })?;
+    let body = serde_json::to_vec(&translated.body).map_err(|e| GatewayError::bad_request(e.to_string()))?;
+    let model = route.model.clone().or(request.model).unwrap_or_default();
+    Ok((translated.path, translated.query, Bytes::from(body), AnswerShape::TranslatedEmbeddings { provider, model }))
+}
+
 async fn proxy(context: &RequestContext, client: &ClientRequest<'_>, bytes: Bytes) -> Result<Response, GatewayError> {
     let route = &context.route;
     if route.upstreams.is_empty() {
@@ -361,8 +391,14 @@ async fn proxy(context: &RequestContext, client: &ClientRequest<'_>, bytes: Byte
     }
     match provider_of(route.family) {
         // The unified OpenAI chat endpoint on a provider with another API: translate both ways.
-        Some(provider) if client.method == Method::POST && is_chat_completions(client.path) => {
-            let (path, query, body, shape) = translate_request(route, provider, &bytes)?;
+        Some(provider)
+            if client.method == Method::POST && (is_chat_completions(client.path) || is_embeddings(client.path)) =>
+        {
+            let (path, query, body, shape) = if is_embeddings(client.path) {
+                translate_embeddings(route, provider, &bytes)?
+            } else {
+                translate_request(route, provider, &bytes)?
+            };
             let translated =
                 ClientRequest { method: Method::POST, path: &path, query: query.as_deref(), headers: client.headers };
             let prepared = PreparedBody { bytes: body, strip_usage_chunk: false };
@@ -447,7 +483,7 @@ fn relay(context: &RequestContext, response: reqwest::Response, shape: AnswerSha
     let mut builder = Response::builder().status(status);
     for (name, value) in response.headers() {
         let stale_length = rewrites_body && name == "content-length";
-        let stale_type = matches!(shape, AnswerShape::Translated { .. }) && name == "content-type";
+        let stale_type = !matches!(shape, AnswerShape::Native { .. }) && name == "content-type";
         if !HOP_BY_HOP_RESPONSE.contains(&name.as_str()) && !stale_length && !stale_type {
             builder = builder.header(name, value);
         }
@@ -463,8 +499,12 @@ fn relay(context: &RequestContext, response: reqwest::Response, shape: AnswerSha
                 Box::new(StreamTranslation::new(provider, answer))
             } else {
                 builder = builder.header("content-type", "application/json");
-                Box::new(WholeTranslation::new(provider, answer, status.as_u16()))
+                Box::new(WholeTranslation::new(provider, Answer::Chat(answer), status.as_u16()))
             }
+        }
+        AnswerShape::TranslatedEmbeddings { provider, model } => {
+            builder = builder.header("content-type", "application/json");
+            Box::new(WholeTranslation::new(provider, Answer::Embeddings(model), status.as_u16()))
         }
     };
     let logging = Box::new(Logging {

@@ -276,3 +276,58 @@ async fn one_openai_base_url_serves_every_model_of_a_workspace() {
     let response = s.server.client.get(format!("{}/default/v1/models", s.run)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn embeddings_are_translated_for_gemini_and_cohere() {
+    let s = setup().await;
+    for (model, native_path, inputs) in [
+        ("gemini", "/v1beta/models/gemini-2.0-flash:embedContent", json!("hello")),
+        ("gemini", "/v1beta/models/gemini-2.0-flash:batchEmbedContents", json!(["hello", "world"])),
+        ("command", "/v2/embed", json!(["hello", "world"])),
+    ] {
+        let url = format!("{}/default/models/{model}/v1/embeddings", s.run);
+        let response = s
+            .server
+            .client
+            .post(url)
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"model": "x", "input": inputs}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{model}");
+        let list: Value = response.json().await.unwrap();
+        assert_eq!(list["object"], "list", "{list}");
+        let expected = if inputs.is_array() { 2 } else { 1 };
+        assert_eq!(list["data"].as_array().unwrap().len(), expected, "{model}: {list}");
+        assert!(list["data"][0]["embedding"].as_array().unwrap().len() > 1);
+        assert_eq!(s.mock.requests().last().unwrap().path, native_path);
+    }
+    let url = format!("{}/default/models/claude/v1/embeddings", s.run);
+    let response = s.server.client.post(url).bearer_auth(ADMIN_KEY).json(&json!({"input": "x"})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "Anthropic has no embeddings");
+}
+
+#[tokio::test]
+async fn json_mode_reaches_each_provider_in_its_own_form() {
+    let s = setup().await;
+    let body = json!({"messages": [{"role": "user", "content": "Give me a JSON object"}], "response_format": {"type": "json_object"}});
+    let (status, _, text) = s.chat("claude", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let completion: Value = serde_json::from_str(&text).unwrap();
+    let content = completion["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(serde_json::from_str::<Value>(content).unwrap().is_object(), "Anthropic answers JSON content: {content}");
+    assert!(completion["choices"][0]["message"]["tool_calls"].is_null(), "not a tool call for the client");
+    let sent = s.mock.requests().last().unwrap().json().unwrap();
+    assert_eq!(sent["tool_choice"]["name"], "json_output", "{sent}");
+
+    let (status, _, _) = s.chat("gemini", body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = s.mock.requests().last().unwrap().json().unwrap();
+    assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json", "{sent}");
+
+    let (status, _, _) = s.chat("command", body).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = s.mock.requests().last().unwrap().json().unwrap();
+    assert_eq!(sent["response_format"]["type"], "json_object", "{sent}");
+}

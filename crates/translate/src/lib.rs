@@ -9,6 +9,7 @@
 //!
 //! The inference plane does the I/O; this crate is pure and data-driven-tested.
 
+pub mod embeddings;
 pub mod openai;
 
 use openai::{ChatChunk, ChatCompletion, ChatRequest, ErrorBody, Usage};
