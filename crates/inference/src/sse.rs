@@ -4,8 +4,8 @@
 /// The end of the first complete event in `buffer` (index, separator length): a blank line,
 /// `\n\n` or `\r\n\r\n`.
 pub fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    let lf = memchr::memmem::find(buffer, b"\n\n").map(|i| (i, 2));
+    let crlf = memchr::memmem::find(buffer, b"\r\n\r\n").map(|i| (i, 4));
     match (lf, crlf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),

@@ -40,13 +40,36 @@ fn is_chat_or_completion(path: &str) -> bool {
     path.ends_with("/chat/completions") || path.ends_with("/completions")
 }
 
+/// Whether a byte scan proves the body needs no change (the common case), so it is not parsed:
+/// the model is already `runtime.model`, and the request does not stream or asks for usage.
+fn surely_unchanged(route: &Route, path: &str, body: &[u8], takes_model_in_body: bool, openai_style: bool) -> bool {
+    use memchr::memmem::find;
+    let model_ok = match (takes_model_in_body, &route.model) {
+        (true, Some(model)) => {
+            let compact = format!("\"model\":\"{model}\"");
+            let spaced = format!("\"model\": \"{model}\"");
+            let occurrences = memchr::memmem::find_iter(body, b"\"model\"").count();
+            occurrences == 1 && (find(body, compact.as_bytes()).is_some() || find(body, spaced.as_bytes()).is_some())
+        }
+        _ => true,
+    };
+    let stream_ok = !(openai_style && is_chat_or_completion(path))
+        || find(body, b"\"stream\"").is_none()
+        || find(body, b"\"include_usage\":true").is_some()
+        || find(body, b"\"include_usage\": true").is_some();
+    model_ok && stream_ok
+}
+
 /// Applies `runtime.model` to the body where the provider takes the model there, and asks
 /// OpenAI-style streams for their usage. Bodies that need no change are passed as they came.
 pub fn prepare_body(route: &Route, path: &str, body: Bytes) -> PreparedBody {
     let unchanged = |bytes| PreparedBody { bytes, strip_usage_chunk: false };
     let takes_model_in_body = matches!(route.family, Family::OpenAiCompatible | Family::Anthropic | Family::Cohere);
     let openai_style = matches!(route.family, Family::OpenAiCompatible | Family::AzureOpenAi);
-    if body.is_empty() || !(takes_model_in_body || openai_style) {
+    if body.is_empty()
+        || !(takes_model_in_body || openai_style)
+        || surely_unchanged(route, path, &body, takes_model_in_body, openai_style)
+    {
         return unchanged(body);
     }
     let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice::<serde_json::Value>(&body) else {

@@ -92,7 +92,20 @@ impl BodyProcessor for UsageTap {
                 }
             }
         } else if !self.overflowed {
-            if let Ok(value) = serde_json::from_slice::<Value>(&self.pending) {
+            // Only the usage fields are read; the rest of the answer is skipped, not built.
+            // (A derived struct also reads JSON arrays by position: only objects go this way.)
+            let is_object = self.pending.trim_ascii_start().first() == Some(&b'{');
+            let envelope = is_object.then(|| serde_json::from_slice::<UsageEnvelope>(&self.pending).ok()).flatten();
+            if let Some(envelope) = envelope {
+                let mut value = serde_json::Map::new();
+                if let Some(usage) = envelope.usage {
+                    value.insert("usage".into(), usage);
+                }
+                if let Some(usage) = envelope.usage_metadata {
+                    value.insert("usageMetadata".into(), usage);
+                }
+                self.absorb(&Value::Object(value), None);
+            } else if let Ok(value) = serde_json::from_slice::<Value>(&self.pending) {
                 // Gemini's non-SSE stream is a JSON array of chunks: the last has the totals.
                 let value = match value {
                     Value::Array(items) => items.into_iter().last().unwrap_or(Value::Null),
@@ -111,7 +124,8 @@ impl BodyProcessor for UsageTap {
 impl UsageTap {
     /// Reads one SSE event; returns whether the client should see it.
     fn read_event(&mut self, event: &[u8]) -> bool {
-        if !contains(event, b"usage") && !contains(event, b"Usage") && !contains(event, b"message_start") {
+        // Most events carry no usage (or `"usage":null`): only parse the ones that do.
+        if !reports_usage(event) {
             return true;
         }
         let (name, data) = parse_event(event);
@@ -176,8 +190,26 @@ impl UsageTap {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// The usage fields of a JSON answer, whatever else it holds.
+#[derive(serde::Deserialize)]
+struct UsageEnvelope {
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default, rename = "usageMetadata")]
+    usage_metadata: Option<Value>,
+}
+
+/// Whether an event holds a usage object (`"usage": {` or `"usageMetadata": {`), found by a
+/// byte scan so the events without one are never parsed.
+fn reports_usage(event: &[u8]) -> bool {
+    memchr::memmem::find_iter(event, b"\"usage").any(|at| {
+        let rest = &event[at + b"\"usage".len()..];
+        let rest = rest.strip_prefix(b"Metadata").unwrap_or(rest);
+        let Some(rest) = rest.strip_prefix(b"\"") else { return false };
+        let rest = rest.trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b":") else { return false };
+        rest.trim_ascii_start().first() == Some(&b'{')
+    })
 }
 
 #[cfg(test)]
@@ -221,6 +253,16 @@ mod tests {
                 assert_eq!(seen, body, "without stripping, the client gets every byte");
             }
         }
+    }
+
+    #[test]
+    fn only_events_with_a_usage_object_are_parsed() {
+        assert!(reports_usage(br#"data: {"usage":{"prompt_tokens":1}}"#));
+        assert!(reports_usage(br#"data: {"usage" : {"a":1}}"#));
+        assert!(reports_usage(br#"data: {"usageMetadata":{"promptTokenCount":1}}"#));
+        assert!(reports_usage(br#"data: {"message":{"usage":{"input_tokens":9}}}"#));
+        assert!(!reports_usage(br#"data: {"choices":[],"usage":null}"#));
+        assert!(!reports_usage(br#"data: {"content":"usage"}"#));
     }
 
     #[test]
