@@ -22,10 +22,12 @@ pub struct ServeArgs {
     /// Address of the inference plane.
     #[arg(long, env = "MODELGATE_RUN_ADDR", default_value = "127.0.0.1:8081")]
     pub run_addr: SocketAddr,
-    /// Directory for the embedded database and the generated master key file.
+    /// Directory for the embedded database (unless a database URL is given) and the generated
+    /// master key file.
     #[arg(long, env = "MODELGATE_DATA_DIR", default_value = "./modelgate-data")]
     pub data_dir: PathBuf,
-    /// Database URL; default `sqlite://{data dir}/modelgate.db`.
+    /// Database URL: `sqlite://path/to/file.db` or `postgres://user:password@host:5432/db`;
+    /// default `sqlite://{data dir}/modelgate.db`.
     #[arg(long, env = "MODELGATE_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Public base URL of the inference plane, used for models' `metadata.url`; default
@@ -110,14 +112,19 @@ impl ServeArgs {
         }
     }
 
-    /// The database URL to open, creating the data directory for the default SQLite file.
+    /// The database URL to open: `sqlite:` or `postgres:`/`postgresql:` as given, else the
+    /// default SQLite file in the data directory (created if needed). The data directory still
+    /// holds the master key file with PostgreSQL.
     pub fn database_url(&self) -> anyhow::Result<String> {
         match &self.database_url {
-            Some(url) if url.starts_with("sqlite:") => Ok(url.clone()),
-            Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => anyhow::bail!(
-                "PostgreSQL is not supported by this build yet; leave MODELGATE_DATABASE_URL unset to use the embedded SQLite store"
+            Some(url) if ["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme)) => {
+                Ok(url.clone())
+            }
+            // Only the scheme: the rest of a URL may hold a password.
+            Some(other) => anyhow::bail!(
+                "unsupported database URL scheme '{}': use sqlite://path/to/modelgate.db or postgres://user@host:5432/db",
+                other.split_once(':').map_or("", |(scheme, _)| scheme)
             ),
-            Some(other) => anyhow::bail!("unsupported database URL '{other}': use sqlite://path/to/modelgate.db"),
             None => {
                 create_private_dir(&self.data_dir)?;
                 Ok(format!("sqlite://{}", self.data_dir.join("modelgate.db").display()))
@@ -133,4 +140,37 @@ pub(crate) fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(path).with_context(|| format!("cannot create data directory {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_url(dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<String> {
+        let mut args = ServeArgs::ephemeral(dir.join("data"));
+        args.database_url = url.map(str::to_string);
+        args.database_url()
+    }
+
+    #[test]
+    fn database_urls_of_both_engines_are_taken_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in
+            ["sqlite:///tmp/x.db", "postgres://u:p@db:5432/modelgate", "postgresql://db/modelgate?sslmode=require"]
+        {
+            assert_eq!(with_url(dir.path(), Some(url)).unwrap(), url);
+        }
+        assert!(!dir.path().join("data").exists(), "a given URL needs no data directory yet");
+        let default = with_url(dir.path(), None).unwrap();
+        assert_eq!(default, format!("sqlite://{}", dir.path().join("data").join("modelgate.db").display()));
+        assert!(dir.path().join("data").is_dir(), "the default creates the data directory");
+    }
+
+    #[test]
+    fn other_schemes_are_refused_without_echoing_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = with_url(dir.path(), Some("mysql://root:hunter2@db/x")).unwrap_err().to_string();
+        assert!(error.contains("'mysql'"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
 }

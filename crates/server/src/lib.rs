@@ -14,7 +14,6 @@ use anyhow::Context;
 use modelgate_control_plane::{ConfigListener, ControlPlane};
 use modelgate_domain::usage::UsageRecord;
 use modelgate_inference::{InferencePlane, NodeLocation, SnapshotHandle, UsageSink};
-use modelgate_store::sqlite::SqliteStore;
 use modelgate_store::Store;
 use modelgate_store::{UsageWriter, UsageWriterTask};
 use std::net::SocketAddr;
@@ -34,7 +33,7 @@ pub struct RunningServer {
     pub bootstrap_api_key: Option<String>,
     stop: watch::Sender<bool>,
     planes: Vec<JoinHandle<std::io::Result<()>>>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     usage_task: UsageWriterTask,
 }
 
@@ -100,7 +99,7 @@ fn spawn_plane(
 /// Starts a node with `args` and returns once both planes are listening.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let database_url = args.database_url()?;
-    let store = Arc::new(SqliteStore::open(&database_url).await.context("cannot open the SQLite store")?);
+    let store = modelgate_store::open(&database_url).await.context("cannot open the store")?;
     let keyring = master_key::load_keyring(args.master_key.as_deref(), &args.previous_master_keys, &args.data_dir)?;
     let bootstrap_api_key = bootstrap::run(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
 
@@ -111,12 +110,10 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let public_run_url = args.public_run_url.clone().unwrap_or_else(|| format!("http://{run_addr}"));
 
     let snapshot = Arc::new(
-        SnapshotHandle::load(store.clone() as Arc<dyn Store>, keyring.clone())
-            .await
-            .context("cannot build the route snapshot")?,
+        SnapshotHandle::load(store.clone(), keyring.clone()).await.context("cannot build the route snapshot")?,
     );
     let (usage_writer, usage_task) = UsageWriter::spawn(
-        store.clone() as Arc<dyn Store>,
+        store.clone(),
         UsageWriter::DEFAULT_CAPACITY,
         UsageWriter::DEFAULT_MAX_BATCH,
         UsageWriter::DEFAULT_FLUSH_EVERY,
@@ -134,7 +131,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         inference.clock = clock.clone();
     }
     let control_plane = Arc::new(ControlPlane {
-        store: store.clone() as Arc<dyn Store>,
+        store: store.clone(),
         keyring,
         public_run_url,
         max_body_bytes: args.max_body_bytes,

@@ -1,5 +1,6 @@
 //! modelgate's persistent store. The [`Store`] trait is the only way the rest of modelgate
-//! reaches the database; [`sqlite::SqliteStore`] is the embedded default.
+//! reaches the database; [`sqlite::SqliteStore`] is the embedded default and
+//! [`postgres::PostgresStore`] serves nodes that share a database. [`open`] picks one by URL.
 //!
 //! Invariants: secrets arrive already sealed and leave sealed; every write that touches
 //! references (a model naming connections and policies) checks and records them in the same
@@ -7,6 +8,7 @@
 //! the store in batches through [`UsageWriter`], so a request never waits for the database to
 //! meter itself.
 
+pub mod postgres;
 mod records;
 pub mod sqlite;
 mod usage_writer;
@@ -16,6 +18,19 @@ pub use usage_writer::{UsageWriter, UsageWriterTask};
 
 use async_trait::async_trait;
 use modelgate_domain::secret_box::SealedSecret;
+use std::sync::Arc;
+
+/// Opens the store a database URL names: SQLite for `sqlite:` URLs, PostgreSQL for
+/// `postgres:` and `postgresql:` URLs. Runs the engine's embedded migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(postgres::PostgresStore::open(url).await?)),
+        // Only the scheme: the rest of a URL may hold a password.
+        _ => Err(StoreError::UnsupportedUrl(scheme.to_string())),
+    }
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +52,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A database URL of no supported engine (the scheme it has).
+    #[error("unsupported database URL scheme '{0}': use sqlite://path/to/file.db or postgres://user@host/db")]
+    UnsupportedUrl(String),
 }
 
 /// The persistence interface of modelgate.
@@ -44,6 +62,9 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes the store's connections, waiting for running queries; later calls fail.
+    async fn close(&self) {}
 
     /// Creates a workspace unless it exists; returns whether it was created.
     async fn ensure_workspace(&self, name: &str, actor: &str, at: Micros) -> Result<bool, StoreError>;

@@ -151,6 +151,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn ensure_workspace(&self, name: &str, actor: &str, at: Micros) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "INSERT OR IGNORE INTO workspaces (name, document, created_at, updated_at, created_by, updated_by) \
@@ -863,83 +867,4 @@ fn references_from_rows(rows: &[SqliteRow]) -> Result<Vec<Reference>, StoreError
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    pub(crate) async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.unwrap();
-        (dir, store)
-    }
-
-    fn usage(workspace: &str, model: &str, at: Micros) -> UsageRecord {
-        UsageRecord {
-            at,
-            workspace: workspace.into(),
-            model: model.into(),
-            subject: "sa-1".into(),
-            key_id: Some("ak_1".into()),
-            provider: "openai".into(),
-            status: 200,
-            input_tokens: 10,
-            output_tokens: 5,
-            total_tokens: 15,
-            latency_ms: 120,
-            ttfb_ms: Some(40),
-        }
-    }
-
-    fn query(workspace: &str, model: Option<&str>, from: Micros, to: Micros) -> UsageQuery {
-        UsageQuery { workspace: workspace.into(), model: model.map(str::to_string), from, to }
-    }
-
-    #[tokio::test]
-    async fn usage_round_trips_in_a_half_open_range_by_workspace_and_model() {
-        let (_dir, store) = temp_store().await;
-        let mut failed = usage("ws-a", "m1", 30);
-        failed.status = 502;
-        failed.key_id = None;
-        failed.ttfb_ms = None;
-        let records = vec![usage("ws-a", "m1", 20), usage("ws-a", "m2", 10), failed.clone(), usage("ws-b", "m1", 15)];
-        store.insert_usage(&records).await.unwrap();
-        store.insert_usage(&[]).await.unwrap();
-
-        let all = store.query_usage(&query("ws-a", None, 0, 100)).await.unwrap();
-        assert_eq!(
-            all.iter().map(|r| (r.at, r.model.as_str())).collect::<Vec<_>>(),
-            [(10, "m2"), (20, "m1"), (30, "m1")]
-        );
-        assert_eq!(all[2], failed, "every field survives, None included");
-
-        let m1 = store.query_usage(&query("ws-a", Some("m1"), 0, 100)).await.unwrap();
-        assert_eq!(m1.iter().map(|r| r.at).collect::<Vec<_>>(), [20, 30]);
-        let half_open = store.query_usage(&query("ws-a", None, 10, 30)).await.unwrap();
-        assert_eq!(half_open.iter().map(|r| r.at).collect::<Vec<_>>(), [10, 20], "from included, to excluded");
-        let other = store.query_usage(&query("ws-b", None, 0, 100)).await.unwrap();
-        assert_eq!(other, [usage("ws-b", "m1", 15)]);
-        assert!(store.query_usage(&query("ws-c", None, 0, 100)).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_large_batch_is_written_whole() {
-        let (_dir, store) = temp_store().await;
-        let records: Vec<UsageRecord> = (0..1_201).map(|i| usage("ws", "m", i)).collect();
-        store.insert_usage(&records).await.unwrap();
-        assert_eq!(store.query_usage(&query("ws", None, 0, 10_000)).await.unwrap(), records);
-    }
-
-    #[tokio::test]
-    async fn deleting_a_workspace_deletes_its_usage_only() {
-        let (_dir, store) = temp_store().await;
-        for name in ["gone", "kept"] {
-            store.ensure_workspace(name, "test", 1).await.unwrap();
-        }
-        store.insert_usage(&[usage("gone", "m", 1), usage("kept", "m", 1)]).await.unwrap();
-        store.delete_workspace("gone", true).await.unwrap();
-        assert!(store.query_usage(&query("gone", None, 0, 10)).await.unwrap().is_empty());
-        assert_eq!(store.query_usage(&query("kept", None, 0, 10)).await.unwrap().len(), 1);
-    }
 }

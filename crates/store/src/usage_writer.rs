@@ -210,12 +210,19 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::tests::temp_store;
     use crate::sqlite::SqliteStore;
     use crate::{Micros, UsageQuery};
     use std::path::Path;
 
     const LONG: Duration = Duration::from_secs(3600);
+
+    // The writer's logic is engine-neutral, so one engine suffices; SQLite because these tests
+    // break and repair its table through a side connection to the file.
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.unwrap();
+        (dir, store)
+    }
 
     fn usage(at: Micros) -> UsageRecord {
         UsageRecord {
