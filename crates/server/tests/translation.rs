@@ -113,6 +113,7 @@ async fn plain_answers_come_back_as_chat_completions_for_every_translated_provid
                 assert_eq!(sent["model"], "command-r-plus");
                 assert_eq!(sent["messages"][0]["role"], "system");
                 assert_eq!(sent["max_tokens"], 100);
+                assert_eq!(sent["messages"][1]["content"][1]["type"], "image_url", "{sent}");
             }
         }
     }
@@ -121,7 +122,7 @@ async fn plain_answers_come_back_as_chat_completions_for_every_translated_provid
 #[tokio::test]
 async fn streams_are_translated_into_chunks_with_usage_when_asked() {
     let s = setup().await;
-    for model in ["claude", "gemini", "command"] {
+    for model in ["claude", "gemini", "vertex", "command"] {
         let mut body = conversation();
         body["stream"] = json!(true);
         let (status, headers, text) = s.chat(model, body.clone()).await;
@@ -162,7 +163,7 @@ async fn tool_calls_round_trip() {
     let s = setup().await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
-    for model in ["claude", "gemini", "command"] {
+    for model in ["claude", "gemini", "vertex", "command"] {
         let body = json!({"messages": [{"role": "user", "content": "Weather in Paris? Use get_weather."}], "tools": tools, "tool_choice": "required"});
         let (status, _, text) = s.chat(model, body).await;
         assert_eq!(status, StatusCode::OK, "{model}: {text}");
