@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// This node's location name (e.g. us-east-1), for location policies.
     #[arg(long, env = "MODELGATE_LOCATION")]
     pub location: Option<String>,
+    /// Seconds between full rebuilds of the route snapshot from the store (a safety net beside
+    /// the change feed that nodes sharing PostgreSQL listen to).
+    #[arg(long, env = "MODELGATE_RESYNC_INTERVAL", default_value_t = 30)]
+    pub resync_interval: u64,
     /// The clock of token windows (tests replace it).
     #[arg(skip)]
     pub clock: Option<std::sync::Arc<dyn modelgate_inference::Clock>>,
@@ -98,8 +102,14 @@ impl ServeArgs {
             location_country: None,
             location_continent: None,
             location: None,
+            resync_interval: 30,
             clock: None,
         }
+    }
+
+    /// The interval of full snapshot resyncs.
+    pub fn resync_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.resync_interval.max(1))
     }
 
     /// The timeouts of upstream calls.

@@ -38,15 +38,71 @@ pub struct RunningServer {
 }
 
 /// Rebuilds the inference plane's snapshot after a control-plane change.
-struct SnapshotReloader(Arc<SnapshotHandle>);
+/// Rebuilds this node's snapshot, then tells the other nodes sharing the database.
+struct SnapshotReloader {
+    snapshot: Arc<SnapshotHandle>,
+    store: Arc<dyn Store>,
+}
 
 #[async_trait::async_trait]
 impl ConfigListener for SnapshotReloader {
     async fn changed(&self) {
-        if let Err(error) = self.0.reload().await {
-            tracing::error!(%error, "the route snapshot could not be rebuilt; the previous one stays in use");
+        reload(&self.snapshot).await;
+        if let Err(error) = self.store.announce_change().await {
+            tracing::warn!(%error, "other nodes could not be told of a change; they catch up at their next resync");
         }
     }
+}
+
+async fn reload(snapshot: &SnapshotHandle) {
+    if let Err(error) = snapshot.reload().await {
+        tracing::error!(%error, "the route snapshot could not be rebuilt; the previous one stays in use");
+    }
+}
+
+/// Keeps the snapshot current with changes made through other nodes: every announcement on the
+/// store's change feed (PostgreSQL LISTEN) triggers a rebuild, and a full resync runs every
+/// `every` as a safety net (and is all an embedded store needs). A broken feed is reopened.
+fn spawn_refresh(
+    snapshot: Arc<SnapshotHandle>,
+    store: Arc<dyn Store>,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        let mut feed = None;
+        let mut resync = tokio::time::interval(every);
+        resync.tick().await;
+        loop {
+            if feed.is_none() {
+                feed = match store.subscribe_changes().await {
+                    Ok(feed) => feed,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for configuration changes; relying on the periodic resync");
+                        None
+                    }
+                };
+            }
+            let next_change = async {
+                match feed.as_mut() {
+                    Some(feed) => feed.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => return Ok(()),
+                _ = resync.tick() => reload(&snapshot).await,
+                received = next_change => match received {
+                    Ok(()) => reload(&snapshot).await,
+                    Err(error) => {
+                        tracing::warn!(%error, "the change feed broke; reopening it");
+                        feed = None;
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        }
+    })
 }
 
 /// Usage records into the batch writer.
@@ -137,7 +193,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         max_body_bytes: args.max_body_bytes,
         token_ttl_seconds: args.access_token_ttl,
         auth_throttle: Default::default(),
-        listener: Some(Arc::new(SnapshotReloader(snapshot))),
+        listener: Some(Arc::new(SnapshotReloader { snapshot: snapshot.clone(), store: store.clone() })),
     });
     let inference = Arc::new(inference);
     let metrics_source = inference.clone();
@@ -152,7 +208,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let (stop, stopped) = watch::channel(false);
     let planes = vec![
         spawn_plane(api_listener, control_app, stopped.clone()),
-        spawn_plane(run_listener, modelgate_inference::router(inference), stopped),
+        spawn_plane(run_listener, modelgate_inference::router(inference), stopped.clone()),
+        spawn_refresh(snapshot, store.clone(), args.resync_interval(), stopped),
     ];
     tracing::info!(%api_addr, %run_addr, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store, usage_task })

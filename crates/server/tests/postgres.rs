@@ -54,3 +54,72 @@ async fn a_node_on_postgres_keeps_its_resources_across_restarts() {
     let report = modelgate_server::rotate_master_key(&args).await.unwrap();
     assert_eq!((report.resealed, report.already_current), (0, 1));
 }
+
+/// Two nodes on one database: a change made through one is served by the other within a second
+/// (PostgreSQL LISTEN/NOTIFY), without waiting for the periodic resync.
+#[tokio::test]
+async fn a_change_through_one_node_reaches_the_other_within_a_second() {
+    use modelgate_mock_provider::{MockConfig, MockProvider};
+    let Some(schema) = postgres_support::TestSchema::create("a_change_through_one_node_reaches_the_other").await else {
+        return;
+    };
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    let start = |dir: tempfile::TempDir| {
+        let mut args = args_for(dir.path());
+        args.database_url = Some(schema.url.clone());
+        args.master_key = Some("42".repeat(32));
+        args.resync_interval = 3600;
+        TestServer::start_with(dir, args)
+    };
+    let first = start(tempfile::tempdir().unwrap()).await;
+    let second = start(tempfile::tempdir().unwrap()).await;
+    let second_run = format!("http://{}", second.server.as_ref().unwrap().run_addr);
+    let call = |key: String| {
+        let request = second
+            .client
+            .post(format!("{second_run}/default/models/m/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}));
+        async move { request.send().await.unwrap().status() }
+    };
+    let within_a_second = |expected: StatusCode, key: String| {
+        let call = &call;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            loop {
+                let status = call(key.clone()).await;
+                if status == expected || std::time::Instant::now() > deadline {
+                    return status;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+
+    let body = serde_json::json!({"metadata": {"name": "mock"}, "spec": {"integration": "openai",
+        "config": {"url": mock.base_url()}, "secret": {"apiKey": "sk-mock-upstream-key"}}});
+    assert_eq!(first.post("/integrations/connections", body).await.0, StatusCode::OK);
+    assert_eq!(first.post("/models", model("m", "openai", "mock")).await.0, StatusCode::OK);
+    assert_eq!(within_a_second(StatusCode::OK, ADMIN_KEY.into()).await, StatusCode::OK, "created on the first node");
+
+    let (_, account) = first.post("/service_accounts", serde_json::json!({"name": "app"})).await;
+    let keys = format!("/service_accounts/{}/api_keys", account["client_id"].as_str().unwrap());
+    let (_, key) = first.post(&keys, serde_json::json!({"scopes": ["models:invoke"]})).await;
+    let api_key = key["apiKey"].as_str().unwrap().to_string();
+    assert_eq!(within_a_second(StatusCode::OK, api_key.clone()).await, StatusCode::OK, "a key made on the first node");
+    first.delete(&format!("{keys}/{}", key["id"].as_str().unwrap())).await;
+    assert_eq!(
+        within_a_second(StatusCode::UNAUTHORIZED, api_key).await,
+        StatusCode::UNAUTHORIZED,
+        "revoked on the first node"
+    );
+
+    let mut disabled = model("m", "openai", "mock");
+    disabled["spec"]["enabled"] = serde_json::json!(false);
+    assert_eq!(first.put("/models/m", disabled).await.0, StatusCode::OK);
+    assert_eq!(
+        within_a_second(StatusCode::FORBIDDEN, ADMIN_KEY.into()).await,
+        StatusCode::FORBIDDEN,
+        "disabled on the first node"
+    );
+}

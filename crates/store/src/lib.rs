@@ -32,6 +32,22 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Announcements of configuration changes made by any node.
+pub struct ChangeFeed {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl ChangeFeed {
+    /// Waits for the next announcement. An error means the connection broke: subscribe again.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        self.listener.recv().await?;
+        Ok(())
+    }
+}
+
+/// The PostgreSQL channel configuration changes are announced on.
+pub const CHANGE_CHANNEL: &str = "modelgate_config";
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,6 +81,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Closes the store's connections, waiting for running queries; later calls fail.
     async fn close(&self) {}
+
+    /// Tells every node sharing this database that the configuration changed (PostgreSQL:
+    /// `NOTIFY`). A no-op for an embedded store, which only one node uses.
+    async fn announce_change(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A feed of other nodes' announcements, if this engine has one (PostgreSQL: `LISTEN`).
+    async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>, StoreError> {
+        Ok(None)
+    }
 
     /// Creates a workspace unless it exists; returns whether it was created.
     async fn ensure_workspace(&self, name: &str, actor: &str, at: Micros) -> Result<bool, StoreError>;

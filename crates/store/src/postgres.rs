@@ -187,6 +187,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn announce_change(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(CHANGE_CHANNEL).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANGE_CHANNEL).await?;
+        Ok(Some(ChangeFeed { listener }))
+    }
+
     async fn close(&self) {
         PostgresStore::close(self).await;
     }
