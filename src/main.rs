@@ -19,6 +19,8 @@ enum Command {
     /// Reseal every stored provider secret under the current master key (MODELGATE_MASTER_KEY),
     /// opening old ones with MODELGATE_PREVIOUS_MASTER_KEYS. Safe while nodes are running.
     RotateMasterKey(ServeArgs),
+    /// Apply the store's pending migrations and exit (nodes also do it at start).
+    Migrate(ServeArgs),
     /// Run a mock LLM provider (OpenAI, Anthropic, Gemini, Cohere, Azure, Vertex wire formats)
     /// for offline trials, tests and benchmarks.
     MockProvider(MockProviderArgs),
@@ -80,10 +82,18 @@ async fn main() -> anyhow::Result<()> {
                 println!();
             }
             println!("control plane:   http://{}/v0", server.api_addr);
-            println!("inference plane: http://{}", server.run_addr);
+            if let Some(run_addr) = server.run_addr {
+                println!("inference plane: http://{run_addr}");
+            }
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
             server.shutdown().await?;
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            init_logging(args.log_format);
+            modelgate_server::migrate(&args).await?;
+            println!("the store's schema is up to date");
             Ok(())
         }
         Command::MockProvider(args) => {

@@ -13,9 +13,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which planes a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Both planes (one machine, or every node alike).
+    All,
+    /// Only the control plane (REST API, /metrics).
+    Control,
+    /// Only the inference plane; the API address then serves only /v0/health, /v0/ready and
+    /// /metrics, for load balancers and Prometheus.
+    Inference,
+}
+
 /// Flags of `modelgate serve`. Not `Debug`: it holds the master key.
 #[derive(Clone, clap::Args)]
 pub struct ServeArgs {
+    /// Which planes this node runs: all, control or inference.
+    #[arg(long, env = "MODELGATE_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
     /// Address of the control plane (REST API under /v0).
     #[arg(long, env = "MODELGATE_API_ADDR", default_value = "127.0.0.1:8080")]
     pub api_addr: SocketAddr,
@@ -85,6 +100,7 @@ impl ServeArgs {
     /// Defaults for a node whose data lives in `data_dir`, listening on ephemeral loopback ports.
     pub fn ephemeral(data_dir: PathBuf) -> ServeArgs {
         ServeArgs {
+            role: Role::All,
             api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,

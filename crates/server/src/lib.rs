@@ -7,7 +7,7 @@ mod master_key;
 mod rotation;
 
 pub use bootstrap::BOOTSTRAP_WORKSPACE;
-pub use config::{LogFormat, ServeArgs};
+pub use config::{LogFormat, Role, ServeArgs};
 pub use rotation::rotate_master_key;
 
 use anyhow::Context;
@@ -24,10 +24,11 @@ use tokio::task::JoinHandle;
 
 /// A started node; dropping it does not stop it, [`RunningServer::shutdown`] does.
 pub struct RunningServer {
-    /// Where the control plane listens (useful when started on port 0).
+    /// Where the control plane listens (useful when started on port 0); on an inference node,
+    /// where health and metrics are served.
     pub api_addr: SocketAddr,
-    /// Where the inference plane listens.
-    pub run_addr: SocketAddr,
+    /// Where the inference plane listens; `None` on a control-plane node.
+    pub run_addr: Option<SocketAddr>,
     /// The admin API key created on first start, to be shown once; `None` on later starts or
     /// when `MODELGATE_BOOTSTRAP_API_KEY` gave it.
     pub bootstrap_api_key: Option<String>,
@@ -152,7 +153,41 @@ fn spawn_plane(
     })
 }
 
-/// Starts a node with `args` and returns once both planes are listening.
+/// What an inference node's API address serves: liveness, and readiness that reflects the
+/// snapshot (a node keeps serving known routes through a store outage, but says it is not ready
+/// once its snapshot is older than ten resync intervals) and the store.
+fn inference_node_admin(
+    store: Arc<dyn Store>,
+    snapshot: Arc<SnapshotHandle>,
+    resync: std::time::Duration,
+) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let ready = move || {
+        let (store, snapshot) = (store.clone(), snapshot.clone());
+        async move {
+            let age = snapshot.get().built_at.and_then(|t| t.elapsed().ok()).unwrap_or_default();
+            let store_ok = store.ping().await.is_ok();
+            let body = serde_json::json!({"status": if age < resync * 10 { "ready" } else { "stale" },
+                "snapshotAgeSeconds": age.as_secs_f64(), "store": if store_ok { "ok" } else { "unreachable" }});
+            let status = if age < resync * 10 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            (status, axum::Json(body))
+        }
+    };
+    axum::Router::new()
+        .route("/v0/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/v0/ready", get(ready))
+}
+
+/// Opens the store, which applies any pending migrations (under PostgreSQL's advisory lock), and
+/// closes it: `modelgate migrate`, for deployments that migrate before rolling nodes.
+pub async fn migrate(args: &ServeArgs) -> anyhow::Result<()> {
+    let store = modelgate_store::open(&args.database_url()?).await.context("cannot open the store")?;
+    store.close().await;
+    Ok(())
+}
+
+/// Starts a node with `args` and returns once its planes are listening.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let database_url = args.database_url()?;
     let store = modelgate_store::open(&database_url).await.context("cannot open the store")?;
@@ -160,10 +195,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let bootstrap_api_key = bootstrap::run(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
 
     let api_listener = bind(args.api_addr, "control plane").await?;
-    let run_listener = bind(args.run_addr, "inference plane").await?;
+    let run_listener = match args.role {
+        Role::Control => None,
+        Role::All | Role::Inference => Some(bind(args.run_addr, "inference plane").await?),
+    };
     let api_addr = api_listener.local_addr()?;
-    let run_addr = run_listener.local_addr()?;
-    let public_run_url = args.public_run_url.clone().unwrap_or_else(|| format!("http://{run_addr}"));
+    let run_addr = run_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let public_run_url =
+        args.public_run_url.clone().unwrap_or_else(|| format!("http://{}", run_addr.unwrap_or(args.run_addr)));
 
     let snapshot = Arc::new(
         SnapshotHandle::load(store.clone(), keyring.clone()).await.context("cannot build the route snapshot")?,
@@ -186,6 +225,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if let Some(clock) = &args.clock {
         inference.clock = clock.clone();
     }
+    let store_for_ready = store.clone();
+    let snapshot_for_ready = snapshot.clone();
     let control_plane = Arc::new(ControlPlane {
         store: store.clone(),
         keyring,
@@ -198,19 +239,22 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let inference = Arc::new(inference);
     let metrics_source = inference.clone();
     // Prometheus scrapes the control-plane listener, which is meant to stay internal.
-    let control_app = modelgate_control_plane::router(control_plane).route(
-        "/metrics",
-        axum::routing::get(move || {
-            let text = metrics_source.render_metrics(usage_counters.dropped());
-            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text) }
-        }),
-    );
+    let metrics = axum::routing::get(move || {
+        let text = metrics_source.render_metrics(usage_counters.dropped());
+        async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text) }
+    });
+    let control_app = match args.role {
+        Role::All | Role::Control => modelgate_control_plane::router(control_plane).route("/metrics", metrics),
+        Role::Inference => {
+            inference_node_admin(store_for_ready, snapshot_for_ready, args.resync_interval()).route("/metrics", metrics)
+        }
+    };
     let (stop, stopped) = watch::channel(false);
-    let planes = vec![
-        spawn_plane(api_listener, control_app, stopped.clone()),
-        spawn_plane(run_listener, modelgate_inference::router(inference), stopped.clone()),
-        spawn_refresh(snapshot, store.clone(), args.resync_interval(), stopped),
-    ];
-    tracing::info!(%api_addr, %run_addr, data_dir = %args.data_dir.display(), "modelgate is serving");
+    let mut planes = vec![spawn_plane(api_listener, control_app, stopped.clone())];
+    if let Some(run_listener) = run_listener {
+        planes.push(spawn_plane(run_listener, modelgate_inference::router(inference), stopped.clone()));
+    }
+    planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), stopped));
+    tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store, usage_task })
 }

@@ -30,7 +30,7 @@ async fn setup_with(configure: impl FnOnce(&mut modelgate_server::ServeArgs)) ->
     configure(&mut args);
     let server = TestServer::start_with(dir, args).await;
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();
-    let run = format!("http://{}", server.server.as_ref().unwrap().run_addr);
+    let run = format!("http://{}", server.server.as_ref().unwrap().run_addr.unwrap());
     Setup { server, mock, run }
 }
 

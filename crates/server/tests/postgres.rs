@@ -73,7 +73,7 @@ async fn a_change_through_one_node_reaches_the_other_within_a_second() {
     };
     let first = start(tempfile::tempdir().unwrap()).await;
     let second = start(tempfile::tempdir().unwrap()).await;
-    let second_run = format!("http://{}", second.server.as_ref().unwrap().run_addr);
+    let second_run = format!("http://{}", second.server.as_ref().unwrap().run_addr.unwrap());
     let call = |key: String| {
         let request = second
             .client
@@ -122,4 +122,65 @@ async fn a_change_through_one_node_reaches_the_other_within_a_second() {
         StatusCode::FORBIDDEN,
         "disabled on the first node"
     );
+}
+
+/// A control-plane node and an inference node on one database, as a scale-out layout runs them.
+#[tokio::test]
+async fn control_and_inference_roles_split_the_planes() {
+    use modelgate_mock_provider::{MockConfig, MockProvider};
+    let Some(schema) = postgres_support::TestSchema::create("control_and_inference_roles").await else {
+        return;
+    };
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    let args = |dir: &tempfile::TempDir, role| {
+        let mut args = args_for(dir.path());
+        args.database_url = Some(schema.url.clone());
+        args.master_key = Some("43".repeat(32));
+        args.role = role;
+        args
+    };
+    let (control_dir, inference_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    modelgate_server::migrate(&args(&control_dir, modelgate_server::Role::Control)).await.unwrap();
+    let control_args = args(&control_dir, modelgate_server::Role::Control);
+    let control = TestServer::start_with(control_dir, control_args).await;
+    assert!(control.server.as_ref().unwrap().run_addr.is_none(), "a control node does not serve inference");
+    let inference_args = args(&inference_dir, modelgate_server::Role::Inference);
+    let inference = modelgate_server::start(inference_args).await.unwrap();
+    let admin = format!("http://{}", inference.api_addr);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{admin}/v0/ready")).send().await.unwrap().status(), StatusCode::OK);
+    assert!(client
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("modelgate_routes"));
+    let refused = client.get(format!("{admin}/v0/models")).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND, "an inference node has no control plane");
+
+    let body = serde_json::json!({"metadata": {"name": "mock"}, "spec": {"integration": "openai",
+        "config": {"url": mock.base_url()}, "secret": {"apiKey": "sk-mock-upstream-key"}}});
+    assert_eq!(control.post("/integrations/connections", body).await.0, StatusCode::OK);
+    assert_eq!(control.post("/models", model("m", "openai", "mock")).await.0, StatusCode::OK);
+    let url = format!("http://{}/default/models/m/v1/chat/completions", inference.run_addr.unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let status = client
+            .post(&url)
+            .bearer_auth(ADMIN_KEY)
+            .json(&serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the inference node never served the model: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    inference.shutdown().await.unwrap();
 }

@@ -156,7 +156,7 @@ async fn health_readiness_and_openapi_need_no_key() {
 #[tokio::test]
 async fn the_inference_plane_answers_the_gateway_error() {
     let server = TestServer::start().await;
-    let run = server.server.as_ref().unwrap().run_addr;
+    let run = server.server.as_ref().unwrap().run_addr.unwrap();
     // Authentication comes first, so an anonymous caller learns nothing about which models exist.
     let response =
         server.client.post(format!("http://{run}/default/models/m/v1/chat/completions")).send().await.unwrap();

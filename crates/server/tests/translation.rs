@@ -21,7 +21,7 @@ struct Setup {
 async fn setup() -> Setup {
     let server = TestServer::start().await;
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();
-    let run = format!("http://{}", server.server.as_ref().unwrap().run_addr);
+    let run = format!("http://{}", server.server.as_ref().unwrap().run_addr.unwrap());
     let s = Setup { server, mock, run };
     for (name, integration, model, extra) in [
         ("claude", "anthropic", "claude-sonnet-4-20250514", json!({})),
