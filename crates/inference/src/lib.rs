@@ -12,12 +12,12 @@ mod chat_translation;
 mod gateway_error;
 pub mod metrics;
 mod proxy;
-mod relay;
+pub mod relay;
 pub mod snapshot;
 mod sse;
 pub mod token_limits;
-mod upstream_request;
-mod usage_tap;
+pub mod upstream_request;
+pub mod usage_tap;
 
 pub use gateway_error::GatewayError;
 pub use snapshot::SnapshotHandle;

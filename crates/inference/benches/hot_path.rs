@@ -1,0 +1,114 @@
+//! Micro-benchmarks of the pieces on the request path: `cargo bench -p modelgate-inference`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bytes::Bytes;
+use modelgate_domain::{api_key, RuntimeType};
+use modelgate_inference::relay::BodyProcessor;
+use modelgate_inference::snapshot::Route;
+use modelgate_inference::upstream_request::prepare_body;
+use modelgate_inference::usage_tap::UsageTap;
+use modelgate_providers::{descriptor, Family};
+use std::collections::{HashMap, VecDeque};
+
+fn main() {
+    divan::main();
+}
+
+fn route(model: Option<&str>) -> Route {
+    Route {
+        workspace: "default".into(),
+        name: "gpt".into(),
+        enabled: true,
+        runtime_type: RuntimeType::Openai,
+        family: descriptor(RuntimeType::Openai).family,
+        model: model.map(str::to_string),
+        organization: None,
+        endpoint_name: None,
+        upstreams: Vec::new(),
+        unusable: Vec::new(),
+        token_limits: Vec::new(),
+        locations: Vec::new(),
+    }
+}
+
+const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a concise technical assistant."},{"role":"user","content":"In one short paragraph, what are the main sources of latency a proxy adds per request?"}],"temperature":0.2,"max_tokens":256}"#;
+
+/// Key verification: the digest of the presented key and the lookup among 1,000 keys.
+#[divan::bench]
+fn key_verification(bencher: divan::Bencher) {
+    let keys: HashMap<String, usize> = (0..1000).map(|i| (api_key::digest(&format!("mgk_key_{i}")), i)).collect();
+    let presented = api_key::generate();
+    bencher.bench(|| keys.contains_key(&api_key::digest(divan::black_box(&presented))));
+}
+
+/// Route lookup among 1,000 models of a workspace.
+#[divan::bench]
+fn route_lookup(bencher: divan::Bencher) {
+    let routes: HashMap<String, HashMap<String, usize>> =
+        HashMap::from([("default".to_string(), (0..1000).map(|i| (format!("model-{i}"), i)).collect())]);
+    bencher
+        .bench(|| routes.get(divan::black_box("default")).and_then(|m| m.get(divan::black_box("model-500"))).copied());
+}
+
+/// The body when nothing changes (found by a byte scan) and when the model is rewritten.
+#[divan::bench(args = ["unchanged", "model rewritten"])]
+fn request_rewrite(bencher: divan::Bencher, case: &str) {
+    let route = route(Some(if case == "unchanged" { "gpt-4o-mini" } else { "gpt-4.1" }));
+    let body = Bytes::from_static(BODY.as_bytes());
+    bencher.bench(|| prepare_body(&route, "/v1/chat/completions", divan::black_box(body.clone())));
+}
+
+fn openai_stream() -> Vec<Bytes> {
+    let mut events: Vec<String> = (0..18)
+        .map(|i| format!(r#"data: {{"id":"c","object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":"word{i} "}},"finish_reason":null}}],"usage":null}}"#) + "\n\n")
+        .collect();
+    events.push(r#"data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":90,"completion_tokens":18,"total_tokens":108}}"#.to_string() + "\n\n");
+    events.push("data: [DONE]\n\n".to_string());
+    events.into_iter().map(Bytes::from).collect()
+}
+
+/// The usage tap over a 20-event OpenAI stream, passing it through or hiding the usage chunk.
+#[divan::bench(args = [false, true])]
+fn sse_usage_scan(bencher: divan::Bencher, strip_usage_chunk: bool) {
+    let events = openai_stream();
+    bencher.bench(|| {
+        let mut tap = UsageTap::new(Family::OpenAiCompatible, true, strip_usage_chunk);
+        let mut out = VecDeque::new();
+        for event in &events {
+            tap.feed(event.clone(), &mut out);
+        }
+        tap.finish(&mut out)
+    });
+}
+
+/// Translation of one chat request to Anthropic's Messages API.
+#[divan::bench]
+fn translate_chat_request(bencher: divan::Bencher) {
+    let request: modelgate_translate::openai::ChatRequest = serde_json::from_str(BODY).unwrap();
+    let context = modelgate_translate::RequestContext { model: Some("claude-x".into()), default_max_tokens: 4096 };
+    bencher.bench(|| {
+        modelgate_translate::request(modelgate_translate::Provider::Anthropic, divan::black_box(&request), &context)
+    });
+}
+
+/// Translation of one Anthropic stream event into an OpenAI chunk.
+#[divan::bench]
+fn translate_stream_chunk(bencher: divan::Bencher) {
+    let context =
+        modelgate_translate::ResponseContext { id: "c".into(), created: 0, model: "m".into(), include_usage: false };
+    let mut stream = modelgate_translate::stream(modelgate_translate::Provider::Anthropic, context);
+    stream
+        .event(
+            Some("message_start"),
+            r#"{"type":"message_start","message":{"id":"m","model":"m","usage":{"input_tokens":9,"output_tokens":1}}}"#,
+        )
+        .unwrap();
+    stream
+        .event(
+            Some("content_block_start"),
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        )
+        .unwrap();
+    let delta = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello there"}}"#;
+    bencher.bench_local(|| stream.event(Some("content_block_delta"), divan::black_box(delta)).unwrap());
+}
