@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// the change feed that nodes sharing PostgreSQL listen to).
     #[arg(long, env = "MODELGATE_RESYNC_INTERVAL", default_value_t = 30)]
     pub resync_interval: u64,
+    /// Days usage records are kept; older ones are deleted hourly by control-plane nodes
+    /// (0 keeps them forever).
+    #[arg(long, env = "MODELGATE_USAGE_RETENTION_DAYS", default_value_t = 90)]
+    pub usage_retention_days: u64,
     /// The clock of token windows (tests replace it).
     #[arg(skip)]
     pub clock: Option<std::sync::Arc<dyn modelgate_inference::Clock>>,
@@ -119,6 +123,7 @@ impl ServeArgs {
             location_continent: None,
             location: None,
             resync_interval: 30,
+            usage_retention_days: 90,
             clock: None,
         }
     }

@@ -153,6 +153,35 @@ fn spawn_plane(
     })
 }
 
+/// Deletes usage records older than the retention, at start and every hour, so the table does
+/// not grow without bound.
+fn spawn_usage_retention(
+    store: Arc<dyn Store>,
+    days: u64,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        if days == 0 {
+            return Ok(());
+        }
+        let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => return Ok(()),
+                _ = hourly.tick() => {
+                    let keep = i64::try_from(days).unwrap_or(i64::MAX / 86_400_000_000).saturating_mul(86_400_000_000);
+                    let before = modelgate_domain::timestamp::now_micros().saturating_sub(keep);
+                    match store.delete_usage_before(before).await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, days, "expired old usage records"),
+                        Err(error) => tracing::warn!(%error, "usage retention could not run; retrying in an hour"),
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// What an inference node's API address serves: liveness, and readiness that reflects the
 /// snapshot (a node keeps serving known routes through a store outage, but says it is not ready
 /// once its snapshot is older than ten resync intervals) and the store.
@@ -253,6 +282,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let mut planes = vec![spawn_plane(api_listener, control_app, stopped.clone())];
     if let Some(run_listener) = run_listener {
         planes.push(spawn_plane(run_listener, modelgate_inference::router(inference), stopped.clone()));
+    }
+    if args.role != Role::Inference {
+        planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));
     }
     planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");

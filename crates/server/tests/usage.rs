@@ -317,3 +317,34 @@ async fn the_openapi_document_describes_the_usage_routes() {
         workspace["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(params, ["from", "to", "interval", "model"]);
 }
+
+#[tokio::test]
+async fn usage_older_than_the_retention_is_deleted_at_start() {
+    use modelgate_store::{Store, UsageQuery};
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = args_for(dir.path());
+    args.usage_retention_days = 1;
+    let mut server = TestServer::start_with(dir, args.clone()).await;
+    server.stop().await;
+    let url = format!("sqlite://{}", server.db_path().display());
+    let store = modelgate_store::sqlite::SqliteStore::open(&url).await.unwrap();
+    let now = modelgate_domain::timestamp::now_micros();
+    let record = |at| modelgate_domain::usage::UsageRecord {
+        at,
+        workspace: "default".into(),
+        model: "m".into(),
+        status: 200,
+        ..Default::default()
+    };
+    store.insert_usage(&[record(now - 2 * 86_400_000_000), record(now - 1_000_000)]).await.unwrap();
+    let query = UsageQuery { workspace: "default".into(), model: None, from: 0, to: now + 1 };
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    let _restarted = TestServer::start_with(dir, args).await;
+    for _ in 0..50 {
+        if store.query_usage(&query).await.unwrap().len() == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the two-day-old record was not deleted under a one-day retention");
+}

@@ -82,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
     /// Closes the store's connections, waiting for running queries; later calls fail.
     async fn close(&self) {}
 
+    /// Deletes usage records older than `before` (retention); returns how many went.
+    async fn delete_usage_before(&self, before: Micros) -> Result<u64, StoreError>;
+
     /// Tells every node sharing this database that the configuration changed (PostgreSQL:
     /// `NOTIFY`). A no-op for an embedded store, which only one node uses.
     async fn announce_change(&self) -> Result<(), StoreError> {

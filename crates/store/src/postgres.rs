@@ -514,6 +514,11 @@ impl Store for PostgresStore {
         Ok((admins, platform))
     }
 
+    async fn delete_usage_before(&self, before: Micros) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM usage_records WHERE at < $1").bind(before).execute(&self.pool).await?;
+        Ok(result.rows_affected())
+    }
+
     async fn sealed_secrets(&self) -> Result<Vec<(ResourceKey, SealedSecret)>, StoreError> {
         let rows = sqlx::query(
             "SELECT workspace, kind, name, secret_key_id, secret_sealed FROM resources WHERE secret_sealed IS NOT NULL",

@@ -61,6 +61,7 @@ suite! {
         sealed_secrets_are_replaced_by_compare_and_set,
         all_resources_spans_every_workspace,
         usage_round_trips_in_a_half_open_range_by_workspace_and_model,
+        old_usage_expires,
         a_large_usage_batch_is_written_whole,
         deleting_a_workspace_deletes_its_usage_only;
     url:
@@ -945,6 +946,14 @@ async fn usage_round_trips_in_a_half_open_range_by_workspace_and_model(store: Ar
     let other = store.query_usage(&usage_query("ws-b", None, 0, 100)).await.unwrap();
     assert_eq!(other, [usage("ws-b", "m1", 15)]);
     assert!(store.query_usage(&usage_query("ws-c", None, 0, 100)).await.unwrap().is_empty());
+}
+
+async fn old_usage_expires(store: Arc<dyn Store>) {
+    store.insert_usage(&[usage("ws", "m", 10), usage("ws", "m", 20), usage("ws", "m", 30)]).await.unwrap();
+    assert_eq!(store.delete_usage_before(20).await.unwrap(), 1);
+    let kept = store.query_usage(&usage_query("ws", None, 0, 100)).await.unwrap();
+    assert_eq!(kept.iter().map(|r| r.at).collect::<Vec<_>>(), [20, 30], "records at the cut-off stay");
+    assert_eq!(store.delete_usage_before(0).await.unwrap(), 0);
 }
 
 async fn a_large_usage_batch_is_written_whole(store: Arc<dyn Store>) {
