@@ -267,6 +267,10 @@ fn check_location(state: &InferencePlane, route: &Route) -> Result<(), GatewayEr
 fn upstream_peers(state: &InferencePlane, route: &Route) -> Vec<usize> {
     let now = Instant::now();
     let cooldowns = state.cooldowns.lock().unwrap_or_else(|p| p.into_inner());
+    // The common case: nothing rests, so nothing to look up (and no key to build).
+    if cooldowns.is_empty() {
+        return (0..route.upstreams.len()).collect();
+    }
     let resting = |u: &Upstream| {
         cooldowns.get(&(route.workspace.clone(), u.connection.clone())).is_some_and(|until| *until > now)
     };

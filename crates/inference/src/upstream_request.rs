@@ -40,16 +40,24 @@ fn is_chat_or_completion(path: &str) -> bool {
     path.ends_with("/chat/completions") || path.ends_with("/completions")
 }
 
+/// Whether `rest` (what follows a JSON key) is `: "value"`, allowing spaces around the colon.
+fn string_value_is(rest: &[u8], value: &str) -> bool {
+    let Some(rest) = rest.trim_ascii_start().strip_prefix(b":") else { return false };
+    let Some(rest) = rest.trim_ascii_start().strip_prefix(b"\"") else { return false };
+    rest.strip_prefix(value.as_bytes()).is_some_and(|after| after.first() == Some(&b'"'))
+}
+
 /// Whether a byte scan proves the body needs no change (the common case), so it is not parsed:
 /// the model is already `runtime.model`, and the request does not stream or asks for usage.
 fn surely_unchanged(route: &Route, path: &str, body: &[u8], takes_model_in_body: bool, openai_style: bool) -> bool {
     use memchr::memmem::find;
     let model_ok = match (takes_model_in_body, &route.model) {
         (true, Some(model)) => {
-            let compact = format!("\"model\":\"{model}\"");
-            let spaced = format!("\"model\": \"{model}\"");
-            let occurrences = memchr::memmem::find_iter(body, b"\"model\"").count();
-            occurrences == 1 && (find(body, compact.as_bytes()).is_some() || find(body, spaced.as_bytes()).is_some())
+            let mut keys = memchr::memmem::find_iter(body, b"\"model\"");
+            match (keys.next(), keys.next()) {
+                (Some(at), None) => string_value_is(&body[at + b"\"model\"".len()..], model),
+                _ => false,
+            }
         }
         _ => true,
     };
@@ -333,6 +341,12 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&prepared.bytes).unwrap();
         assert_eq!(value["model"], "claude-x");
         assert!(value.get("stream_options").is_none());
+
+        // The byte scan sees spaced JSON and a model that only starts like the wanted one.
+        let spaced = Bytes::from_static(br#"{"model" : "gpt-4.1", "messages": []}"#);
+        assert_eq!(prepare_body(&openai, "/v1/chat/completions", spaced.clone()).bytes, spaced);
+        let longer = prepare_body(&openai, "/v1/chat/completions", Bytes::from_static(br#"{"model":"gpt-4.1-mini"}"#));
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&longer.bytes).unwrap()["model"], "gpt-4.1");
 
         let not_json = Bytes::from_static(b"\x00binary");
         assert_eq!(prepare_body(&openai, "/v1/audio/transcriptions", not_json.clone()).bytes, not_json);

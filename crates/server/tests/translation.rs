@@ -332,3 +332,31 @@ async fn json_mode_reaches_each_provider_in_its_own_form() {
     let sent = s.mock.requests().last().unwrap().json().unwrap();
     assert_eq!(sent["response_format"]["type"], "json_object", "{sent}");
 }
+
+#[tokio::test]
+async fn bodies_that_cannot_be_routed_or_translated_get_a_gateway_400() {
+    let s = setup().await;
+    let before = s.mock.request_count();
+    let post = |url: String, body: &'static str| {
+        let request =
+            s.server.client.post(url).bearer_auth(ADMIN_KEY).header("content-type", "application/json").body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let source = response.headers().get("x-blaxel-source").cloned();
+            (status, source, response.json::<Value>().await.unwrap())
+        }
+    };
+    let workspace_chat = format!("{}/default/v1/chat/completions", s.run);
+    for body in [r#"{"messages": []}"#, "not json"] {
+        let (status, source, error) = post(workspace_chat.clone(), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(source.unwrap(), "platform");
+        assert_eq!(error["error"]["code"], "BAD_REQUEST");
+    }
+    let (status, _, error) =
+        post(format!("{}/default/models/claude/v1/chat/completions", s.run), r#"{"messages": 3}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("not an OpenAI chat request"), "{error}");
+    assert_eq!(s.mock.request_count(), before, "nothing was forwarded");
+}
