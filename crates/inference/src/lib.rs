@@ -10,8 +10,10 @@
 mod caller;
 mod chat_translation;
 mod gateway_error;
+pub mod limiter;
 pub mod metrics;
 mod proxy;
+pub mod redis_counters;
 pub mod relay;
 pub mod snapshot;
 mod sse;
@@ -20,6 +22,8 @@ pub mod upstream_request;
 pub mod usage_tap;
 
 pub use gateway_error::GatewayError;
+pub use limiter::{Limiter, RedisState};
+pub use redis_counters::RedisCounters;
 pub use snapshot::SnapshotHandle;
 pub use token_limits::{Clock, SystemClock};
 
@@ -70,7 +74,8 @@ pub struct InferencePlane {
     pub snapshot: Arc<SnapshotHandle>,
     pub client: reqwest::Client,
     pub usage: Arc<dyn UsageSink>,
-    pub limiter: token_limits::TokenLimiter,
+    /// `maxToken` windows, per node or shared through Redis.
+    pub limiter: limiter::Limiter,
     pub clock: Arc<dyn Clock>,
     pub timeouts: Timeouts,
     pub location: NodeLocation,
@@ -119,7 +124,7 @@ impl InferencePlane {
     pub fn render_metrics(&self, usage_dropped: u64) -> String {
         let snapshot = self.snapshot.get();
         let age = snapshot.built_at.and_then(|t| t.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64());
-        self.metrics.render(age, snapshot.route_count(), usage_dropped)
+        self.metrics.render(age, snapshot.route_count(), usage_dropped, &self.limiter)
     }
 }
 

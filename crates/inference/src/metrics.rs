@@ -2,6 +2,7 @@
 //! model, provider) and from status codes, never from request content, so label sets stay
 //! bounded.
 
+use crate::limiter::{Limiter, RedisState};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,6 +23,8 @@ pub struct Metrics {
     usage_dropped: Gauge<u64, AtomicU64>,
     snapshot_age: Gauge<f64, AtomicU64>,
     routes: Gauge,
+    redis_up: Gauge,
+    limit_local_fallbacks: Counter<u64, AtomicU64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,7 +66,30 @@ impl Default for Metrics {
         registry.register("snapshot_age_seconds", "Age of the route snapshot in use", snapshot_age.clone());
         let routes = Gauge::default();
         registry.register("routes", "Model routes in the snapshot", routes.clone());
-        Metrics { registry, requests, tokens, upstream_latency, gateway_overhead, usage_dropped, snapshot_age, routes }
+        let redis_up = Gauge::default();
+        registry.register(
+            "limits_redis_up",
+            "Whether maxToken and rate-limit windows are shared through Redis (1) or counted on this node only (0)",
+            redis_up.clone(),
+        );
+        let limit_local_fallbacks = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "limit_local_fallbacks",
+            "Limit checks and token additions counted on this node only because Redis did not answer",
+            limit_local_fallbacks.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            tokens,
+            upstream_latency,
+            gateway_overhead,
+            usage_dropped,
+            snapshot_age,
+            routes,
+            redis_up,
+            limit_local_fallbacks,
+        }
     }
 }
 
@@ -98,8 +124,11 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges read now.
-    pub fn render(&self, snapshot_age_seconds: f64, routes: usize, usage_dropped: u64) -> String {
+    pub fn render(&self, snapshot_age_seconds: f64, routes: usize, usage_dropped: u64, limiter: &Limiter) -> String {
         self.snapshot_age.set(snapshot_age_seconds);
+        self.redis_up.set(i64::from(limiter.redis_state() == RedisState::Up));
+        let fallbacks = limiter.local_fallbacks();
+        self.limit_local_fallbacks.inc_by(fallbacks.saturating_sub(self.limit_local_fallbacks.get()));
         self.routes.set(i64::try_from(routes).unwrap_or(i64::MAX));
         self.usage_dropped.set(usage_dropped);
         let mut text = String::new();
@@ -121,7 +150,7 @@ mod tests {
         metrics.request("default", "gpt", "openai", 200, 1, 1);
         metrics.upstream_first_byte("openai", 0.02);
         metrics.overhead(0.0001);
-        let text = metrics.render(1.5, 4, 2);
+        let text = metrics.render(1.5, 4, 2, &Limiter::local());
         assert!(
             text.contains(
                 r#"modelgate_requests_total{workspace="default",model="gpt",provider="openai",status="200"} 2"#
@@ -138,5 +167,7 @@ mod tests {
         assert!(text.contains("modelgate_snapshot_age_seconds 1.5"), "{text}");
         assert!(text.contains("modelgate_routes 4"));
         assert!(text.contains("modelgate_usage_records_dropped 2"));
+        assert!(text.contains("modelgate_limits_redis_up 0"), "{text}");
+        assert!(text.contains("modelgate_limit_local_fallbacks_total 0"), "{text}");
     }
 }

@@ -167,7 +167,7 @@ async fn serve(
         Err(error) => return error.into_response(),
     };
     let context = RequestContext { state: state.clone(), route, caller, started, at };
-    if let Err(error) = admit(&state, &context.route, context.counted_as()) {
+    if let Err(error) = admit(&state, &context.route, context.counted_as()).await {
         context.record(error.status.as_u16(), Usage::default(), None);
         return error.into_response();
     }
@@ -223,13 +223,13 @@ fn find_route(state: &InferencePlane, workspace: &str, model: &str) -> Result<Ar
 }
 
 /// The `request_filter` phase, last part: whether the route may be served now.
-fn admit(state: &InferencePlane, route: &Route, caller: &str) -> Result<(), GatewayError> {
+async fn admit(state: &InferencePlane, route: &Route, caller: &str) -> Result<(), GatewayError> {
     let model = &route.name;
     if !route.enabled {
         return Err(GatewayError::model_disabled(format!("model '{model}' is disabled (spec.enabled is false)")));
     }
     check_location(state, route)?;
-    if let Err((policy, retry_after)) = state.limiter.admit(route, caller, state.clock.now_secs()) {
+    if let Err((policy, retry_after)) = state.limiter.admit(route, caller, state.clock.now_secs()).await {
         return Err(GatewayError::usage_limit_exceeded(
             format!("policy '{policy}' limit reached for model '{model}' in this window"),
             u64::try_from(retry_after).unwrap_or(1),

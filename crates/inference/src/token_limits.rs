@@ -3,7 +3,8 @@
 //! hour, day: aligned to the epoch in UTC; month: calendar months). For tokens, the request that
 //! crosses a limit succeeds and later requests in the window get 429 with `Retry-After` until the
 //! window ends; requests are counted when admitted, so exactly `requests` pass per window.
-//! Counted in memory on this node (see README: shared counters across nodes come with Redis).
+//! Counted in memory on this node by [`TokenLimiter`]; `crate::limiter` shares the windows
+//! through Redis when one is configured.
 
 use crate::snapshot::{Route, TokenLimit};
 use crate::usage_tap::Usage;
@@ -72,9 +73,19 @@ pub struct TokenLimiter {
 /// Workspace, model, policy, and the caller for per-key limits (empty otherwise).
 type CounterKey = (String, String, String, String);
 
-/// The counter of `limit` for a request by `caller` (the key id or subject).
+/// Whose requests a window of `limit` counts: `caller` (the key id or subject) for `perKey`
+/// limits, everyone's (empty) otherwise.
+pub fn counted_caller<'a>(limit: &TokenLimit, caller: &'a str) -> &'a str {
+    if limit.limits.per_key == Some(true) {
+        caller
+    } else {
+        ""
+    }
+}
+
+/// The counter of `limit` for a request by `caller`.
 fn key(route: &Route, limit: &TokenLimit, caller: &str) -> CounterKey {
-    let who = if limit.limits.per_key == Some(true) { caller.to_string() } else { String::new() };
+    let who = counted_caller(limit, caller).to_string();
     (route.workspace.clone(), route.name.clone(), limit.policy.clone(), who)
 }
 
@@ -85,6 +96,13 @@ fn current(counts: &mut HashMap<CounterKey, Counted>, key: CounterKey, start: i6
         *counted = Counted { start, ..Counted::default() };
     }
     counted
+}
+
+fn count_request(counts: &mut HashMap<CounterKey, Counted>, route: &Route, caller: &str, now: i64) {
+    for limit in &route.token_limits {
+        let (start, _) = window(limit, now);
+        current(counts, key(route, limit, caller), start).requests += 1;
+    }
 }
 
 impl TokenLimiter {
@@ -107,11 +125,15 @@ impl TokenLimiter {
                 return Err((limit.policy.clone(), end - now));
             }
         }
-        for limit in &route.token_limits {
-            let (start, _) = window(limit, now);
-            current(&mut counts, key(route, limit, caller), start).requests += 1;
-        }
+        count_request(&mut counts, route, caller, now);
         Ok(())
+    }
+
+    /// Counts a request admitted elsewhere (by the shared counters), so that this node's windows
+    /// hold its share if it has to count alone.
+    pub fn count_request(&self, route: &Route, caller: &str, now: i64) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        count_request(&mut counts, route, caller, now);
     }
 
     /// Adds a finished request's tokens to the route's windows.
@@ -130,13 +152,14 @@ impl TokenLimiter {
     }
 }
 
+/// Routes and limits for the tests of this module and of `crate::limiter`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
     use modelgate_domain::{PolicyMaxTokens, RuntimeType};
     use modelgate_providers::descriptor;
 
-    fn limit(granularity: &str, step: i64, total: i64) -> TokenLimit {
+    pub fn limit(granularity: &str, step: i64, total: i64) -> TokenLimit {
         TokenLimit {
             policy: "p".into(),
             limits: PolicyMaxTokens {
@@ -148,7 +171,7 @@ mod tests {
         }
     }
 
-    fn route(limits: Vec<TokenLimit>) -> Route {
+    pub fn route(limits: Vec<TokenLimit>) -> Route {
         Route {
             workspace: "w".into(),
             name: "m".into(),
@@ -164,6 +187,12 @@ mod tests {
             locations: vec![],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{limit, route};
+    use super::*;
 
     #[test]
     fn windows() {

@@ -33,10 +33,12 @@ mod mcp;
 mod openai;
 mod problem;
 mod record;
+pub mod relay;
 mod reply;
 mod routes;
 mod server;
 mod sse;
+pub mod test_services;
 mod tools;
 
 use std::future::Future;

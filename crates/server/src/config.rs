@@ -95,6 +95,17 @@ pub struct ServeArgs {
     /// (0 keeps them forever).
     #[arg(long, env = "MODELGATE_USAGE_RETENTION_DAYS", default_value_t = 90)]
     pub usage_retention_days: u64,
+    /// Redis (or Valkey) URL, `redis://[:password@]host:6379[/db]` or `rediss://` for TLS: with it,
+    /// maxToken and rate-limit windows are counted there and hold across nodes. Without it, or
+    /// while it does not answer, each node counts its own.
+    #[arg(long, env = "MODELGATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of modelgate's keys in Redis (deployments sharing one Redis use different ones).
+    #[arg(long, env = "MODELGATE_REDIS_PREFIX", default_value = "modelgate")]
+    pub redis_prefix: String,
+    /// Milliseconds a request waits for Redis before counting its limits on this node.
+    #[arg(long, env = "MODELGATE_REDIS_TIMEOUT_MS", default_value_t = 200)]
+    pub redis_timeout_ms: u64,
     /// The clock of token windows (tests replace it).
     #[arg(skip)]
     pub clock: Option<std::sync::Arc<dyn modelgate_inference::Clock>>,
@@ -124,6 +135,9 @@ impl ServeArgs {
             location: None,
             resync_interval: 30,
             usage_retention_days: 90,
+            redis_url: None,
+            redis_prefix: "modelgate".to_string(),
+            redis_timeout_ms: 200,
             clock: None,
         }
     }
@@ -131,6 +145,11 @@ impl ServeArgs {
     /// The interval of full snapshot resyncs.
     pub fn resync_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.resync_interval.max(1))
+    }
+
+    /// How long a request waits for Redis.
+    pub fn redis_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.redis_timeout_ms.max(1))
     }
 
     /// The timeouts of upstream calls.

@@ -254,6 +254,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if let Some(clock) = &args.clock {
         inference.clock = clock.clone();
     }
+    if let Some(url) = &args.redis_url {
+        let counters = modelgate_inference::RedisCounters::new(url, &args.redis_prefix, args.redis_timeout())
+            .context("invalid MODELGATE_REDIS_URL")?;
+        inference.limiter = modelgate_inference::Limiter::shared(counters);
+        tracing::info!("maxToken and rate-limit windows are shared through Redis");
+    }
     let store_for_ready = store.clone();
     let snapshot_for_ready = snapshot.clone();
     let control_plane = Arc::new(ControlPlane {

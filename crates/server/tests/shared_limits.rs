@@ -1,0 +1,175 @@
+//! Two nodes on one PostgreSQL schema and one Redis: a `maxToken` window (requests or tokens)
+//! holds for the two together, and a Redis outage leaves requests flowing with per-node counts.
+//! Needs `MODELGATE_TEST_POSTGRES_URL` and `MODELGATE_TEST_REDIS_URL` (skipped without them,
+//! failing without them under `CI=true`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "../../store/tests/support/postgres.rs"]
+mod postgres_support;
+
+use common::*;
+use modelgate_mock_provider::relay::Relay;
+use modelgate_mock_provider::test_services::{redis_url, unique_prefix};
+use modelgate_mock_provider::{MockConfig, MockProvider};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Ten seconds into a minute, so every window of the test is the same one.
+struct FixedClock;
+
+const NOW: i64 = 1_764_115_210;
+
+impl modelgate_inference::Clock for FixedClock {
+    fn now_secs(&self) -> i64 {
+        NOW
+    }
+}
+
+struct Node {
+    server: TestServer,
+    run: String,
+    admin: String,
+}
+
+impl Node {
+    async fn chat(&self, model: &str) -> reqwest::Response {
+        self.server
+            .client
+            .post(format!("{}/default/models/{model}/v1/chat/completions", self.run))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn serves(&self, model: &str) -> bool {
+        let listed: Value = self
+            .server
+            .client
+            .get(format!("{}/default/v1/models", self.run))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed["data"].as_array().unwrap().iter().any(|m| m["id"] == model)
+    }
+
+    /// The value of a metric without labels.
+    async fn metric(&self, name: &str) -> String {
+        let text = self.server.client.get(format!("{}/metrics", self.admin)).send().await.unwrap().text().await;
+        let text = text.unwrap();
+        let line = text.lines().find(|line| line.split(' ').next() == Some(name));
+        line.unwrap_or_else(|| panic!("no {name} in {text}")).split(' ').nth(1).unwrap().to_string()
+    }
+}
+
+async fn within_a_second(check: impl AsyncFnMut() -> bool) -> bool {
+    within(Duration::from_secs(1), check).await
+}
+
+async fn within(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
+    let test = "limits_hold_across_two_nodes";
+    let Some(schema) = postgres_support::TestSchema::create(test).await else { return };
+    let Some(redis) = redis_url(test) else { return };
+    let redis_addr = redis.trim_start_matches("redis://").trim_end_matches('/');
+    let redis_addr = tokio::net::lookup_host(redis_addr).await.unwrap().next().unwrap();
+    let link = Relay::start(redis_addr).await.unwrap();
+    let prefix = unique_prefix(test);
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    let start = async || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args_for(dir.path());
+        args.database_url = Some(schema.url.clone());
+        args.master_key = Some("44".repeat(32));
+        args.redis_url = Some(format!("redis://{}", link.addr()));
+        args.redis_prefix = prefix.clone();
+        args.clock = Some(Arc::new(FixedClock));
+        let server = TestServer::start_with(dir, args).await;
+        let running = server.server.as_ref().unwrap();
+        let (run, admin) = (format!("http://{}", running.run_addr.unwrap()), format!("http://{}", running.api_addr));
+        Node { server, run, admin }
+    };
+    let (a, b) = (start().await, start().await);
+    assert_eq!(a.metric("modelgate_limits_redis_up").await, "1", "up until Redis is found missing");
+
+    let connection = json!({"metadata": {"name": "mock"}, "spec": {"integration": "openai",
+        "config": {"url": mock.base_url()}, "secret": {"apiKey": "sk-mock-upstream-key"}}});
+    assert_eq!(a.server.post("/integrations/connections", connection).await.0, StatusCode::OK);
+    let limited = async |model: &str, limits: Value| {
+        let policy = json!({"metadata": {"name": format!("{model}-limit")},
+            "spec": {"type": "maxToken", "maxTokens": limits}});
+        assert_eq!(a.server.post("/policies", policy).await.0, StatusCode::OK);
+        let body = json!({"metadata": {"name": model}, "spec": {"integrationConnections": ["mock"],
+            "policies": [format!("{model}-limit")], "runtime": {"type": "openai", "model": "gpt-4o-mini"}}});
+        assert_eq!(a.server.post("/models", body).await.0, StatusCode::OK);
+        assert!(within_a_second(async || b.serves(model).await).await, "{model} reaches the other node");
+    };
+
+    // Four requests a minute for the model as a whole, two through each node.
+    limited("rpm", json!({"granularity": "minute", "step": 1, "requests": 4})).await;
+    for node in [&a, &b, &a, &b] {
+        assert_eq!(node.chat("rpm").await.status(), StatusCode::OK);
+    }
+    for node in [&a, &b] {
+        let refused = node.chat("rpm").await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()["retry-after"], "50", "until the minute ends");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "USAGE_LIMIT_EXCEEDED", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("rpm-limit"), "{body}");
+    }
+
+    // One token an hour: the first answer through one node uses it up for the other.
+    limited("tph", json!({"granularity": "hour", "step": 1, "total": 1})).await;
+    assert_eq!(a.chat("tph").await.status(), StatusCode::OK, "the crossing request passes");
+    assert!(
+        within_a_second(async || b.chat("tph").await.status() == StatusCode::TOO_MANY_REQUESTS).await,
+        "the tokens used through one node count on the other"
+    );
+
+    // Redis goes away: requests keep flowing, counted per node, and the nodes say so.
+    limited("roomy", json!({"granularity": "minute", "step": 1, "requests": 1000})).await;
+    link.cut();
+    for node in [&a, &b, &a, &b] {
+        assert_eq!(node.chat("roomy").await.status(), StatusCode::OK, "requests flow without Redis");
+    }
+    for node in [&a, &b] {
+        assert_eq!(node.metric("modelgate_limits_redis_up").await, "0");
+        assert_ne!(node.metric("modelgate_limit_local_fallbacks_total").await, "0");
+    }
+    // Alone, a node holds the whole limit against its own count: two requests went through it.
+    assert_eq!(a.chat("rpm").await.status(), StatusCode::OK);
+    assert_eq!(a.chat("rpm").await.status(), StatusCode::OK);
+    assert_eq!(a.chat("rpm").await.status(), StatusCode::TOO_MANY_REQUESTS, "four through this node");
+
+    link.restore();
+    // A node asks Redis again a second after its last failure.
+    assert!(
+        within(Duration::from_secs(3), async || {
+            a.chat("roomy").await.status() == StatusCode::OK && a.metric("modelgate_limits_redis_up").await == "1"
+        })
+        .await,
+        "the node shares its windows again once Redis answers"
+    );
+}
