@@ -43,7 +43,15 @@ pub use throttle::AuthThrottle;
 /// that the next request anywhere sees it (the inference plane rebuilds its snapshot).
 #[async_trait::async_trait]
 pub trait ConfigListener: Send + Sync {
-    async fn changed(&self);
+    async fn changed(&self, change: ConfigChange);
+}
+
+pub use modelgate_store::ConfigChange;
+
+/// Marks a response with what its write changed, for [`ConfigListener`]; a write without a mark
+/// counts as [`ConfigChange::Everything`].
+pub(crate) fn changed(change: ConfigChange) -> axum::Extension<ConfigChange> {
+    axum::Extension(change)
 }
 
 /// Everything the control plane's handlers share.
@@ -77,10 +85,16 @@ fn api_routes() -> OpenApiRouter<Arc<ControlPlane>> {
         .merge(integrations::routes())
         .merge(policies::routes())
         .merge(workspaces::routes())
-        .merge(service_accounts::routes())
-        .merge(api_keys::routes())
+        .merge(service_accounts::routes().layer(axum::middleware::map_response(grants_changed)))
+        .merge(api_keys::routes().layer(axum::middleware::map_response(grants_changed)))
         .merge(oauth::routes())
         .merge(usage::routes())
+}
+
+/// Writes to keys and service accounts change who may call, not what is served.
+async fn grants_changed(mut response: Response) -> Response {
+    response.extensions_mut().insert(ConfigChange::Grants);
+    response
 }
 
 /// The control-plane application: every route under `/v0`, `GET /v0/openapi.json`, and the
@@ -128,10 +142,11 @@ async fn announce_changes(
 ) -> Response {
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && !request.uri().path().ends_with("/oauth/token");
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     if writes && response.status().is_success() {
+        let change = response.extensions_mut().remove::<ConfigChange>().unwrap_or(ConfigChange::Everything);
         if let Some(listener) = &state.listener {
-            listener.changed().await;
+            listener.changed(change).await;
         }
     }
     response

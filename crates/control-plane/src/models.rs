@@ -11,9 +11,9 @@ use crate::body::JsonBody;
 use crate::document::{deployment_event, events_of, metadata_of, new_revision_id, spec_of, to_document};
 use crate::error::{not_found, ApiError, Error};
 use crate::listing::{search_text, ApiVersion, ListParams, Listing};
-use crate::ControlPlane;
+use crate::{ConfigChange, ControlPlane};
 use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use modelgate_domain::timestamp::{now_micros, to_rfc3339};
 use modelgate_domain::validation::validate_model;
 use modelgate_domain::{
@@ -198,6 +198,11 @@ async fn list_models(
     listing.respond(records, total, |record| render(&state, record))
 }
 
+/// Tells the snapshot that only this model changed.
+fn model_changed(caller: &Caller, name: &str) -> Extension<ConfigChange> {
+    crate::changed(ConfigChange::Model { workspace: caller.workspace.clone(), name: name.to_string() })
+}
+
 /// Create model endpoint
 #[utoipa::path(post, path = "/models", tag = "models", operation_id = "CreateModel", request_body = Model,
     responses(
@@ -210,7 +215,7 @@ async fn create_model(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
     body: JsonBody,
-) -> Result<Json<Model>, ApiError> {
+) -> Result<(Extension<ConfigChange>, Json<Model>), ApiError> {
     caller.require(Scope::ModelsCreate)?;
     let model: Model = body.parse()?;
     let name = model.metadata.name.clone();
@@ -220,7 +225,7 @@ async fn create_model(
         .create_resource(&write)
         .await
         .map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
-    Ok(Json(render(&state, &record)?))
+    Ok((model_changed(&caller, &name), Json(render(&state, &record)?)))
 }
 
 /// Get model endpoint
@@ -252,7 +257,7 @@ async fn update_model(
     caller: Caller,
     Path(name): Path<String>,
     body: JsonBody,
-) -> Result<Json<Model>, ApiError> {
+) -> Result<(Extension<ConfigChange>, Json<Model>), ApiError> {
     caller.require(Scope::ModelsUpdate)?;
     let model: Model = body.parse()?;
     if model.metadata.name != name {
@@ -271,7 +276,7 @@ async fn update_model(
         .update_resource(&write)
         .await
         .map_err(|e| ApiError::from_store(e, KIND, &name, &caller.workspace))?;
-    Ok(Json(render(&state, &record)?))
+    Ok((model_changed(&caller, &name), Json(render(&state, &record)?)))
 }
 
 /// Delete model endpoint
@@ -283,7 +288,7 @@ async fn delete_model(
     State(state): State<Arc<ControlPlane>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Model>, ApiError> {
+) -> Result<(Extension<ConfigChange>, Json<Model>), ApiError> {
     caller.require(Scope::ModelsDelete)?;
     let key = ResourceKey::new(&caller.workspace, KIND, &name);
     let mut record =
@@ -298,7 +303,7 @@ async fn delete_model(
     ));
     record.updated_at = now_micros();
     record.updated_by = caller.subject().to_string();
-    Ok(Json(render(&state, &record)?))
+    Ok((model_changed(&caller, &name), Json(render(&state, &record)?)))
 }
 
 /// List model revisions

@@ -11,7 +11,7 @@ use modelgate_domain::{
     IntegrationConnectionSpec, ModelSpec, PolicyLocation, PolicyMaxTokens, PolicySpec, PolicyType, RuntimeType, Scope,
 };
 use modelgate_providers::{descriptor, CredentialStyle, Family};
-use modelgate_store::{ResourceKind, ResourceRecord, Store, StoreError};
+use modelgate_store::{ConfigChange, ResourceKey, ResourceKind, ResourceRecord, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -48,8 +48,8 @@ pub struct Route {
     pub model: Option<String>,
     pub organization: Option<String>,
     pub endpoint_name: Option<String>,
-    /// Usable upstreams in fallback order.
-    pub upstreams: Vec<Upstream>,
+    /// Usable upstreams in fallback order (shared by the routes of one connection).
+    pub upstreams: Vec<Arc<Upstream>>,
     /// Why configured connections are unusable (e.g. credentials that cannot be opened).
     pub unusable: Vec<String>,
     pub token_limits: Vec<TokenLimit>,
@@ -68,14 +68,35 @@ pub struct KeyGrant {
     pub expires_at: Option<Micros>,
 }
 
-/// An immutable view of the configuration.
+/// Routes of one workspace, by model name.
+type WorkspaceRoutes = HashMap<String, Arc<Route>>;
+
+/// Who may call: API keys by digest, and administrators.
+#[derive(Debug, Default)]
+struct Grants {
+    keys: HashMap<String, KeyGrant>,
+    /// Workspace -> its administrators.
+    admins: HashMap<String, HashSet<String>>,
+    platform_admins: HashSet<String>,
+}
+
+/// What routes are built from besides their model: connections (with sealed secrets) and
+/// policies, by workspace and name. Kept so that one model can be rebuilt alone.
+#[derive(Debug, Default)]
+struct Sources {
+    connections: HashMap<(String, String), ResourceRecord>,
+    policies: HashMap<(String, String), PolicySpec>,
+}
+
+/// An immutable view of the configuration. Its parts are shared between successive snapshots,
+/// so a change to one model copies only its workspace's route table.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    routes: HashMap<String, HashMap<String, Arc<Route>>>,
-    keys: HashMap<String, KeyGrant>,
-    admins: HashSet<(String, String)>,
-    platform_admins: HashSet<String>,
-    /// When this snapshot was built.
+    routes: HashMap<String, Arc<WorkspaceRoutes>>,
+    grants: Arc<Grants>,
+    sources: Arc<Sources>,
+    /// When this snapshot was last built from scratch (changes to one model or to keys since
+    /// then are applied on top).
     pub built_at: Option<SystemTime>,
 }
 
@@ -92,17 +113,38 @@ impl Snapshot {
 
     /// The grant of the API key whose digest is `digest`.
     pub fn key(&self, digest: &str) -> Option<&KeyGrant> {
-        self.keys.get(digest)
+        self.grants.keys.get(digest)
     }
 
     /// Whether the user `subject` administers `workspace`.
     pub fn administers(&self, subject: &str, workspace: &str) -> bool {
-        self.platform_admins.contains(subject) || self.admins.contains(&(workspace.to_string(), subject.to_string()))
+        self.grants.platform_admins.contains(subject)
+            || self.grants.admins.get(workspace).is_some_and(|admins| admins.contains(subject))
     }
 
     /// Number of routes, for metrics.
     pub fn route_count(&self) -> usize {
-        self.routes.values().map(HashMap::len).sum()
+        self.routes.values().map(|routes| routes.len()).sum()
+    }
+
+    /// This snapshot with the route of `workspace`/`name` replaced (or removed when `None`).
+    fn with_route(&self, workspace: &str, name: &str, route: Option<Route>) -> Snapshot {
+        let mut routes = self.routes.clone();
+        let mut in_workspace: WorkspaceRoutes = routes.get(workspace).map(|r| r.as_ref().clone()).unwrap_or_default();
+        match route {
+            Some(route) => {
+                in_workspace.insert(name.to_string(), Arc::new(route));
+            }
+            None => {
+                in_workspace.remove(name);
+            }
+        }
+        if in_workspace.is_empty() {
+            routes.remove(workspace);
+        } else {
+            routes.insert(workspace.to_string(), Arc::new(in_workspace));
+        }
+        Snapshot { routes, grants: self.grants.clone(), sources: self.sources.clone(), built_at: self.built_at }
     }
 }
 
@@ -163,69 +205,84 @@ fn build_upstream(
     Ok(Upstream { connection: name.clone(), base_url, credential, config })
 }
 
-/// Reads everything from the store and builds a snapshot. Connections whose credentials
-/// cannot be opened are left out of their routes (with the reason kept for error messages).
-pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, StoreError> {
-    let connections: HashMap<(String, String), ResourceRecord> = store
+/// Upstreams already built during one build, by workspace, connection, runtime type and sandbox:
+/// a connection's secret is opened once, however many models use it.
+type UpstreamCache = HashMap<(String, String, RuntimeType, bool), Result<Arc<Upstream>, String>>;
+
+/// The route of one model record, or `None` for a model without a runtime type.
+fn build_route(
+    record: &ResourceRecord,
+    sources: &Sources,
+    keyring: &Keyring,
+    cache: &mut UpstreamCache,
+) -> Option<Route> {
+    let spec: ModelSpec = spec_of(record);
+    let workspace = &record.key.workspace;
+    let runtime = spec.runtime.clone()?;
+    let runtime_type = runtime.kind?;
+    let sandbox = spec.sandbox.unwrap_or(false);
+    let mut upstreams = Vec::new();
+    let mut unusable = Vec::new();
+    for name in spec.integration_connections.iter().flatten() {
+        let key = (workspace.clone(), name.clone(), runtime_type, sandbox);
+        let built =
+            cache.entry(key).or_insert_with(|| match sources.connections.get(&(workspace.clone(), name.clone())) {
+                Some(connection) => build_upstream(keyring, connection, runtime_type, sandbox).map(Arc::new),
+                None => Err(format!("connection '{name}' does not exist")),
+            });
+        match built {
+            Ok(upstream) => upstreams.push(upstream.clone()),
+            Err(reason) => unusable.push(reason.clone()),
+        }
+    }
+    let mut token_limits = Vec::new();
+    let mut locations = Vec::new();
+    for name in spec.policies.iter().flatten() {
+        let Some(policy) = sources.policies.get(&(workspace.clone(), name.clone())) else { continue };
+        match policy.kind {
+            Some(PolicyType::MaxToken) => {
+                if let Some(limits) = &policy.max_tokens {
+                    token_limits.push(TokenLimit { policy: name.clone(), limits: limits.clone() });
+                }
+            }
+            Some(PolicyType::Location) => locations.extend(policy.locations.iter().flatten().cloned()),
+            _ => {}
+        }
+    }
+    Some(Route {
+        workspace: workspace.clone(),
+        name: record.key.name.clone(),
+        enabled: spec.enabled.unwrap_or(true),
+        runtime_type,
+        family: descriptor(runtime_type).family,
+        model: runtime.model.filter(|m| !m.is_empty()),
+        organization: runtime.organization.filter(|o| !o.is_empty()),
+        endpoint_name: runtime.endpoint_name.filter(|e| !e.is_empty()),
+        upstreams,
+        unusable,
+        token_limits,
+        locations,
+    })
+}
+
+async fn load_sources(store: &dyn Store) -> Result<Sources, StoreError> {
+    let connections = store
         .all_resources(ResourceKind::IntegrationConnection)
         .await?
         .into_iter()
         .map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r))
         .collect();
-    let policies: HashMap<(String, String), PolicySpec> = store
+    let policies = store
         .all_resources(ResourceKind::Policy)
         .await?
         .iter()
         .map(|r| ((r.key.workspace.clone(), r.key.name.clone()), spec_of(r)))
         .collect();
-    let mut snapshot = Snapshot { built_at: Some(SystemTime::now()), ..Snapshot::default() };
-    for record in store.all_resources(ResourceKind::Model).await? {
-        let spec: ModelSpec = spec_of(&record);
-        let workspace = &record.key.workspace;
-        let Some(runtime) = spec.runtime.clone() else { continue };
-        let Some(runtime_type) = runtime.kind else { continue };
-        let sandbox = spec.sandbox.unwrap_or(false);
-        let mut upstreams = Vec::new();
-        let mut unusable = Vec::new();
-        for name in spec.integration_connections.iter().flatten() {
-            match connections.get(&(workspace.clone(), name.clone())) {
-                Some(connection) => match build_upstream(keyring, connection, runtime_type, sandbox) {
-                    Ok(upstream) => upstreams.push(upstream),
-                    Err(reason) => unusable.push(reason),
-                },
-                None => unusable.push(format!("connection '{name}' does not exist")),
-            }
-        }
-        let mut token_limits = Vec::new();
-        let mut locations = Vec::new();
-        for name in spec.policies.iter().flatten() {
-            let Some(policy) = policies.get(&(workspace.clone(), name.clone())) else { continue };
-            match policy.kind {
-                Some(PolicyType::MaxToken) => {
-                    if let Some(limits) = &policy.max_tokens {
-                        token_limits.push(TokenLimit { policy: name.clone(), limits: limits.clone() });
-                    }
-                }
-                Some(PolicyType::Location) => locations.extend(policy.locations.iter().flatten().cloned()),
-                _ => {}
-            }
-        }
-        let route = Route {
-            workspace: workspace.clone(),
-            name: record.key.name.clone(),
-            enabled: spec.enabled.unwrap_or(true),
-            runtime_type,
-            family: descriptor(runtime_type).family,
-            model: runtime.model.filter(|m| !m.is_empty()),
-            organization: runtime.organization.filter(|o| !o.is_empty()),
-            endpoint_name: runtime.endpoint_name.filter(|e| !e.is_empty()),
-            upstreams,
-            unusable,
-            token_limits,
-            locations,
-        };
-        snapshot.routes.entry(workspace.clone()).or_default().insert(record.key.name.clone(), Arc::new(route));
-    }
+    Ok(Sources { connections, policies })
+}
+
+async fn load_grants(store: &dyn Store) -> Result<Grants, StoreError> {
+    let mut grants = Grants::default();
     for key in store.all_api_keys().await? {
         let grant = KeyGrant {
             id: key.id,
@@ -235,12 +292,33 @@ pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, Sto
             scopes: key.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
             expires_at: key.expires_at,
         };
-        snapshot.keys.insert(key.key_digest, grant);
+        grants.keys.insert(key.key_digest, grant);
     }
     let (admins, platform_admins) = store.all_admins().await?;
-    snapshot.admins = admins.into_iter().collect();
-    snapshot.platform_admins = platform_admins.into_iter().collect();
-    Ok(snapshot)
+    for (workspace, subject) in admins {
+        grants.admins.entry(workspace).or_default().insert(subject);
+    }
+    grants.platform_admins = platform_admins.into_iter().collect();
+    Ok(grants)
+}
+
+/// Reads everything from the store and builds a snapshot. Connections whose credentials
+/// cannot be opened are left out of their routes (with the reason kept for error messages).
+pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, StoreError> {
+    let sources = load_sources(store).await?;
+    let mut cache = UpstreamCache::new();
+    let mut routes: HashMap<String, WorkspaceRoutes> = HashMap::new();
+    for record in store.all_resources(ResourceKind::Model).await? {
+        if let Some(route) = build_route(&record, &sources, keyring, &mut cache) {
+            routes.entry(record.key.workspace.clone()).or_default().insert(record.key.name.clone(), Arc::new(route));
+        }
+    }
+    Ok(Snapshot {
+        routes: routes.into_iter().map(|(workspace, routes)| (workspace, Arc::new(routes))).collect(),
+        grants: Arc::new(load_grants(store).await?),
+        sources: Arc::new(sources),
+        built_at: Some(SystemTime::now()),
+    })
 }
 
 /// The current snapshot and how to replace it.
@@ -266,14 +344,85 @@ impl SnapshotHandle {
 
     /// Rebuilds from the store and swaps; on a store error the old snapshot stays in use.
     pub async fn reload(&self) -> Result<(), StoreError> {
+        self.apply(&ConfigChange::Everything).await
+    }
+
+    /// Brings the snapshot up to date with `change`, reading only what it touched: one model's
+    /// row for a model change, the keys and administrators for a grants change, everything
+    /// otherwise. On a store error the old snapshot stays in use.
+    pub async fn apply(&self, change: &ConfigChange) -> Result<(), StoreError> {
         let _one_at_a_time = self.rebuild.lock().await;
-        let snapshot = build(self.store.as_ref(), &self.keyring).await?;
-        self.current.store(Arc::new(snapshot));
+        let store = self.store.as_ref();
+        let next = match change {
+            ConfigChange::Everything => build(store, &self.keyring).await?,
+            ConfigChange::Model { workspace, name } => {
+                let record = store.get_resource(&ResourceKey::new(workspace, ResourceKind::Model, name)).await?;
+                let current = self.current.load_full();
+                let route = record
+                    .as_ref()
+                    .and_then(|record| build_route(record, &current.sources, &self.keyring, &mut UpstreamCache::new()));
+                current.with_route(workspace, name, route)
+            }
+            ConfigChange::Grants => {
+                let grants = Arc::new(load_grants(store).await?);
+                let current = self.current.load_full();
+                Snapshot {
+                    routes: current.routes.clone(),
+                    grants,
+                    sources: current.sources.clone(),
+                    built_at: current.built_at,
+                }
+            }
+        };
+        self.current.store(Arc::new(next));
         Ok(())
     }
 
     /// The keyring (for verifying access tokens).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token_limits::test_support::route;
+
+    fn named(workspace: &str, name: &str) -> Route {
+        Route { workspace: workspace.into(), name: name.into(), ..route(vec![]) }
+    }
+
+    fn snapshot_of(routes: &[(&str, &str)]) -> Snapshot {
+        let mut by_workspace: HashMap<String, WorkspaceRoutes> = HashMap::new();
+        for (workspace, name) in routes {
+            by_workspace
+                .entry(workspace.to_string())
+                .or_default()
+                .insert(name.to_string(), Arc::new(named(workspace, name)));
+        }
+        Snapshot { routes: by_workspace.into_iter().map(|(w, r)| (w, Arc::new(r))).collect(), ..Snapshot::default() }
+    }
+
+    #[test]
+    fn a_model_change_copies_only_its_workspace() {
+        let before = snapshot_of(&[("a", "m1"), ("a", "m2"), ("b", "m1")]);
+        let after = before.with_route("a", "m3", Some(named("a", "m3")));
+        assert_eq!(after.route_count(), 4);
+        assert!(after.route("a", "m3").is_some() && before.route("a", "m3").is_none(), "the old snapshot is untouched");
+        assert!(Arc::ptr_eq(&before.routes["b"], &after.routes["b"]), "other workspaces are shared");
+        assert!(Arc::ptr_eq(before.route("a", "m1").unwrap(), after.route("a", "m1").unwrap()), "and other routes");
+        assert!(Arc::ptr_eq(&before.grants, &after.grants) && Arc::ptr_eq(&before.sources, &after.sources));
+
+        let replaced = after.with_route("a", "m1", Some(Route { enabled: false, ..named("a", "m1") }));
+        assert!(!replaced.route("a", "m1").unwrap().enabled);
+        let removed = replaced.with_route("b", "m1", None);
+        assert!(removed.route("b", "m1").is_none());
+        assert!(!removed.routes.contains_key("b"), "an empty workspace leaves the table");
+        assert_eq!(
+            removed.with_route("c", "gone", None).route_count(),
+            3,
+            "removing what is not there changes nothing"
+        );
     }
 }

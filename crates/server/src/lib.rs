@@ -11,7 +11,7 @@ pub use config::{LogFormat, Role, ServeArgs};
 pub use rotation::rotate_master_key;
 
 use anyhow::Context;
-use modelgate_control_plane::{ConfigListener, ControlPlane};
+use modelgate_control_plane::{ConfigChange, ConfigListener, ControlPlane};
 use modelgate_domain::usage::UsageRecord;
 use modelgate_inference::{InferencePlane, NodeLocation, SnapshotHandle, UsageSink};
 use modelgate_store::Store;
@@ -47,16 +47,16 @@ struct SnapshotReloader {
 
 #[async_trait::async_trait]
 impl ConfigListener for SnapshotReloader {
-    async fn changed(&self) {
-        reload(&self.snapshot).await;
-        if let Err(error) = self.store.announce_change().await {
+    async fn changed(&self, change: ConfigChange) {
+        apply(&self.snapshot, &change).await;
+        if let Err(error) = self.store.announce_change(&change).await {
             tracing::warn!(%error, "other nodes could not be told of a change; they catch up at their next resync");
         }
     }
 }
 
-async fn reload(snapshot: &SnapshotHandle) {
-    if let Err(error) = snapshot.reload().await {
+async fn apply(snapshot: &SnapshotHandle, change: &ConfigChange) {
+    if let Err(error) = snapshot.apply(change).await {
         tracing::error!(%error, "the route snapshot could not be rebuilt; the previous one stays in use");
     }
 }
@@ -92,9 +92,9 @@ fn spawn_refresh(
             };
             tokio::select! {
                 _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => return Ok(()),
-                _ = resync.tick() => reload(&snapshot).await,
+                _ = resync.tick() => apply(&snapshot, &ConfigChange::Everything).await,
                 received = next_change => match received {
-                    Ok(()) => reload(&snapshot).await,
+                    Ok(change) => apply(&snapshot, &change).await,
                     Err(error) => {
                         tracing::warn!(%error, "the change feed broke; reopening it");
                         feed = None;

@@ -39,9 +39,34 @@ pub struct ChangeFeed {
 
 impl ChangeFeed {
     /// Waits for the next announcement. An error means the connection broke: subscribe again.
-    pub async fn next(&mut self) -> Result<(), StoreError> {
-        self.listener.recv().await?;
-        Ok(())
+    pub async fn next(&mut self) -> Result<ConfigChange, StoreError> {
+        let notification = self.listener.recv().await?;
+        Ok(ConfigChange::from_payload(notification.payload()))
+    }
+}
+
+/// What a configuration change touched, so that nodes rebuild only that part of their route
+/// snapshot: a model write costs one row read, not a read of every model.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "change", rename_all = "camelCase")]
+pub enum ConfigChange {
+    /// Anything (connections, policies, workspaces): rebuild from scratch.
+    Everything,
+    /// One model endpoint was created, updated or deleted.
+    Model { workspace: String, name: String },
+    /// API keys, service accounts or administrators: who may call, not what is served.
+    Grants,
+}
+
+impl ConfigChange {
+    /// The `NOTIFY` payload (well under PostgreSQL's 8,000-byte limit: names are short).
+    pub fn to_payload(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a payload; anything unreadable (an older node's empty payload) means everything.
+    pub fn from_payload(payload: &str) -> ConfigChange {
+        serde_json::from_str(payload).unwrap_or(ConfigChange::Everything)
     }
 }
 
@@ -87,7 +112,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Tells every node sharing this database that the configuration changed (PostgreSQL:
     /// `NOTIFY`). A no-op for an embedded store, which only one node uses.
-    async fn announce_change(&self) -> Result<(), StoreError> {
+    async fn announce_change(&self, _change: &ConfigChange) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -192,4 +217,20 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError>;
     /// The usage records of a workspace (or one of its models) in `[from, to)`, oldest first.
     async fn query_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigChange;
+
+    #[test]
+    fn changes_travel_as_notify_payloads() {
+        let model = ConfigChange::Model { workspace: "w".into(), name: "m".into() };
+        assert_eq!(model.to_payload(), r#"{"change":"model","workspace":"w","name":"m"}"#);
+        for change in [model, ConfigChange::Grants, ConfigChange::Everything] {
+            assert_eq!(ConfigChange::from_payload(&change.to_payload()), change);
+        }
+        assert_eq!(ConfigChange::from_payload(""), ConfigChange::Everything, "an older node's empty payload");
+        assert_eq!(ConfigChange::from_payload(r#"{"change":"future"}"#), ConfigChange::Everything);
+    }
 }

@@ -187,8 +187,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn announce_change(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, '')").bind(CHANGE_CHANNEL).execute(&self.pool).await?;
+    async fn announce_change(&self, change: &ConfigChange) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGE_CHANNEL)
+            .bind(change.to_payload())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
