@@ -22,6 +22,8 @@ HARNESS="${BENCH_HARNESS:-$ROOT/../shared/bench}"
 [ -x "$HARNESS/bench.sh" ] || { echo "harness not found at $HARNESS (set BENCH_HARNESS)" >&2; exit 1; }
 # shellcheck source=/dev/null
 source "$HARNESS/lib/common.sh"
+# shellcheck source=lib/modelgate.sh
+source "$ROOT/bench/lib/modelgate.sh"
 
 MODES="openai openai-stream anthropic anthropic-stream"
 PEERS=""
@@ -42,63 +44,20 @@ done
 LABEL=modelgate
 [ -n "$POSTGRES" ] && LABEL="$LABEL-pg"
 [ -n "$REDIS" ] && LABEL="$LABEL-redis"
-SCHEMA=""
 
-API_PORT="${MODELGATE_BENCH_API_PORT:-19090}"
-RUN_PORT="${MODELGATE_BENCH_RUN_PORT:-19085}"
-API="http://127.0.0.1:$API_PORT/v0"
-ADMIN_KEY="mgk_bench_admin_key_$(date +%s)_0000"
-DATA="$(mktemp -d /tmp/modelgate-bench.XXXXXX)"
 OUT="$ROOT/bench/results/$(date +%Y%m%d-%H%M)-$(git -C "$ROOT" rev-parse --short HEAD)"
 mkdir -p "$OUT"
 
 cleanup() {
-  stop_service modelgate || true
-  [ -n "$SCHEMA" ] && psql -q "$POSTGRES" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+  stop_modelgate
   "$HARNESS/peers/nginx.sh" stop >/dev/null 2>&1 || true
   "$HARNESS/mock/stop.sh" >/dev/null 2>&1 || true
-  rm -rf "$DATA"
+  remove_modelgate_data
 }
 trap cleanup EXIT
 
-log "building modelgate (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin modelgate)
+build_modelgate
 "$HARNESS/setup.sh" tools
-
-api() {  # api METHOD PATH [JSON]
-  curl -sf -X "$1" "$API$2" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' ${3:+-d "$3"}
-}
-
-start_modelgate() {
-  rm -rf "$DATA"/*
-  local store=()
-  if [ -n "$POSTGRES" ]; then
-    [ -n "$SCHEMA" ] && psql -q "$POSTGRES" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null
-    SCHEMA="modelgate_bench_$(date +%s)"
-    psql -q "$POSTGRES" -c "CREATE SCHEMA $SCHEMA" >/dev/null
-    case "$POSTGRES" in *\?*) sep='&';; *) sep='?';; esac
-    store+=(MODELGATE_DATABASE_URL="$POSTGRES${sep}options=-c%20search_path%3D$SCHEMA")
-  fi
-  [ -n "$REDIS" ] && store+=(MODELGATE_REDIS_URL="$REDIS" MODELGATE_REDIS_PREFIX="bench-$(date +%s)")
-  env MODELGATE_API_ADDR="127.0.0.1:$API_PORT" MODELGATE_RUN_ADDR="127.0.0.1:$RUN_PORT" MODELGATE_DATA_DIR="$DATA" \
-    MODELGATE_BOOTSTRAP_API_KEY="$ADMIN_KEY" MODELGATE_LOG=warn ${store[@]+"${store[@]}"} \
-    start_service modelgate "$PROXY_CPU" "$ROOT/target/release/modelgate" serve >/dev/null
-  wait_http "$API/health" 30 || die "modelgate did not come up (see $BENCH_RUN/modelgate.log)"
-  api POST /integrations/connections "{\"metadata\":{\"name\":\"mock-openai\"},\"spec\":{\"integration\":\"openai\",\"config\":{\"url\":\"$MOCK_URL\"},\"secret\":{\"apiKey\":\"$MOCK_UPSTREAM_KEY\"}}}" >/dev/null
-  api POST /integrations/connections "{\"metadata\":{\"name\":\"mock-anthropic\"},\"spec\":{\"integration\":\"anthropic\",\"config\":{\"url\":\"$MOCK_URL\"},\"secret\":{\"apiKey\":\"$MOCK_UPSTREAM_KEY\"}}}" >/dev/null
-  api POST /policies '{"metadata":{"name":"bench-tpm"},"spec":{"type":"maxToken","maxTokens":{"granularity":"minute","step":1,"total":1000000000000}}}' >/dev/null
-  api POST /models '{"metadata":{"name":"gpt"},"spec":{"integrationConnections":["mock-openai"],"policies":["bench-tpm"],"runtime":{"type":"openai","model":"gpt-4o-mini"}}}' >/dev/null
-  api POST /models '{"metadata":{"name":"claude"},"spec":{"integrationConnections":["mock-anthropic"],"policies":["bench-tpm"],"runtime":{"type":"anthropic","model":"claude-3-5-haiku-20241022"}}}' >/dev/null
-  local i account keys
-  for i in $(seq -w 1 "$FILLER_MODELS"); do
-    api POST /models "{\"metadata\":{\"name\":\"filler-$i\"},\"spec\":{\"integrationConnections\":[\"mock-openai\"],\"runtime\":{\"type\":\"openai\",\"model\":\"m-$i\"}}}" >/dev/null
-  done
-  account=$(api POST /service_accounts '{"name":"bench-client"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
-  keys="/service_accounts/$account/api_keys"
-  for i in $(seq 1 100); do api POST "$keys" '{"scopes":["models:invoke"]}' >/dev/null; done
-  CLIENT_KEY=$(api POST "$keys" '{"name":"bench","scopes":["models:invoke"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["apiKey"])')
-  log "modelgate configured: $((FILLER_MODELS + 2)) models, 102 keys, maxToken policy, usage metering on${POSTGRES:+, PostgreSQL}${REDIS:+, Redis}"
-}
 
 "$HARNESS/mock/stop.sh" >/dev/null 2>&1 || true
 "$HARNESS/mock/start.sh"
@@ -124,7 +83,7 @@ for mode in $MODES; do
   "$HARNESS/bench.sh" "http://127.0.0.1:$RUN_PORT/default/models/$model" "$LABEL" --mode "$mode" \
     --pgid "$(cat "$BENCH_RUN/modelgate.pid")" -H "Authorization: Bearer $CLIENT_KEY" \
     --out "$OUT" ${EXTRA[@]+"${EXTRA[@]}"} | tee -a "$OUT/table.md"
-  stop_service modelgate
+  stop_modelgate
 done
 echo
 cat "$OUT/table.md"

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 
 /// How long Redis is left alone after a failure before it is asked again.
 const REST_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// How often Redis is pinged, so that its state is known without traffic.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Token additions waiting to be sent to Redis; beyond that they are counted locally only.
 const PENDING_ADDITIONS: usize = 16 * 1024;
 
@@ -132,14 +134,32 @@ impl Limiter {
     }
 }
 
-/// Sends token additions one after the other; while Redis is down they stay local.
+/// Sends token additions one after the other; while Redis is down they stay local. Between
+/// them, pings Redis every [`HEALTH_CHECK_EVERY`] so that its state (and metric) is known even
+/// without limited traffic. Ends when the limiter is dropped.
 async fn send_additions(
     mut pending: mpsc::Receiver<Addition>,
     counters: Arc<RedisCounters>,
     health: Arc<Health>,
     local_fallbacks: Arc<AtomicU64>,
 ) {
-    while let Some(addition) = pending.recv().await {
+    let mut health_check = tokio::time::interval(HEALTH_CHECK_EVERY);
+    loop {
+        let addition = tokio::select! {
+            addition = pending.recv() => match addition {
+                Some(addition) => addition,
+                None => return,
+            },
+            _ = health_check.tick() => {
+                if health.worth_asking() {
+                    match counters.ping().await {
+                        Ok(()) => health.answered(),
+                        Err(error) => health.failed(&error),
+                    }
+                }
+                continue;
+            }
+        };
         if !health.worth_asking() {
             local_fallbacks.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -277,6 +297,15 @@ mod tests {
         assert!(a.admit(&route, "k", 2).await.is_err(), "the limit still holds on this node");
         assert_eq!(a.local_fallbacks(), 3);
         assert_eq!(Limiter::local().redis_state(), RedisState::NotConfigured);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_shows_without_traffic() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let idle = node(&format!("redis://127.0.0.1:{port}"), "unused");
+        let found = eventually(async || idle.redis_state() == RedisState::Down).await;
+        assert!(found, "the first health check finds it gone");
+        assert_eq!(idle.local_fallbacks(), 0, "no request was counted locally");
     }
 
     #[tokio::test]

@@ -123,6 +123,15 @@ impl RedisCounters {
         })
     }
 
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<(), CounterError> {
+        let mut connection = self.connection.clone();
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut connection);
+        tokio::time::timeout(self.timeout, ping).await.map_err(|_| CounterError::Timeout(self.timeout))??;
+        Ok(())
+    }
+
     /// Adds a finished request's tokens to the route's windows.
     pub async fn add(&self, route: &Route, caller: &str, usage: Usage, now: i64) -> Result<(), CounterError> {
         let mut invocation = self.add.prepare_invoke();
