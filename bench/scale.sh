@@ -15,10 +15,6 @@
 # Results: bench/results/DATE-COMMIT-scale/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-HARNESS="${BENCH_HARNESS:-$ROOT/../shared/bench}"
-[ -x "$HARNESS/bench.sh" ] || { echo "harness not found at $HARNESS (set BENCH_HARNESS)" >&2; exit 1; }
-# shellcheck source=/dev/null
-source "$HARNESS/lib/common.sh"
 # shellcheck source=lib/modelgate.sh
 source "$ROOT/bench/lib/modelgate.sh"
 

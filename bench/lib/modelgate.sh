@@ -1,6 +1,12 @@
 # Starting and configuring modelgate for the benchmark scripts (sourced by bench/run.sh and
-# bench/scale.sh after ../shared/bench/lib/common.sh). Reads FILLER_MODELS, POSTGRES, REDIS;
-# sets MODELGATE_BIN, CLIENT_KEY, API, RUN_PORT.
+# bench/scale.sh, with ROOT set): finds the harness (../shared/bench, or BENCH_HARNESS) and loads
+# its lib/common.sh. Reads FILLER_MODELS, POSTGRES, REDIS; sets MODELGATE_BIN, CLIENT_KEY, API,
+# RUN_PORT.
+
+HARNESS="${BENCH_HARNESS:-$ROOT/../shared/bench}"
+[ -x "$HARNESS/bench.sh" ] || { echo "harness not found at $HARNESS (set BENCH_HARNESS)" >&2; exit 1; }
+# shellcheck source=/dev/null
+source "$HARNESS/lib/common.sh"
 
 API_PORT="${MODELGATE_BENCH_API_PORT:-19090}"
 RUN_PORT="${MODELGATE_BENCH_RUN_PORT:-19085}"
