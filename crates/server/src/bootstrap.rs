@@ -3,7 +3,7 @@
 use anyhow::Context;
 use modelgate_domain::timestamp::now_micros;
 use modelgate_domain::{api_key, Scope};
-use modelgate_store::{ApiKeyRecord, Store};
+use modelgate_store::{ApiKeyRecord, Store, StoreError};
 
 /// The workspace every node creates on first start.
 pub const BOOTSTRAP_WORKSPACE: &str = "default";
@@ -41,11 +41,15 @@ pub async fn run(store: &dyn Store, configured_key: Option<&str>) -> anyhow::Res
             "MODELGATE_BOOTSTRAP_API_KEY must be at least {MIN_BOOTSTRAP_KEY_LEN} characters without spaces"
         );
         if store.find_api_key(&api_key::digest(key)).await?.is_none() {
-            store
+            match store
                 .insert_api_key(&admin_key_record(key, "bootstrap admin key (MODELGATE_BOOTSTRAP_API_KEY)"))
                 .await
-                .context("cannot store the bootstrap API key")?;
-            tracing::info!("admin API key from MODELGATE_BOOTSTRAP_API_KEY is registered");
+            {
+                Ok(()) => tracing::info!("admin API key from MODELGATE_BOOTSTRAP_API_KEY is registered"),
+                // Another node starting at the same time registered it first.
+                Err(StoreError::AlreadyExists) => {}
+                Err(error) => return Err(anyhow::Error::new(error).context("cannot store the bootstrap API key")),
+            }
         }
         return Ok(None);
     }

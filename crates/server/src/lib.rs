@@ -14,7 +14,7 @@ use anyhow::Context;
 use modelgate_control_plane::{ConfigChange, ConfigListener, ControlPlane};
 use modelgate_domain::usage::UsageRecord;
 use modelgate_inference::{InferencePlane, NodeLocation, SnapshotHandle, UsageSink};
-use modelgate_store::Store;
+use modelgate_store::{ChangeFeed, Store, StoreError};
 use modelgate_store::{UsageWriter, UsageWriterTask};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,44 +61,76 @@ async fn apply(snapshot: &SnapshotHandle, change: &ConfigChange) {
     }
 }
 
+/// First wait before reopening a change feed that could not be opened; it doubles on every failure
+/// up to [`FEED_RETRY_MAX`]. A feed that breaks is reopened at once.
+const FEED_RETRY_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest wait between two attempts to reopen the change feed (a database outage).
+const FEED_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// What the change feed did.
+enum FeedEvent {
+    /// An attempt to open the feed ended (`None`: the engine has no feed).
+    Opened(Result<Option<ChangeFeed>, StoreError>),
+    /// The open feed delivered an announcement, or broke.
+    Announced(Result<ConfigChange, StoreError>),
+}
+
 /// Keeps the snapshot current with changes made through other nodes: every announcement on the
-/// store's change feed (PostgreSQL LISTEN) triggers a rebuild, and a full resync runs every
-/// `every` as a safety net (and is all an embedded store needs). A broken feed is reopened.
+/// store's change feed (PostgreSQL LISTEN) is applied, and a full resync runs every `every` as a
+/// safety net (and is all an embedded store needs). A feed that breaks (database restart,
+/// network cut) is reopened, with a growing wait while that fails; announcements made while no
+/// feed was open are lost, so each (re)opening is followed by a full rebuild.
 fn spawn_refresh(
     snapshot: Arc<SnapshotHandle>,
     store: Arc<dyn Store>,
     every: std::time::Duration,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
+    use tokio::time::Instant;
     tokio::spawn(async move {
-        let mut feed = None;
+        let mut feed: Option<ChangeFeed> = None;
+        let mut engine_has_feed = true;
+        let mut retry_at = Instant::now();
+        let mut retry_wait = FEED_RETRY_MIN;
         let mut resync = tokio::time::interval(every);
         resync.tick().await;
         loop {
-            if feed.is_none() {
-                feed = match store.subscribe_changes().await {
-                    Ok(feed) => feed,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot listen for configuration changes; relying on the periodic resync");
-                        None
-                    }
-                };
-            }
-            let next_change = async {
+            let event = async {
                 match feed.as_mut() {
-                    Some(feed) => feed.next().await,
+                    Some(feed) => FeedEvent::Announced(feed.next().await),
+                    None if engine_has_feed => {
+                        tokio::time::sleep_until(retry_at).await;
+                        FeedEvent::Opened(store.subscribe_changes().await)
+                    }
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => return Ok(()),
                 _ = resync.tick() => apply(&snapshot, &ConfigChange::Everything).await,
-                received = next_change => match received {
-                    Ok(change) => apply(&snapshot, &change).await,
-                    Err(error) => {
+                event = event => match event {
+                    FeedEvent::Announced(Ok(change)) => apply(&snapshot, &change).await,
+                    FeedEvent::Announced(Err(error)) => {
                         tracing::warn!(%error, "the change feed broke; reopening it");
                         feed = None;
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        retry_at = Instant::now();
+                        retry_wait = FEED_RETRY_MIN;
+                    }
+                    FeedEvent::Opened(Ok(Some(opened))) => {
+                        feed = Some(opened);
+                        retry_wait = FEED_RETRY_MIN;
+                        // Catch up with what was announced while no feed was open.
+                        apply(&snapshot, &ConfigChange::Everything).await;
+                    }
+                    FeedEvent::Opened(Ok(None)) => engine_has_feed = false,
+                    FeedEvent::Opened(Err(error)) => {
+                        tracing::warn!(
+                            %error,
+                            retry_in_seconds = retry_wait.as_secs(),
+                            "cannot listen for configuration changes; retrying, and the periodic resync still runs"
+                        );
+                        retry_at = Instant::now() + retry_wait;
+                        retry_wait = (retry_wait * 2).min(FEED_RETRY_MAX);
                     }
                 },
             }
@@ -182,9 +214,14 @@ fn spawn_usage_retention(
     })
 }
 
+/// How long readiness waits for the store to answer before reporting it unreachable (the pool
+/// would wait up to its 10 s acquire timeout; load balancers' probes give up sooner).
+const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What an inference node's API address serves: liveness, and readiness that reflects the
-/// snapshot (a node keeps serving known routes through a store outage, but says it is not ready
-/// once its snapshot is older than ten resync intervals) and the store.
+/// snapshot and the store. A node keeps serving known routes through a store outage, so
+/// readiness stays 200 (`"store": "unreachable"`) until its snapshot is older than ten resync
+/// intervals, then turns 503 (`"status": "stale"`).
 fn inference_node_admin(
     store: Arc<dyn Store>,
     snapshot: Arc<SnapshotHandle>,
@@ -196,7 +233,7 @@ fn inference_node_admin(
         let (store, snapshot) = (store.clone(), snapshot.clone());
         async move {
             let age = snapshot.get().built_at.and_then(|t| t.elapsed().ok()).unwrap_or_default();
-            let store_ok = store.ping().await.is_ok();
+            let store_ok = matches!(tokio::time::timeout(READY_STORE_TIMEOUT, store.ping()).await, Ok(Ok(())));
             let body = serde_json::json!({"status": if age < resync * 10 { "ready" } else { "stale" },
                 "snapshotAgeSeconds": age.as_secs_f64(), "store": if store_ok { "ok" } else { "unreachable" }});
             let status = if age < resync * 10 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

@@ -38,10 +38,17 @@ pub struct ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// Waits for the next announcement. An error means the connection broke: subscribe again.
+    /// Waits for the next announcement. An error means the connection broke: subscribe again,
+    /// and rebuild everything, as announcements made meanwhile are lost. (The listener is not
+    /// left to reconnect by itself, which would lose them silently.)
     pub async fn next(&mut self) -> Result<ConfigChange, StoreError> {
-        let notification = self.listener.recv().await?;
-        Ok(ConfigChange::from_payload(notification.payload()))
+        match self.listener.try_recv().await? {
+            Some(notification) => Ok(ConfigChange::from_payload(notification.payload())),
+            None => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the connection listening for changes was lost",
+            )))),
+        }
     }
 }
 

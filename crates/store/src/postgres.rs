@@ -198,6 +198,8 @@ impl Store for PostgresStore {
 
     async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        // A lost connection ends the feed (see ChangeFeed::next) instead of being reopened here.
+        listener.eager_reconnect(false);
         listener.listen(CHANGE_CHANNEL).await?;
         Ok(Some(ChangeFeed { listener }))
     }
