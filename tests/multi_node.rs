@@ -16,7 +16,7 @@ use postgres_support::TestSchema;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{assert_gateway_error, call, chat, poll_until, Node, Relay};
+use support::{assert_gateway_error, call, chat, poll_until, postgres_through_relay, Node};
 
 const ADMIN_KEY: &str = "mgk_multi_node_admin_key_0123456789abcdef";
 const MASTER_KEY: &str = "6d6f64656c676174652d6d756c74692d6e6f64652d746573742d6b65792d3031";
@@ -146,21 +146,25 @@ async fn one_control_and_two_inference_processes_share_the_configuration_and_usa
         tokio::join!(deployment.start("control"), deployment.start("inference"), deployment.start("inference"));
     assert!(control.run.is_none(), "a control node serves no inference");
     let (app_key, app_key_id, keys) = configure(&control, &mock).await;
-    let mut usage = Tally::default();
-
     // Created through the control node: served by both inference nodes within a second.
-    for answer in on_every_node(&[&first, &second], ADMIN_KEY, "m", 200).await {
-        usage.add(&answer);
-    }
-    for answer in on_every_node(&[&first, &second], &app_key, "m", 200).await {
-        usage.add(&answer);
+    for key in [ADMIN_KEY, &app_key] {
+        for (status, body) in on_every_node(&[&first, &second], key, "m", 200).await {
+            assert_eq!(status, 200, "{body}");
+        }
     }
 
-    // Calls on both nodes are summed in one place.
-    for node in [&first, &first, &first, &second, &second] {
-        usage.add(&chat(node.run(), &app_key, "m").await);
+    // Calls on both nodes are summed in one place. (A model of its own: while the configuration
+    // was being made, a node may have served a snapshot read half before and half after the
+    // writes, a model without its connection, and metered a 502 for it.)
+    admin(&control, Method::POST, "/models", Some(model("metered", true))).await;
+    let mut usage = Tally::default();
+    for answer in on_every_node(&[&first, &second], &app_key, "metered", 200).await {
+        usage.add(&answer);
     }
-    assert_usage(&control, "m", &usage).await;
+    for node in [&first, &first, &first, &second, &second] {
+        usage.add(&chat(node.run(), &app_key, "metered").await);
+    }
+    assert_usage(&control, "metered", &usage).await;
 
     // A revoked key is refused by both within a second.
     admin(&control, Method::DELETE, &format!("{keys}/{app_key_id}"), None).await;
@@ -196,28 +200,30 @@ async fn one_control_and_two_inference_processes_share_the_configuration_and_usa
     tokio::join!(control.stop(), first.stop(), second.stop());
 }
 
-/// An inference node loses PostgreSQL (every connection closed, new ones hang: a network
-/// partition) while the control node keeps it, then gets it back. Meanwhile the node keeps serving
-/// what it knows, says in its readiness that the store is unreachable, and keeps the usage it
-/// meters; afterwards it writes that usage, reopens its change feed by itself (the resync interval
-/// is an hour) and catches up with the change made during the outage, whose announcement it
-/// could not hear.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_inference_node_rides_out_a_postgres_outage() {
-    let Some(schema) = TestSchema::create("an_inference_node_rides_out_a_postgres_outage").await else {
+/// An inference node loses PostgreSQL while the control node keeps it, then gets it back.
+/// Meanwhile the node keeps serving what it knows, says in its readiness that the store is
+/// unreachable, and keeps the usage it meters; afterwards it writes that usage, reopens its change
+/// feed by itself (the resync interval is an hour) and catches up with the change made during the
+/// outage, whose announcement it could not hear.
+async fn an_inference_node_rides_out_a_postgres_outage(test: &str, take_away: fn(&support::Relay)) {
+    let Some(schema) = TestSchema::create(test).await else {
         return;
     };
-    let (relay, relayed_url) = Relay::for_postgres(&schema.url).await;
+    let (relay, relayed_url) = postgres_through_relay(&schema.url).await;
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();
     let (direct, relayed) = (Deployment { database_url: schema.url.clone() }, Deployment { database_url: relayed_url });
     let (control, node) = tokio::join!(direct.start("control"), relayed.start("inference"));
     let (app_key, _, _) = configure(&control, &mock).await;
+    let (status, body) = on_every_node(&[&node], &app_key, "m", 200).await.remove(0);
+    assert_eq!(status, 200, "{body}");
+    // Usage is counted on a model of its own (see the test above).
+    admin(&control, Method::POST, "/models", Some(model("metered", true))).await;
     let mut usage = Tally::default();
-    usage.add(&on_every_node(&[&node], &app_key, "m", 200).await[0]);
+    usage.add(&on_every_node(&[&node], &app_key, "metered", 200).await[0]);
     let (status, before) = ready(&node).await;
     assert_eq!((status, &before["status"], &before["store"]), (200, &json!("ready"), &json!("ok")), "{before}");
 
-    relay.cut();
+    take_away(&relay);
     // Readiness reports the store truthfully, and stays 200: the snapshot is fresh and serving.
     let deadline = Instant::now() + EVENTUALLY;
     let (status, during) = loop {
@@ -234,7 +240,7 @@ async fn an_inference_node_rides_out_a_postgres_outage() {
     );
     // Known models and keys are served, and metered.
     for key in [app_key.as_str(), ADMIN_KEY, app_key.as_str(), ADMIN_KEY] {
-        usage.add(&chat(node.run(), key, "m").await);
+        usage.add(&chat(node.run(), key, "metered").await);
     }
     // A change the node cannot hear of now.
     admin(&control, Method::POST, "/models", Some(model("during-outage", true))).await;
@@ -247,7 +253,7 @@ async fn an_inference_node_rides_out_a_postgres_outage() {
     admin(&control, Method::POST, "/models", Some(model("after-outage", true))).await;
     assert_eq!(on_every_node(&[&node], ADMIN_KEY, "after-outage", 200).await[0].0, 200);
     // The usage metered during the outage was kept and written.
-    assert_usage(&control, "m", &usage).await;
+    assert_usage(&control, "metered", &usage).await;
     let metrics = call(ADMIN_KEY, Method::GET, &format!("{}/metrics", node.admin()), None).await.1;
     let metrics = metrics.as_str().unwrap();
     assert!(metrics.lines().any(|line| line.ends_with("usage_records_dropped 0")), "{metrics}");
@@ -255,4 +261,21 @@ async fn an_inference_node_rides_out_a_postgres_outage() {
     assert_eq!((status, &after["store"]), (200, &json!("ok")), "{after}");
 
     tokio::join!(control.stop(), node.stop());
+}
+
+/// PostgreSQL stops: connections are closed, new ones refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inference_node_rides_out_a_postgres_stop() {
+    an_inference_node_rides_out_a_postgres_outage("an_inference_node_rides_out_a_postgres_stop", support::Relay::cut)
+        .await;
+}
+
+/// The network between the node and PostgreSQL fails: connections are closed, new ones hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inference_node_rides_out_a_network_partition() {
+    an_inference_node_rides_out_a_postgres_outage(
+        "an_inference_node_rides_out_a_network_partition",
+        support::Relay::partition,
+    )
+    .await;
 }

@@ -1,20 +1,16 @@
 //! Helpers for tests that run the real `modelgate` binary: a [`Node`] process on ephemeral
 //! ports (killed when dropped, so no process outlives a failed test; its log is printed when the
-//! test panics), HTTP calls to it, polling with a deadline, and a TCP [`Relay`] whose link to
-//! PostgreSQL can be cut and restored.
+//! test panics), HTTP calls to it, polling with a deadline, and PostgreSQL behind a [`Relay`]
+//! whose link can be cut.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub use modelgate_mock_provider::relay::Relay;
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdout, Command};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// How long a node may take to print its addresses (a debug build, migrations, a busy machine).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -186,73 +182,13 @@ pub fn assert_gateway_error((status, body): &(u16, Value), expected: u16, code: 
     assert!(body["error"]["type"].is_string() && body["error"]["retryable"].is_boolean(), "{body}");
 }
 
-/// Whether the link of a [`Relay`] carries traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Link {
-    Up,
-    Down,
-}
-
-/// A TCP relay on a loopback port to `target`, standing between nodes and PostgreSQL. While the
-/// link is cut, every relayed connection is closed and new ones are held without an answer (a
-/// network partition: connecting hangs rather than failing fast); once restored, held
-/// connections are relayed.
-pub struct Relay {
-    pub addr: SocketAddr,
-    link: Arc<watch::Sender<Link>>,
-    accept: JoinHandle<()>,
-}
-
-impl Relay {
-    pub async fn start(target: String) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let link = Arc::new(watch::channel(Link::Up).0);
-        let accept_link = link.clone();
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut link = accept_link.subscribe();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    if link.wait_for(|state| *state == Link::Up).await.is_err() {
-                        return;
-                    }
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        // Cut: both sockets are dropped, which closes them.
-                        _ = link.wait_for(|state| *state == Link::Down) => {}
-                    }
-                });
-            }
-        });
-        Relay { addr, link, accept }
-    }
-
-    /// A relay to the host and port of the PostgreSQL URL `url`, and `url` rewritten to go
-    /// through it.
-    pub async fn for_postgres(url: &str) -> (Relay, String) {
-        let mut parsed = reqwest::Url::parse(url).unwrap();
-        let target = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap_or(5432));
-        let relay = Relay::start(target).await;
-        parsed.set_host(Some("127.0.0.1")).unwrap();
-        parsed.set_port(Some(relay.addr.port())).unwrap();
-        (relay, parsed.to_string())
-    }
-
-    /// Closes every relayed connection and holds new ones.
-    pub fn cut(&self) {
-        self.link.send_replace(Link::Down);
-    }
-
-    /// Relays again, the held connections included.
-    pub fn restore(&self) {
-        self.link.send_replace(Link::Up);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
+/// A relay to the PostgreSQL server of `url`, and `url` rewritten to go through it.
+pub async fn postgres_through_relay(url: &str) -> (Relay, String) {
+    let mut parsed = reqwest::Url::parse(url).unwrap();
+    let target = (parsed.host_str().unwrap(), parsed.port().unwrap_or(5432));
+    let target = tokio::net::lookup_host(target).await.unwrap().next().unwrap();
+    let relay = Relay::start(target).await.unwrap();
+    parsed.set_host(Some("127.0.0.1")).unwrap();
+    parsed.set_port(Some(relay.addr().port())).unwrap();
+    (relay, parsed.to_string())
 }

@@ -7,10 +7,22 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// What the relay does with connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Relays them.
+    Open,
+    /// Closes them, new ones as soon as they are accepted (a stopped service).
+    Cut,
+    /// Closes the relayed ones and holds new ones unanswered (a network partition: connecting
+    /// hangs instead of failing); they are relayed once the link is restored.
+    Partitioned,
+}
+
 /// Relays `127.0.0.1:{port}` to a target until dropped.
 pub struct Relay {
     addr: SocketAddr,
-    open: Arc<watch::Sender<bool>>,
+    link: Arc<watch::Sender<Link>>,
     accepting: JoinHandle<()>,
 }
 
@@ -19,9 +31,9 @@ impl Relay {
     pub async fn start(target: SocketAddr) -> std::io::Result<Relay> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let open = Arc::new(watch::Sender::new(true));
-        let accepting = tokio::spawn(accept(listener, target, open.clone()));
-        Ok(Relay { addr, open, accepting })
+        let link = Arc::new(watch::Sender::new(Link::Open));
+        let accepting = tokio::spawn(accept(listener, target, link.clone()));
+        Ok(Relay { addr, link, accepting })
     }
 
     /// The address clients connect to.
@@ -31,12 +43,18 @@ impl Relay {
 
     /// Closes every relayed connection; new ones are closed as soon as they are accepted.
     pub fn cut(&self) {
-        self.open.send_replace(false);
+        self.link.send_replace(Link::Cut);
     }
 
-    /// Relays new connections again.
+    /// Closes every relayed connection; new ones are held without an answer until
+    /// [`Relay::restore`] (then relayed) or [`Relay::cut`] (then closed).
+    pub fn partition(&self) {
+        self.link.send_replace(Link::Partitioned);
+    }
+
+    /// Relays new connections again, and those held by a partition.
     pub fn restore(&self) {
-        self.open.send_replace(true);
+        self.link.send_replace(Link::Open);
     }
 }
 
@@ -47,18 +65,22 @@ impl Drop for Relay {
     }
 }
 
-async fn accept(listener: TcpListener, target: SocketAddr, open: Arc<watch::Sender<bool>>) {
+async fn accept(listener: TcpListener, target: SocketAddr, link: Arc<watch::Sender<Link>>) {
     while let Ok((client, _)) = listener.accept().await {
-        let mut open = open.subscribe();
-        if !*open.borrow_and_update() {
+        let mut link = link.subscribe();
+        if *link.borrow_and_update() == Link::Cut {
             continue;
         }
         tokio::spawn(async move {
+            let held = link.wait_for(|state| *state != Link::Partitioned).await.map(|state| *state);
+            if !matches!(held, Ok(Link::Open)) {
+                return;
+            }
             let Ok(server) = TcpStream::connect(target).await else { return };
             let (mut client, mut server) = (client, server);
             tokio::select! {
                 _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                _ = open.wait_for(|open| !*open) => {}
+                _ = link.wait_for(|state| *state != Link::Open) => {}
             }
         });
     }
