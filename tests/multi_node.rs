@@ -133,6 +133,19 @@ async fn ready(node: &Node) -> (u16, Value) {
     call(ADMIN_KEY, Method::GET, &format!("{}/v0/ready", node.admin()), None).await
 }
 
+/// Polls an inference node's readiness until its answer satisfies `check` (or, after a while,
+/// returns the last answer).
+async fn ready_when(node: &Node, check: impl Fn(&Value) -> bool) -> (u16, Value) {
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        let (status, body) = ready(node).await;
+        if check(&body) || Instant::now() >= deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_control_and_two_inference_processes_share_the_configuration_and_usage() {
     let Some(schema) = TestSchema::create("one_control_and_two_inference_processes").await else {
@@ -202,9 +215,9 @@ async fn one_control_and_two_inference_processes_share_the_configuration_and_usa
 
 /// An inference node loses PostgreSQL while the control node keeps it, then gets it back.
 /// Meanwhile the node keeps serving what it knows, says in its readiness that the store is
-/// unreachable, and keeps the usage it meters; afterwards it writes that usage, reopens its change
-/// feed by itself (the resync interval is an hour) and catches up with the change made during the
-/// outage, whose announcement it could not hear.
+/// unreachable and its change feed down, and keeps the usage it meters; afterwards it writes that
+/// usage, reopens its change feed by itself (the resync interval is an hour) and catches up with
+/// the change made during the outage, whose announcement it could not hear.
 async fn an_inference_node_rides_out_a_postgres_outage(test: &str, take_away: fn(&support::Relay)) {
     let Some(schema) = TestSchema::create(test).await else {
         return;
@@ -220,36 +233,37 @@ async fn an_inference_node_rides_out_a_postgres_outage(test: &str, take_away: fn
     admin(&control, Method::POST, "/models", Some(model("metered", true))).await;
     let mut usage = Tally::default();
     usage.add(&on_every_node(&[&node], &app_key, "metered", 200).await[0]);
-    let (status, before) = ready(&node).await;
-    assert_eq!((status, &before["status"], &before["store"]), (200, &json!("ready"), &json!("ok")), "{before}");
+    let (status, before) = ready_when(&node, |body| body["changeFeed"] == "listening").await;
+    assert_eq!(
+        (status, &before["status"], &before["store"], &before["changeFeed"]),
+        (200, &json!("ready"), &json!("ok"), &json!("listening")),
+        "{before}"
+    );
 
     take_away(&relay);
-    // Readiness reports the store truthfully, and stays 200: the snapshot is fresh and serving.
-    let deadline = Instant::now() + EVENTUALLY;
-    let (status, during) = loop {
-        let (status, body) = ready(&node).await;
-        if body["store"] == "unreachable" || Instant::now() >= deadline {
-            break (status, body);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Readiness reports the store and the change feed truthfully, and stays 200: the snapshot is
+    // fresh and serving.
+    let (status, during) =
+        ready_when(&node, |body| body["store"] == "unreachable" && body["changeFeed"] == "reopening").await;
     assert_eq!(
-        (status, &during["status"], &during["store"]),
-        (200, &json!("ready"), &json!("unreachable")),
+        (status, &during["status"], &during["store"], &during["changeFeed"]),
+        (200, &json!("ready"), &json!("unreachable"), &json!("reopening")),
         "{during}"
     );
     // Known models and keys are served, and metered.
     for key in [app_key.as_str(), ADMIN_KEY, app_key.as_str(), ADMIN_KEY] {
         usage.add(&chat(node.run(), key, "metered").await);
     }
-    // A change the node cannot hear of now.
+    // A change the node cannot hear of.
     admin(&control, Method::POST, "/models", Some(model("during-outage", true))).await;
     assert_gateway_error(&chat(node.run(), ADMIN_KEY, "during-outage").await, 404, "ROUTE_NOT_FOUND");
 
     relay.restore();
-    // Once its change feed is open again, the node has caught up, and hears of new changes.
-    let answer = poll_until(Instant::now() + EVENTUALLY, 200, || chat(node.run(), ADMIN_KEY, "during-outage")).await;
-    assert_eq!(answer.0, 200, "the change made during the outage never arrived: {}", answer.1);
+    // The node reopens its change feed, has then caught up, and hears of new changes again.
+    let (status, after) = ready_when(&node, |body| body["changeFeed"] == "listening").await;
+    assert_eq!((status, &after["store"], &after["changeFeed"]), (200, &json!("ok"), &json!("listening")), "{after}");
+    let answer = chat(node.run(), ADMIN_KEY, "during-outage").await;
+    assert_eq!(answer.0, 200, "the change made during the outage is served: {}", answer.1);
     admin(&control, Method::POST, "/models", Some(model("after-outage", true))).await;
     assert_eq!(on_every_node(&[&node], ADMIN_KEY, "after-outage", 200).await[0].0, 200);
     // The usage metered during the outage was kept and written.
@@ -257,8 +271,6 @@ async fn an_inference_node_rides_out_a_postgres_outage(test: &str, take_away: fn
     let metrics = call(ADMIN_KEY, Method::GET, &format!("{}/metrics", node.admin()), None).await.1;
     let metrics = metrics.as_str().unwrap();
     assert!(metrics.lines().any(|line| line.ends_with("usage_records_dropped 0")), "{metrics}");
-    let (status, after) = ready(&node).await;
-    assert_eq!((status, &after["store"]), (200, &json!("ok")), "{after}");
 
     tokio::join!(control.stop(), node.stop());
 }

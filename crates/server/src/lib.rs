@@ -67,6 +67,31 @@ const FEED_RETRY_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// Longest wait between two attempts to reopen the change feed (a database outage).
 const FEED_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(8);
 
+/// Whether this node hears of other nodes' changes, for readiness.
+#[derive(Default)]
+struct FeedStatus(std::sync::atomic::AtomicU8);
+
+impl FeedStatus {
+    /// The store has no change feed (an embedded store), or none was opened yet.
+    const NONE: u8 = 0;
+    /// The feed is open, and the snapshot caught up when it opened.
+    const LISTENING: u8 = 1;
+    /// The feed broke or could not be opened; it is being reopened.
+    const REOPENING: u8 = 2;
+
+    fn set(&self, status: u8) {
+        self.0.store(status, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn describe(&self) -> &'static str {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            FeedStatus::LISTENING => "listening",
+            FeedStatus::REOPENING => "reopening",
+            _ => "none",
+        }
+    }
+}
+
 /// What the change feed did.
 enum FeedEvent {
     /// An attempt to open the feed ended (`None`: the engine has no feed).
@@ -84,6 +109,7 @@ fn spawn_refresh(
     snapshot: Arc<SnapshotHandle>,
     store: Arc<dyn Store>,
     every: std::time::Duration,
+    status: Arc<FeedStatus>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     use tokio::time::Instant;
@@ -112,6 +138,7 @@ fn spawn_refresh(
                     FeedEvent::Announced(Ok(change)) => apply(&snapshot, &change).await,
                     FeedEvent::Announced(Err(error)) => {
                         tracing::warn!(%error, "the change feed broke; reopening it");
+                        status.set(FeedStatus::REOPENING);
                         feed = None;
                         retry_at = Instant::now();
                         retry_wait = FEED_RETRY_MIN;
@@ -121,9 +148,14 @@ fn spawn_refresh(
                         retry_wait = FEED_RETRY_MIN;
                         // Catch up with what was announced while no feed was open.
                         apply(&snapshot, &ConfigChange::Everything).await;
+                        status.set(FeedStatus::LISTENING);
                     }
-                    FeedEvent::Opened(Ok(None)) => engine_has_feed = false,
+                    FeedEvent::Opened(Ok(None)) => {
+                        engine_has_feed = false;
+                        status.set(FeedStatus::NONE);
+                    }
                     FeedEvent::Opened(Err(error)) => {
+                        status.set(FeedStatus::REOPENING);
                         tracing::warn!(
                             %error,
                             retry_in_seconds = retry_wait.as_secs(),
@@ -219,23 +251,25 @@ fn spawn_usage_retention(
 const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What an inference node's API address serves: liveness, and readiness that reflects the
-/// snapshot and the store. A node keeps serving known routes through a store outage, so
-/// readiness stays 200 (`"store": "unreachable"`) until its snapshot is older than ten resync
-/// intervals, then turns 503 (`"status": "stale"`).
+/// snapshot, the store and the change feed. A node keeps serving known routes through a store
+/// outage, so readiness stays 200 (`"store": "unreachable"`, `"changeFeed": "reopening"`) until
+/// its snapshot is older than ten resync intervals, then turns 503 (`"status": "stale"`).
 fn inference_node_admin(
     store: Arc<dyn Store>,
     snapshot: Arc<SnapshotHandle>,
+    feed: Arc<FeedStatus>,
     resync: std::time::Duration,
 ) -> axum::Router {
     use axum::http::StatusCode;
     use axum::routing::get;
     let ready = move || {
-        let (store, snapshot) = (store.clone(), snapshot.clone());
+        let (store, snapshot, feed) = (store.clone(), snapshot.clone(), feed.clone());
         async move {
             let age = snapshot.get().built_at.and_then(|t| t.elapsed().ok()).unwrap_or_default();
             let store_ok = matches!(tokio::time::timeout(READY_STORE_TIMEOUT, store.ping()).await, Ok(Ok(())));
             let body = serde_json::json!({"status": if age < resync * 10 { "ready" } else { "stale" },
-                "snapshotAgeSeconds": age.as_secs_f64(), "store": if store_ok { "ok" } else { "unreachable" }});
+                "snapshotAgeSeconds": age.as_secs_f64(), "store": if store_ok { "ok" } else { "unreachable" },
+                "changeFeed": feed.describe()});
             let status = if age < resync * 10 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
             (status, axum::Json(body))
         }
@@ -298,6 +332,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         tracing::info!("maxToken and rate-limit windows are shared through Redis");
     }
     let store_for_ready = store.clone();
+    let feed_status = Arc::new(FeedStatus::default());
     let snapshot_for_ready = snapshot.clone();
     let control_plane = Arc::new(ControlPlane {
         store: store.clone(),
@@ -318,7 +353,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let control_app = match args.role {
         Role::All | Role::Control => modelgate_control_plane::router(control_plane).route("/metrics", metrics),
         Role::Inference => {
-            inference_node_admin(store_for_ready, snapshot_for_ready, args.resync_interval()).route("/metrics", metrics)
+            inference_node_admin(store_for_ready, snapshot_for_ready, feed_status.clone(), args.resync_interval())
+                .route("/metrics", metrics)
         }
     };
     let (stop, stopped) = watch::channel(false);
@@ -329,7 +365,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if args.role != Role::Inference {
         planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));
     }
-    planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), stopped));
+    planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), feed_status, stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store, usage_task })
 }
