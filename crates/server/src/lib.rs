@@ -13,7 +13,7 @@ pub use rotation::rotate_master_key;
 use anyhow::Context;
 use modelgate_control_plane::{ConfigChange, ConfigListener, ControlPlane};
 use modelgate_domain::usage::UsageRecord;
-use modelgate_inference::{InferencePlane, NodeLocation, SnapshotHandle, UsageSink};
+use modelgate_inference::{InferencePlane, NodeLocation, RedisState, SnapshotHandle, UsageSink};
 use modelgate_store::{ChangeFeed, Store, StoreError};
 use modelgate_store::{UsageWriter, UsageWriterTask};
 use std::net::SocketAddr;
@@ -256,20 +256,25 @@ const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// its snapshot is older than ten resync intervals, then turns 503 (`"status": "stale"`).
 fn inference_node_admin(
     store: Arc<dyn Store>,
-    snapshot: Arc<SnapshotHandle>,
+    inference: Arc<InferencePlane>,
     feed: Arc<FeedStatus>,
     resync: std::time::Duration,
 ) -> axum::Router {
     use axum::http::StatusCode;
     use axum::routing::get;
     let ready = move || {
-        let (store, snapshot, feed) = (store.clone(), snapshot.clone(), feed.clone());
+        let (store, inference, feed) = (store.clone(), inference.clone(), feed.clone());
         async move {
-            let age = snapshot.get().built_at.and_then(|t| t.elapsed().ok()).unwrap_or_default();
+            let age = inference.snapshot.get().built_at.and_then(|t| t.elapsed().ok()).unwrap_or_default();
             let store_ok = matches!(tokio::time::timeout(READY_STORE_TIMEOUT, store.ping()).await, Ok(Ok(())));
+            let limits = match inference.limiter.redis_state() {
+                RedisState::NotConfigured => "per node",
+                RedisState::Up => "shared through Redis",
+                RedisState::Down => "per node: Redis unreachable",
+            };
             let body = serde_json::json!({"status": if age < resync * 10 { "ready" } else { "stale" },
                 "snapshotAgeSeconds": age.as_secs_f64(), "store": if store_ok { "ok" } else { "unreachable" },
-                "changeFeed": feed.describe()});
+                "changeFeed": feed.describe(), "limits": limits});
             let status = if age < resync * 10 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
             (status, axum::Json(body))
         }
@@ -333,7 +338,6 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     }
     let store_for_ready = store.clone();
     let feed_status = Arc::new(FeedStatus::default());
-    let snapshot_for_ready = snapshot.clone();
     let control_plane = Arc::new(ControlPlane {
         store: store.clone(),
         keyring,
@@ -353,7 +357,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let control_app = match args.role {
         Role::All | Role::Control => modelgate_control_plane::router(control_plane).route("/metrics", metrics),
         Role::Inference => {
-            inference_node_admin(store_for_ready, snapshot_for_ready, feed_status.clone(), args.resync_interval())
+            inference_node_admin(store_for_ready, inference.clone(), feed_status.clone(), args.resync_interval())
                 .route("/metrics", metrics)
         }
     };

@@ -62,6 +62,10 @@ impl Node {
     }
 
     /// The value of a metric without labels.
+    async fn readiness(&self) -> Value {
+        self.server.client.get(format!("{}/v0/ready", self.admin)).send().await.unwrap().json().await.unwrap()
+    }
+
     async fn metric(&self, name: &str) -> String {
         let text = self.server.client.get(format!("{}/metrics", self.admin)).send().await.unwrap().text().await;
         let text = text.unwrap();
@@ -97,9 +101,10 @@ async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
     let link = Relay::start(redis_addr).await.unwrap();
     let prefix = unique_prefix(test);
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();
-    let start = async || {
+    let start = async |role| {
         let dir = tempfile::tempdir().unwrap();
         let mut args = args_for(dir.path());
+        args.role = role;
         args.database_url = Some(schema.url.clone());
         args.master_key = Some("44".repeat(32));
         args.redis_url = Some(format!("redis://{}", link.addr()));
@@ -110,8 +115,10 @@ async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
         let (run, admin) = (format!("http://{}", running.run_addr.unwrap()), format!("http://{}", running.api_addr));
         Node { server, run, admin }
     };
-    let (a, b) = (start().await, start().await);
-    assert_eq!(a.metric("modelgate_limits_redis_up").await, "1", "up until Redis is found missing");
+    // One node with both planes, and one inference-only node (whose readiness tells where it counts).
+    let (a, b) = (start(modelgate_server::Role::All).await, start(modelgate_server::Role::Inference).await);
+    assert_eq!(a.metric("modelgate_limits_redis_up").await, "1");
+    assert_eq!(b.readiness().await["limits"], "shared through Redis");
 
     let connection = json!({"metadata": {"name": "mock"}, "spec": {"integration": "openai",
         "config": {"url": mock.base_url()}, "secret": {"apiKey": "sk-mock-upstream-key"}}});
@@ -158,6 +165,9 @@ async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
         assert_eq!(node.metric("modelgate_limits_redis_up").await, "0");
         assert_ne!(node.metric("modelgate_limit_local_fallbacks_total").await, "0");
     }
+    let readiness = b.readiness().await;
+    assert_eq!(readiness["limits"], "per node: Redis unreachable", "{readiness}");
+    assert_eq!(readiness["status"], "ready", "a Redis outage does not take a node out of the load balancer");
     // Alone, a node holds the whole limit against its own count: two requests went through it.
     assert_eq!(a.chat("rpm").await.status(), StatusCode::OK);
     assert_eq!(a.chat("rpm").await.status(), StatusCode::OK);
