@@ -11,7 +11,7 @@ use modelgate_domain::{
     IntegrationConnectionSpec, ModelSpec, PolicyLocation, PolicyMaxTokens, PolicySpec, PolicyType, RuntimeType, Scope,
 };
 use modelgate_providers::{descriptor, CredentialStyle, Family};
-use modelgate_store::{ConfigChange, ResourceKey, ResourceKind, ResourceRecord, Store, StoreError};
+use modelgate_store::{ApiKeyRecord, ConfigChange, ResourceKey, ResourceKind, ResourceRecord, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -265,25 +265,20 @@ fn build_route(
     })
 }
 
-async fn load_sources(store: &dyn Store) -> Result<Sources, StoreError> {
-    let connections = store
-        .all_resources(ResourceKind::IntegrationConnection)
-        .await?
-        .into_iter()
-        .map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r))
-        .collect();
-    let policies = store
-        .all_resources(ResourceKind::Policy)
-        .await?
-        .iter()
-        .map(|r| ((r.key.workspace.clone(), r.key.name.clone()), spec_of(r)))
-        .collect();
-    Ok(Sources { connections, policies })
+fn sources_of(connections: Vec<ResourceRecord>, policies: &[ResourceRecord]) -> Sources {
+    let connections = connections.into_iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r)).collect();
+    let policies = policies.iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), spec_of(r))).collect();
+    Sources { connections, policies }
 }
 
 async fn load_grants(store: &dyn Store) -> Result<Grants, StoreError> {
+    let (admins, platform_admins) = store.all_admins().await?;
+    Ok(grants_of(store.all_api_keys().await?, admins, platform_admins))
+}
+
+fn grants_of(keys: Vec<ApiKeyRecord>, admins: Vec<(String, String)>, platform_admins: Vec<String>) -> Grants {
     let mut grants = Grants::default();
-    for key in store.all_api_keys().await? {
+    for key in keys {
         let grant = KeyGrant {
             id: key.id,
             subject: key.subject,
@@ -294,28 +289,28 @@ async fn load_grants(store: &dyn Store) -> Result<Grants, StoreError> {
         };
         grants.keys.insert(key.key_digest, grant);
     }
-    let (admins, platform_admins) = store.all_admins().await?;
     for (workspace, subject) in admins {
         grants.admins.entry(workspace).or_default().insert(subject);
     }
     grants.platform_admins = platform_admins.into_iter().collect();
-    Ok(grants)
+    grants
 }
 
 /// Reads everything from the store and builds a snapshot. Connections whose credentials
 /// cannot be opened are left out of their routes (with the reason kept for error messages).
 pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, StoreError> {
-    let sources = load_sources(store).await?;
+    let configuration = store.configuration().await?;
+    let sources = sources_of(configuration.connections, &configuration.policies);
     let mut cache = UpstreamCache::new();
     let mut routes: HashMap<String, WorkspaceRoutes> = HashMap::new();
-    for record in store.all_resources(ResourceKind::Model).await? {
-        if let Some(route) = build_route(&record, &sources, keyring, &mut cache) {
+    for record in &configuration.models {
+        if let Some(route) = build_route(record, &sources, keyring, &mut cache) {
             routes.entry(record.key.workspace.clone()).or_default().insert(record.key.name.clone(), Arc::new(route));
         }
     }
     Ok(Snapshot {
         routes: routes.into_iter().map(|(workspace, routes)| (workspace, Arc::new(routes))).collect(),
-        grants: Arc::new(load_grants(store).await?),
+        grants: Arc::new(grants_of(configuration.api_keys, configuration.admins, configuration.platform_admins)),
         sources: Arc::new(sources),
         built_at: Some(SystemTime::now()),
     })

@@ -52,6 +52,18 @@ impl ChangeFeed {
     }
 }
 
+/// The configuration as one consistent read: see [`Store::configuration`].
+#[derive(Debug, Default)]
+pub struct Configuration {
+    pub connections: Vec<ResourceRecord>,
+    pub policies: Vec<ResourceRecord>,
+    pub models: Vec<ResourceRecord>,
+    pub api_keys: Vec<ApiKeyRecord>,
+    /// (workspace, subject) pairs.
+    pub admins: Vec<(String, String)>,
+    pub platform_admins: Vec<String>,
+}
+
 /// What a configuration change touched, so that nodes rebuild only that part of their route
 /// snapshot: a model write costs one row read, not a read of every model.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,6 +128,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes usage records older than `before` (retention); returns how many went.
     async fn delete_usage_before(&self, before: Micros) -> Result<u64, StoreError>;
+
+    /// Everything the route snapshot is built from, read in one consistent view (one read
+    /// transaction), so that a rebuild never sees a model without the connection created
+    /// just before it.
+    async fn configuration(&self) -> Result<Configuration, StoreError>;
 
     /// Tells every node sharing this database that the configuration changed (PostgreSQL:
     /// `NOTIFY`). A no-op for an embedded store, which only one node uses.

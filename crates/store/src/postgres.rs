@@ -47,6 +47,13 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// A read-only transaction whose reads all see one snapshot of the database.
+    async fn begin_consistent_read(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut read = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *read).await?;
+        Ok(read)
+    }
 }
 
 fn map_unique(error: sqlx::Error) -> StoreError {
@@ -496,28 +503,29 @@ impl Store for PostgresStore {
     }
 
     async fn all_resources(&self, kind: ResourceKind) -> Result<Vec<ResourceRecord>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE kind = $1 ORDER BY workspace, name"))
-                .bind(kind.as_str())
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(resource_from_row).collect()
+        read_resources(&self.pool, kind).await
     }
 
     async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys")).fetch_all(&self.pool).await?;
-        rows.iter().map(api_key_from_row).collect()
+        read_api_keys(&self.pool).await
     }
 
     async fn all_admins(&self) -> Result<(Vec<(String, String)>, Vec<String>), StoreError> {
-        let rows = sqlx::query("SELECT workspace, subject FROM workspace_admins").fetch_all(&self.pool).await?;
-        let admins = rows
-            .iter()
-            .map(|row| Ok((row.try_get("workspace")?, row.try_get("subject")?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let rows = sqlx::query("SELECT subject FROM users WHERE platform_admin").fetch_all(&self.pool).await?;
-        let platform = rows.iter().map(|row| row.try_get("subject")).collect::<Result<Vec<String>, _>>()?;
-        Ok((admins, platform))
+        Ok((read_admins(&self.pool).await?, read_platform_admins(&self.pool).await?))
+    }
+
+    async fn configuration(&self) -> Result<Configuration, StoreError> {
+        let mut read = self.begin_consistent_read().await?;
+        let configuration = Configuration {
+            connections: read_resources(&mut *read, ResourceKind::IntegrationConnection).await?,
+            policies: read_resources(&mut *read, ResourceKind::Policy).await?,
+            models: read_resources(&mut *read, ResourceKind::Model).await?,
+            api_keys: read_api_keys(&mut *read).await?,
+            admins: read_admins(&mut *read).await?,
+            platform_admins: read_platform_admins(&mut *read).await?,
+        };
+        read.commit().await?;
+        Ok(configuration)
     }
 
     async fn delete_usage_before(&self, before: Micros) -> Result<u64, StoreError> {
@@ -914,4 +922,31 @@ fn references_from_rows(rows: &[PgRow]) -> Result<Vec<Reference>, StoreError> {
             Ok(Reference { kind: parse_kind(&kind)?, name: row.try_get("from_name")? })
         })
         .collect()
+}
+
+async fn read_resources<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    kind: ResourceKind,
+) -> Result<Vec<ResourceRecord>, StoreError> {
+    let rows =
+        sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE kind = $1 ORDER BY workspace, name"))
+            .bind(kind.as_str())
+            .fetch_all(executor)
+            .await?;
+    rows.iter().map(resource_from_row).collect()
+}
+
+async fn read_api_keys<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    let rows = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys")).fetch_all(executor).await?;
+    rows.iter().map(api_key_from_row).collect()
+}
+
+async fn read_admins<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT workspace, subject FROM workspace_admins").fetch_all(executor).await?;
+    rows.iter().map(|row| Ok((row.try_get("workspace")?, row.try_get("subject")?))).collect()
+}
+
+async fn read_platform_admins<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT subject FROM users WHERE platform_admin").fetch_all(executor).await?;
+    Ok(rows.iter().map(|row| row.try_get("subject")).collect::<Result<Vec<String>, _>>()?)
 }

@@ -440,28 +440,29 @@ impl Store for SqliteStore {
     }
 
     async fn all_resources(&self, kind: ResourceKind) -> Result<Vec<ResourceRecord>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE kind = ? ORDER BY workspace, name"))
-                .bind(kind.as_str())
-                .fetch_all(&self.reader)
-                .await?;
-        rows.iter().map(resource_from_row).collect()
+        read_resources(&self.reader, kind).await
     }
 
     async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys")).fetch_all(&self.reader).await?;
-        rows.iter().map(api_key_from_row).collect()
+        read_api_keys(&self.reader).await
     }
 
     async fn all_admins(&self) -> Result<(Vec<(String, String)>, Vec<String>), StoreError> {
-        let rows = sqlx::query("SELECT workspace, subject FROM workspace_admins").fetch_all(&self.reader).await?;
-        let admins = rows
-            .iter()
-            .map(|row| Ok((row.try_get("workspace")?, row.try_get("subject")?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let rows = sqlx::query("SELECT subject FROM users WHERE platform_admin = 1").fetch_all(&self.reader).await?;
-        let platform = rows.iter().map(|row| row.try_get("subject")).collect::<Result<Vec<String>, _>>()?;
-        Ok((admins, platform))
+        Ok((read_admins(&self.reader).await?, read_platform_admins(&self.reader).await?))
+    }
+
+    async fn configuration(&self) -> Result<Configuration, StoreError> {
+        let mut read = self.reader.begin().await?;
+        let configuration = Configuration {
+            connections: read_resources(&mut *read, ResourceKind::IntegrationConnection).await?,
+            policies: read_resources(&mut *read, ResourceKind::Policy).await?,
+            models: read_resources(&mut *read, ResourceKind::Model).await?,
+            api_keys: read_api_keys(&mut *read).await?,
+            admins: read_admins(&mut *read).await?,
+            platform_admins: read_platform_admins(&mut *read).await?,
+        };
+        read.commit().await?;
+        Ok(configuration)
     }
 
     async fn delete_usage_before(&self, before: Micros) -> Result<u64, StoreError> {
@@ -872,4 +873,31 @@ fn references_from_rows(rows: &[SqliteRow]) -> Result<Vec<Reference>, StoreError
             })
         })
         .collect()
+}
+
+async fn read_resources<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    kind: ResourceKind,
+) -> Result<Vec<ResourceRecord>, StoreError> {
+    let rows =
+        sqlx::query(&format!("SELECT {RESOURCE_COLUMNS} FROM resources WHERE kind = ? ORDER BY workspace, name"))
+            .bind(kind.as_str())
+            .fetch_all(executor)
+            .await?;
+    rows.iter().map(resource_from_row).collect()
+}
+
+async fn read_api_keys<'e>(executor: impl sqlx::SqliteExecutor<'e>) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    let rows = sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys")).fetch_all(executor).await?;
+    rows.iter().map(api_key_from_row).collect()
+}
+
+async fn read_admins<'e>(executor: impl sqlx::SqliteExecutor<'e>) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT workspace, subject FROM workspace_admins").fetch_all(executor).await?;
+    rows.iter().map(|row| Ok((row.try_get("workspace")?, row.try_get("subject")?))).collect()
+}
+
+async fn read_platform_admins<'e>(executor: impl sqlx::SqliteExecutor<'e>) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT subject FROM users WHERE platform_admin = 1").fetch_all(executor).await?;
+    Ok(rows.iter().map(|row| row.try_get("subject")).collect::<Result<Vec<String>, _>>()?)
 }

@@ -60,6 +60,7 @@ suite! {
         service_accounts_and_their_keys,
         sealed_secrets_are_replaced_by_compare_and_set,
         all_resources_spans_every_workspace,
+        the_configuration_is_read_whole,
         usage_round_trips_in_a_half_open_range_by_workspace_and_model,
         old_usage_expires,
         a_large_usage_batch_is_written_whole,
@@ -922,6 +923,30 @@ async fn all_resources_spans_every_workspace(store: Arc<dyn Store>) {
     assert_eq!(models, [pair("a", "x"), pair("a", "y"), pair("b", "x"), pair("b", "y")], "by workspace, then name");
     assert_eq!(store.all_resources(ResourceKind::Policy).await.unwrap().len(), 2);
     assert!(store.all_resources(ResourceKind::IntegrationConnection).await.unwrap().is_empty());
+}
+
+async fn the_configuration_is_read_whole(store: Arc<dyn Store>) {
+    store.ensure_workspace(WS, "test", 1).await.unwrap();
+    for (kind, name) in [
+        (ResourceKind::IntegrationConnection, "c"),
+        (ResourceKind::Policy, "p"),
+        (ResourceKind::Model, "m2"),
+        (ResourceKind::Model, "m1"),
+    ] {
+        store.create_resource(&write(kind, name, 1)).await.unwrap();
+    }
+    let configuration = store.configuration().await.unwrap();
+    let names = |records: &[ResourceRecord]| records.iter().map(|r| r.key.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&configuration.models), ["m1", "m2"]);
+    assert_eq!(names(&configuration.connections), ["c"]);
+    assert_eq!(names(&configuration.policies), ["p"]);
+    let keys = store.all_api_keys().await.unwrap();
+    assert_eq!(configuration.api_keys.len(), keys.len());
+    let (admins, platform_admins) = store.all_admins().await.unwrap();
+    assert_eq!((configuration.admins, configuration.platform_admins), (admins, platform_admins));
+    // The read leaves nothing open: writes go on.
+    store.create_resource(&write(ResourceKind::Model, "m3", 2)).await.unwrap();
+    assert_eq!(store.configuration().await.unwrap().models.len(), 3);
 }
 
 // ---- behaviours: usage ----
