@@ -721,7 +721,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
-        for chunk in records.chunks(USAGE_ROWS_PER_STATEMENT) {
+        for chunk in crate::usage_statement_chunks(records) {
             let mut sql = QueryBuilder::<Sqlite>::new(format!("INSERT INTO usage_records ({USAGE_COLUMNS}) "));
             sql.push_values(chunk, |mut row, record| {
                 row.push_bind(record.at)
@@ -757,9 +757,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Rows per `INSERT` statement of a usage batch: 12 parameters each stays far below SQLite's
-/// limit on bound parameters, whatever the batch size.
-const USAGE_ROWS_PER_STATEMENT: usize = 500;
 const USAGE_COLUMNS: &str = "at, workspace, model, subject, key_id, provider, status, input_tokens, output_tokens, \
      total_tokens, latency_ms, ttfb_ms";
 
