@@ -15,6 +15,11 @@ pub struct SqliteStore {
     writer: SqlitePool,
 }
 
+/// Page cache of each connection, in KiB.
+const CACHE_KIB_PER_CONNECTION: u32 = 512;
+/// Reading connections: reads are control-plane requests and snapshot rebuilds, never the hot path.
+const READERS: u32 = 2;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path/to/file.db`) and runs
     /// the embedded migrations.
@@ -24,10 +29,14 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // SQLite's default page cache is 2 MiB per connection, filled by snapshot rebuilds and
+            // usage batches; the OS caches the file anyway, so a small one costs little and keeps
+            // the node's memory down.
+            .pragma("cache_size", format!("-{CACHE_KIB_PER_CONNECTION}"));
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        let reader = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
         Ok(SqliteStore { reader, writer })
     }
 
