@@ -9,9 +9,24 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::RwLock;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// The series a successful request of one (workspace, model, provider) counts into, looked up
+/// once: building and hashing four label strings per series per request cost more than the rest
+/// of the request's bookkeeping.
+struct RouteSeries {
+    provider: String,
+    ok: Counter,
+    input: Counter,
+    output: Counter,
+}
+
+/// Handles by workspace, then model; a model's provider can change, so each entry names it.
+type SeriesCache = HashMap<String, HashMap<String, Vec<RouteSeries>>>;
 
 /// The metrics, registered once.
 pub struct Metrics {
@@ -25,6 +40,8 @@ pub struct Metrics {
     routes: Gauge,
     redis_up: Gauge,
     limit_local_fallbacks: Counter<u64, AtomicU64>,
+    series: RwLock<SeriesCache>,
+    first_byte_series: RwLock<Vec<(String, Histogram)>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -89,6 +106,8 @@ impl Default for Metrics {
             routes,
             redis_up,
             limit_local_fallbacks,
+            series: Default::default(),
+            first_byte_series: Default::default(),
         }
     }
 }
@@ -96,6 +115,49 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts a finished request.
     pub fn request(&self, workspace: &str, model: &str, provider: &str, status: u16, input: i64, output: i64) {
+        if status != 200 {
+            return self.request_uncached(workspace, model, provider, status, input, output);
+        }
+        let count = |series: &RouteSeries| {
+            series.ok.inc();
+            if input > 0 {
+                series.input.inc_by(input.unsigned_abs());
+            }
+            if output > 0 {
+                series.output.inc_by(output.unsigned_abs());
+            }
+        };
+        {
+            let cache = self.series.read().unwrap_or_else(|p| p.into_inner());
+            let found = cache.get(workspace).and_then(|models| models.get(model));
+            if let Some(series) = found.and_then(|all| all.iter().find(|s| s.provider == provider)) {
+                return count(series);
+            }
+        }
+        let labels = |extra: (&'static str, &str)| -> Labels {
+            vec![
+                ("workspace", workspace.to_string()),
+                ("model", model.to_string()),
+                ("provider", provider.to_string()),
+                (extra.0, extra.1.to_string()),
+            ]
+        };
+        // One statement each: `get_or_create` returns a read guard of the family, which must be
+        // released before the next call on the same family may take its write lock.
+        let ok = self.requests.get_or_create(&labels(("status", "200"))).clone();
+        let input = self.tokens.get_or_create(&labels(("direction", "input"))).clone();
+        let output = self.tokens.get_or_create(&labels(("direction", "output"))).clone();
+        let series = RouteSeries { provider: provider.to_string(), ok, input, output };
+        count(&series);
+        let mut cache = self.series.write().unwrap_or_else(|p| p.into_inner());
+        let all = cache.entry(workspace.to_string()).or_default().entry(model.to_string()).or_default();
+        if !all.iter().any(|s| s.provider == provider) {
+            all.push(series);
+        }
+    }
+
+    /// Counts a request that did not succeed (rarer; looked up by labels).
+    fn request_uncached(&self, workspace: &str, model: &str, provider: &str, status: u16, input: i64, output: i64) {
         let labels = |extra: (&'static str, String)| {
             vec![
                 ("workspace", workspace.to_string()),
@@ -115,7 +177,18 @@ impl Metrics {
 
     /// Observes the time to the provider's response headers.
     pub fn upstream_first_byte(&self, provider: &str, seconds: f64) {
-        self.upstream_latency.get_or_create(&vec![("provider", provider.to_string())]).observe(seconds);
+        {
+            let cache = self.first_byte_series.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, histogram)) = cache.iter().find(|(name, _)| name == provider) {
+                return histogram.observe(seconds);
+            }
+        }
+        let histogram = self.upstream_latency.get_or_create(&vec![("provider", provider.to_string())]).clone();
+        histogram.observe(seconds);
+        let mut cache = self.first_byte_series.write().unwrap_or_else(|p| p.into_inner());
+        if !cache.iter().any(|(name, _)| name == provider) {
+            cache.push((provider.to_string(), histogram));
+        }
     }
 
     /// Observes the gateway's own time before sending upstream.
@@ -148,6 +221,8 @@ mod tests {
         let metrics = Metrics::default();
         metrics.request("default", "gpt", "openai", 200, 7, 3);
         metrics.request("default", "gpt", "openai", 200, 1, 1);
+        metrics.request("default", "gpt", "openai", 429, 0, 0);
+        metrics.request("default", "gpt", "anthropic", 200, 2, 0);
         metrics.upstream_first_byte("openai", 0.02);
         metrics.overhead(0.0001);
         let text = metrics.render(1.5, 4, 2, &Limiter::local());
@@ -163,7 +238,21 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("modelgate_upstream_first_byte_seconds_count{provider=\"openai\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                r#"modelgate_requests_total{workspace="default",model="gpt",provider="openai",status="429"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"modelgate_tokens_total{workspace="default",model="gpt",provider="anthropic",direction="input"} 2"#
+            ),
+            "{text}"
+        );
+        metrics.upstream_first_byte("openai", 0.03);
+        let text = metrics.render(1.5, 4, 2, &Limiter::local());
+        assert!(text.contains("modelgate_upstream_first_byte_seconds_count{provider=\"openai\"} 2"), "{text}");
         assert!(text.contains("modelgate_snapshot_age_seconds 1.5"), "{text}");
         assert!(text.contains("modelgate_routes 4"));
         assert!(text.contains("modelgate_usage_records_dropped 2"));

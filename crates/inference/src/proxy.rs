@@ -10,7 +10,9 @@ use crate::chat_translation::{
 use crate::gateway_error::GatewayError;
 use crate::relay::{BodyProcessor, OnFinish, Relay};
 use crate::snapshot::{Route, Upstream};
-use crate::upstream_request::{prepare_body, upstream_headers, upstream_query, upstream_url_parts, PreparedBody};
+use crate::upstream_request::{
+    prepare_body, upstream_headers, upstream_query, upstream_url, upstream_url_parts, PreparedBody,
+};
 use crate::usage_tap::{Usage, UsageTap};
 use crate::InferencePlane;
 use axum::body::Body;
@@ -304,14 +306,13 @@ fn upstream_request(
 ) -> Result<reqwest::RequestBuilder, GatewayError> {
     let (base, upstream_path) = upstream_url_parts(route, upstream, client.path)?;
     let query = upstream_query(route, client.query);
-    let url =
-        if query.is_empty() { format!("{base}{upstream_path}") } else { format!("{base}{upstream_path}?{query}") };
+    let request = match upstream_url(&base, upstream, &upstream_path, &query) {
+        Some(url) => state.client.request(client.method.clone(), url),
+        None if query.is_empty() => state.client.request(client.method.clone(), format!("{base}{upstream_path}")),
+        None => state.client.request(client.method.clone(), format!("{base}{upstream_path}?{query}")),
+    };
     // `Bytes` clones share the buffer: each fallback attempt sends the same body without a copy.
-    Ok(state
-        .client
-        .request(client.method.clone(), url)
-        .headers(upstream_headers(route, upstream, client.headers))
-        .body(body.bytes.clone()))
+    Ok(request.headers(upstream_headers(route, upstream, client.headers)).body(body.bytes.clone()))
 }
 
 /// How the answer is shaped on its way back.

@@ -23,6 +23,8 @@ pub struct Upstream {
     pub connection: String,
     /// Base URL without a trailing slash.
     pub base_url: String,
+    /// `base_url` parsed once, when it can serve as a base (no query, no fragment).
+    pub parsed_base: Option<reqwest::Url>,
     /// The header carrying the provider credential, marked sensitive.
     pub credential: Option<(HeaderName, HeaderValue)>,
     /// The connection's non-secret config (`projectId`, `location`, `anthropicVersion`, ...).
@@ -149,7 +151,8 @@ impl Snapshot {
 }
 
 fn spec_of<T: serde::de::DeserializeOwned + Default>(record: &ResourceRecord) -> T {
-    record.document.get("spec").cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+    // Read in place: cloning every document's spec first doubled a rebuild's transient memory.
+    record.document.get("spec").and_then(|v| T::deserialize(v).ok()).unwrap_or_default()
 }
 
 /// Builds the upstream of one connection, or says why it cannot be used.
@@ -202,7 +205,15 @@ fn build_upstream(
             Some((header, value))
         }
     };
-    Ok(Upstream { connection: name.clone(), base_url, credential, config })
+    let parsed_base = parse_base(&base_url);
+    Ok(Upstream { connection: name.clone(), base_url, parsed_base, credential, config })
+}
+
+/// Parses a base URL to which request paths are appended.
+pub fn parse_base(base_url: &str) -> Option<reqwest::Url> {
+    reqwest::Url::parse(base_url)
+        .ok()
+        .filter(|url| !url.cannot_be_a_base() && url.query().is_none() && url.fragment().is_none())
 }
 
 /// Upstreams already built during one build, by workspace, connection, runtime type and sandbox:

@@ -194,6 +194,22 @@ pub fn upstream_url_parts(route: &Route, upstream: &Upstream, path: &str) -> Res
     Ok((base, path))
 }
 
+/// The provider's URL for `base` (from [`upstream_url_parts`]), `path` and `query` when `base` is
+/// the connection's own base URL, which was parsed when the snapshot was built: only the path
+/// and query are set here (parsing a whole URL per request, host and IDNA included, cost more
+/// than the rest of building the request). `None`: format and parse the URL instead.
+pub fn upstream_url(base: &str, upstream: &Upstream, path: &str, query: &str) -> Option<reqwest::Url> {
+    let parsed = upstream.parsed_base.as_ref().filter(|_| base == upstream.base_url)?;
+    let mut url = parsed.clone();
+    let base_path = parsed.path().trim_end_matches('/');
+    let mut full_path = String::with_capacity(base_path.len() + path.len());
+    full_path.push_str(base_path);
+    full_path.push_str(path);
+    url.set_path(&full_path);
+    url.set_query((!query.is_empty()).then_some(query));
+    Some(url)
+}
+
 /// The query string to send: the client's without `key` (a modelgate key sent the Gemini way),
 /// plus the provider's default parameters the client did not give.
 pub fn upstream_query(route: &Route, query: Option<&str>) -> String {
@@ -279,6 +295,7 @@ mod tests {
         Upstream {
             connection: "c".into(),
             base_url: base.into(),
+            parsed_base: crate::snapshot::parse_base(base),
             credential: None,
             config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         }
@@ -306,9 +323,23 @@ mod tests {
             (RuntimeType::Mcp, None, "http://mcp", &[], "/mcp", "http://mcp/mcp"),
         ];
         for (runtime_type, model, base, config, path, expected) in cases {
-            let (base, path) = upstream_url_parts(&route(runtime_type, model), &upstream(base, config), path).unwrap();
+            let up = upstream(base, config);
+            let (base, path) = upstream_url_parts(&route(runtime_type, model), &up, path).unwrap();
             assert_eq!(format!("{base}{path}"), expected, "{runtime_type:?}");
+            // The prebuilt base gives the same URL as parsing the whole, with or without a query.
+            for query in ["", "alt=sse&api-version=2024-10-21"] {
+                let whole = if query.is_empty() { expected.to_string() } else { format!("{expected}?{query}") };
+                let whole = reqwest::Url::parse(&whole).unwrap();
+                let built = upstream_url(&base, &up, &path, query);
+                let regional = runtime_type == RuntimeType::Vertexai && config.contains(&("location", "europe-west4"));
+                assert!(built.is_some() != regional, "{runtime_type:?}: only a rewritten base is parsed per request");
+                assert!(built.is_none() || built.as_ref() == Some(&whole), "{runtime_type:?}: {built:?} != {whole}");
+            }
         }
+        let up = upstream("http://mock:9000/v1", &[]);
+        let url = upstream_url("http://mock:9000/v1", &up, "/chat/completions", "a=1").unwrap();
+        assert_eq!(url.as_str(), "http://mock:9000/v1/chat/completions?a=1");
+        assert!(upstream_url("https://elsewhere", &up, "/v1", "").is_none(), "a rewritten base is not the parsed one");
     }
 
     #[test]

@@ -95,8 +95,19 @@ impl BodyProcessor for UsageTap {
             // Only the usage fields are read; the rest of the answer is skipped, not built.
             // (A derived struct also reads JSON arrays by position: only objects go this way.)
             let is_object = self.pending.trim_ascii_start().first() == Some(&b'{');
-            let envelope = is_object.then(|| serde_json::from_slice::<UsageEnvelope>(&self.pending).ok()).flatten();
-            if let Some(envelope) = envelope {
+            let typed = (is_object && self.reads_openai_usage())
+                .then(|| serde_json::from_slice::<OpenAiEnvelope>(&self.pending).ok())
+                .flatten();
+            let envelope = (is_object && typed.is_none())
+                .then(|| serde_json::from_slice::<UsageEnvelope>(&self.pending).ok())
+                .flatten();
+            if let Some(typed) = typed {
+                if let Some(usage) = typed.usage {
+                    self.usage.input = usage.prompt_tokens.unwrap_or(self.usage.input);
+                    self.usage.output = usage.completion_tokens.unwrap_or(self.usage.output);
+                    self.usage.total = usage.total_tokens.unwrap_or(self.usage.total);
+                }
+            } else if let Some(envelope) = envelope {
                 let mut value = serde_json::Map::new();
                 if let Some(usage) = envelope.usage {
                     value.insert("usage".into(), usage);
@@ -135,6 +146,11 @@ impl UsageTap {
             && value.get("usage").is_some_and(|u| !u.is_null());
         self.absorb(&value, name.as_deref());
         !(self.strip_usage_chunk && usage_only)
+    }
+
+    /// Whether `absorb` reads OpenAI's usage fields for this family.
+    fn reads_openai_usage(&self) -> bool {
+        matches!(self.family, Family::OpenAiCompatible | Family::AzureOpenAi | Family::Mcp)
     }
 
     fn family_is_openai(&self) -> bool {
@@ -188,6 +204,25 @@ impl UsageTap {
             }
         }
     }
+}
+
+/// An OpenAI-style answer's usage, read into integers without building the nested objects
+/// (token details) as values. Any other shape (a float, a string, a duplicate key) fails, and
+/// the answer is read the generic way by [`UsageEnvelope`], which gives the same result.
+#[derive(serde::Deserialize)]
+struct OpenAiEnvelope {
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct OpenAiUsage {
+    #[serde(default)]
+    prompt_tokens: Option<i64>,
+    #[serde(default)]
+    completion_tokens: Option<i64>,
+    #[serde(default)]
+    total_tokens: Option<i64>,
 }
 
 /// The usage fields of a JSON answer, whatever else it holds.
@@ -245,6 +280,10 @@ mod tests {
             (Family::Cohere, false, r#"{"usage":{"billed_units":{"input_tokens":1,"output_tokens":1},"tokens":{"input_tokens":20,"output_tokens":5}}}"#, Usage { input: 20, output: 5, total: 25 }),
             (Family::Cohere, true, "event: content-delta\ndata: {\"type\":\"content-delta\"}\n\nevent: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"usage\":{\"tokens\":{\"input_tokens\":4,\"output_tokens\":6}}}}\n\n", Usage { input: 4, output: 6, total: 10 }),
             (Family::OpenAiCompatible, false, "not json", Usage::default()),
+            (Family::OpenAiCompatible, false, r#"{"id":"x","usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":0}},"choices":[]}"#, Usage { input: 5, output: 2, total: 7 }),
+            (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2.5}}"#, Usage { input: 5, output: 0, total: 5 }),
+            (Family::OpenAiCompatible, false, r#"{"usage":null}"#, Usage::default()),
+            (Family::AzureOpenAi, false, r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4,"completion_tokens":1}}"#, Usage { input: 4, output: 1, total: 5 }),
         ];
         for (family, sse, body, expected) in cases {
             for size in [1, 7, 4096] {

@@ -89,6 +89,16 @@ impl ConfigChange {
     }
 }
 
+/// Splits a usage batch into multi-row `INSERT`s of 100, 10 and 1 rows, so that whatever the
+/// batch size only three statement shapes exist: each is prepared once per connection and
+/// reused from the statement cache (one statement per batch size would be parsed and planned
+/// anew for nearly every batch, and big ones cost more to parse than to run).
+pub(crate) fn usage_statement_chunks(records: &[UsageRecord]) -> impl Iterator<Item = &[UsageRecord]> {
+    let hundreds = records.len() / 100 * 100;
+    let tens = hundreds + (records.len() - hundreds) / 10 * 10;
+    records[..hundreds].chunks(100).chain(records[hundreds..tens].chunks(10)).chain(records[tens..].chunks(1))
+}
+
 /// The PostgreSQL channel configuration changes are announced on.
 pub const CHANGE_CHANNEL: &str = "modelgate_config";
 
@@ -245,7 +255,7 @@ pub trait Store: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
-    use super::ConfigChange;
+    use super::*;
 
     #[test]
     fn changes_travel_as_notify_payloads() {
@@ -256,5 +266,16 @@ mod tests {
         }
         assert_eq!(ConfigChange::from_payload(""), ConfigChange::Everything, "an older node's empty payload");
         assert_eq!(ConfigChange::from_payload(r#"{"change":"future"}"#), ConfigChange::Everything);
+    }
+
+    #[test]
+    fn usage_batches_are_split_into_three_statement_shapes() {
+        for (n, expected) in
+            [(0, vec![]), (3, vec![1, 1, 1]), (10, vec![10]), (237, vec![100, 100, 10, 10, 10, 1, 1, 1, 1, 1, 1, 1])]
+        {
+            let records = vec![UsageRecord::default(); n];
+            let sizes: Vec<usize> = usage_statement_chunks(&records).map(<[UsageRecord]>::len).collect();
+            assert_eq!(sizes, expected, "{n}");
+        }
     }
 }

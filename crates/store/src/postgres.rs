@@ -777,7 +777,7 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(USAGE_ROWS_PER_STATEMENT) {
+        for chunk in crate::usage_statement_chunks(records) {
             let mut sql = QueryBuilder::<Postgres>::new(format!("INSERT INTO usage_records ({USAGE_COLUMNS}) "));
             sql.push_values(chunk, |mut row, record| {
                 row.push_bind(record.at)
@@ -813,9 +813,6 @@ impl Store for PostgresStore {
     }
 }
 
-/// Rows per `INSERT` statement of a usage batch: 12 parameters each stays far below
-/// PostgreSQL's 65535 bound parameters, whatever the batch size.
-const USAGE_ROWS_PER_STATEMENT: usize = 500;
 const USAGE_COLUMNS: &str = "at, workspace, model, subject, key_id, provider, status, input_tokens, output_tokens, \
      total_tokens, latency_ms, ttfb_ms";
 

@@ -15,6 +15,11 @@ pub struct SqliteStore {
     writer: SqlitePool,
 }
 
+/// Page cache of each connection, in KiB.
+const CACHE_KIB_PER_CONNECTION: u32 = 512;
+/// Reading connections: reads are control-plane requests and snapshot rebuilds, never the hot path.
+const READERS: u32 = 2;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path/to/file.db`) and runs
     /// the embedded migrations.
@@ -24,10 +29,14 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // SQLite's default page cache is 2 MiB per connection, filled by snapshot rebuilds and
+            // usage batches; the OS caches the file anyway, so a small one costs little and keeps
+            // the node's memory down.
+            .pragma("cache_size", format!("-{CACHE_KIB_PER_CONNECTION}"));
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        let reader = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
         Ok(SqliteStore { reader, writer })
     }
 
@@ -722,7 +731,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
-        for chunk in records.chunks(USAGE_ROWS_PER_STATEMENT) {
+        for chunk in crate::usage_statement_chunks(records) {
             let mut sql = QueryBuilder::<Sqlite>::new(format!("INSERT INTO usage_records ({USAGE_COLUMNS}) "));
             sql.push_values(chunk, |mut row, record| {
                 row.push_bind(record.at)
@@ -758,9 +767,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Rows per `INSERT` statement of a usage batch: 12 parameters each stays far below SQLite's
-/// limit on bound parameters, whatever the batch size.
-const USAGE_ROWS_PER_STATEMENT: usize = 500;
 const USAGE_COLUMNS: &str = "at, workspace, model, subject, key_id, provider, status, input_tokens, output_tokens, \
      total_tokens, latency_ms, ttfb_ms";
 

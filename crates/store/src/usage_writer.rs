@@ -2,7 +2,11 @@
 //! [`UsageWriter`], which never blocks or awaits; a background task writes them to the store in
 //! batches (when `max_batch` are waiting, and every `flush_every`).
 //!
-//! Memory is bounded whatever the store does: the channel holds at most `capacity` records (a
+//! A record is pushed onto a short mutex-guarded queue without waking the task: the task wakes
+//! when a full batch is waiting or at the next interval, not once per request (a wakeup per
+//! record cost more than the record itself).
+//!
+//! Memory is bounded whatever the store does: the queue holds at most `capacity` records (a
 //! record that finds it full is dropped and counted), and while the store fails the task keeps at
 //! most `capacity` (or `max_batch`, if larger) unwritten records, dropping and counting the
 //! oldest beyond that. Usage is metering, not billing-grade accounting: losing records under
@@ -12,9 +16,9 @@ use crate::{Store, UsageRecord};
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
@@ -30,11 +34,35 @@ impl Counters {
     }
 }
 
+/// Records handed over and not yet taken by the task.
+struct Queue {
+    records: Vec<UsageRecord>,
+    /// The task has stopped taking records.
+    closed: bool,
+}
+
+/// What the writers and the task share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the task when a full batch is waiting.
+    full: Notify,
+    capacity: usize,
+    max_batch: usize,
+    counters: Counters,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Hands usage records to the writer task. Cheap to clone; [`UsageWriter::record`] never blocks.
 #[derive(Clone)]
 pub struct UsageWriter {
-    sender: mpsc::Sender<UsageRecord>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
+    /// Never sends: the task learns that every writer is gone when all these are dropped.
+    _alive: mpsc::Sender<()>,
 }
 
 impl fmt::Debug for UsageWriter {
@@ -51,7 +79,7 @@ pub struct UsageWriterTask {
 }
 
 impl UsageWriter {
-    /// A sensible channel capacity: a few seconds of heavy traffic.
+    /// A sensible queue capacity: a few seconds of heavy traffic.
     pub const DEFAULT_CAPACITY: usize = 10_000;
     /// A sensible batch size: one transaction per 500 requests.
     pub const DEFAULT_MAX_BATCH: usize = 500;
@@ -69,37 +97,52 @@ impl UsageWriter {
         let capacity = capacity.max(1);
         let max_batch = max_batch.max(1);
         let flush_every = flush_every.max(Duration::from_millis(1));
-        let (sender, receiver) = mpsc::channel(capacity);
+        let (alive, writers_gone) = mpsc::channel(1);
         let (stop, stopped) = oneshot::channel();
-        let counters = Arc::new(Counters::default());
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue { records: Vec::new(), closed: false }),
+            full: Notify::new(),
+            capacity,
+            max_batch,
+            counters: Counters::default(),
+        });
         let batcher = Batcher {
             store,
             pending: VecDeque::new(),
             limit: capacity.max(max_batch),
             max_batch,
             failing: false,
-            counters: counters.clone(),
+            shared: shared.clone(),
         };
-        let handle = tokio::spawn(batcher.run(receiver, stopped, flush_every));
-        (UsageWriter { sender, counters }, UsageWriterTask { stop, handle })
+        let handle = tokio::spawn(batcher.run(writers_gone, stopped, flush_every));
+        (UsageWriter { shared, _alive: alive }, UsageWriterTask { stop, handle })
     }
 
     /// Queues a record for writing; if the queue is full or the task has stopped, the record is
     /// dropped and counted in [`UsageWriter::dropped`].
     pub fn record(&self, record: UsageRecord) {
-        if self.sender.try_send(record).is_err() {
-            self.counters.add_dropped(1);
+        let mut queue = self.shared.lock();
+        if queue.closed || queue.records.len() >= self.shared.capacity {
+            drop(queue);
+            self.shared.counters.add_dropped(1);
+            return;
+        }
+        queue.records.push(record);
+        let batch_waiting = queue.records.len() == self.shared.max_batch;
+        drop(queue);
+        if batch_waiting {
+            self.shared.full.notify_one();
         }
     }
 
     /// Records dropped so far (queue full, store failing too long, or writer stopped).
     pub fn dropped(&self) -> u64 {
-        self.counters.dropped.load(Ordering::Relaxed)
+        self.shared.counters.dropped.load(Ordering::Relaxed)
     }
 
     /// Records written to the store so far.
     pub fn written(&self) -> u64 {
-        self.counters.written.load(Ordering::Relaxed)
+        self.shared.counters.written.load(Ordering::Relaxed)
     }
 }
 
@@ -115,29 +158,29 @@ impl UsageWriterTask {
     }
 }
 
-/// The task's state: records received and not yet written, oldest first.
+/// The task's state: records taken from the queue and not yet written, oldest first.
 struct Batcher {
     store: Arc<dyn Store>,
     pending: VecDeque<UsageRecord>,
     /// Most records kept pending; beyond, the oldest are dropped.
     limit: usize,
     max_batch: usize,
-    /// The last write failed: wait for the next tick instead of retrying on every arrival.
+    /// The last write failed: wait for the next tick instead of retrying on every full batch.
     failing: bool,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
 }
 
 impl Batcher {
     async fn run(
         mut self,
-        mut receiver: mpsc::Receiver<UsageRecord>,
+        mut writers_gone: mpsc::Receiver<()>,
         mut stop: oneshot::Receiver<()>,
         flush_every: Duration,
     ) {
         let mut ticker = tokio::time::interval(flush_every);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticker.tick().await; // the first tick is immediate
-        let mut incoming = Vec::with_capacity(self.max_batch);
+        let mut taken = Vec::new();
         let mut stop_pending = true;
         loop {
             tokio::select! {
@@ -146,28 +189,37 @@ impl Batcher {
                     // The UsageWriterTask was dropped: keep running until the writers go.
                     Err(_) => stop_pending = false,
                 },
-                received = receiver.recv_many(&mut incoming, self.max_batch) => {
-                    if received == 0 {
-                        break; // every UsageWriter is gone
-                    }
-                    for record in incoming.drain(..) {
-                        self.push(record);
-                    }
+                _ = writers_gone.recv() => break, // every UsageWriter is gone
+                _ = self.shared.full.notified() => {
+                    self.take(&mut taken, false);
                     if !self.failing {
                         self.write(true).await;
                     }
                 }
-                _ = ticker.tick() => self.write(false).await,
+                _ = ticker.tick() => {
+                    self.take(&mut taken, false);
+                    self.write(false).await;
+                }
             }
         }
-        receiver.close();
-        while let Some(record) = receiver.recv().await {
-            self.push(record);
-        }
+        self.take(&mut taken, true);
         self.write(false).await;
         if !self.pending.is_empty() {
             tracing::warn!(lost = self.pending.len(), "usage records could not be written before shutdown");
-            self.counters.add_dropped(self.pending.len());
+            self.shared.counters.add_dropped(self.pending.len());
+        }
+    }
+
+    /// Moves the queued records to `pending` (swapping buffers, so neither side reallocates);
+    /// `close` makes later records be dropped.
+    fn take(&mut self, spare: &mut Vec<UsageRecord>, close: bool) {
+        {
+            let mut queue = self.shared.lock();
+            queue.closed |= close;
+            std::mem::swap(&mut queue.records, spare);
+        }
+        for record in spare.drain(..) {
+            self.push(record);
         }
     }
 
@@ -175,7 +227,7 @@ impl Batcher {
         self.pending.push_back(record);
         if self.pending.len() > self.limit {
             self.pending.pop_front();
-            self.counters.add_dropped(1);
+            self.shared.counters.add_dropped(1);
         }
     }
 
@@ -189,14 +241,14 @@ impl Batcher {
             match self.store.insert_usage(batch).await {
                 Ok(()) => {
                     self.pending.drain(..n);
-                    self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                    self.shared.counters.written.fetch_add(n as u64, Ordering::Relaxed);
                     self.failing = false;
                 }
                 Err(error) => {
                     tracing::warn!(
                         %error,
                         pending = self.pending.len(),
-                        dropped = self.counters.dropped.load(Ordering::Relaxed),
+                        dropped = self.shared.counters.dropped.load(Ordering::Relaxed),
                         "writing usage records failed; they are kept for the next try"
                     );
                     self.failing = true;
@@ -334,7 +386,7 @@ mod tests {
         let (_dir, store) = temp_store().await;
         let store = Arc::new(store);
         // On this single-threaded runtime the task cannot run before the test awaits, so the
-        // channel (capacity 2) fills up.
+        // queue (capacity 2) fills up.
         let (writer, task) = UsageWriter::spawn(store.clone(), 2, 100, LONG);
         for at in 0..5 {
             writer.record(usage(at));
