@@ -39,9 +39,9 @@ start_modelgate() {
     store+=(MODELGATE_DATABASE_URL="$POSTGRES${sep}options=-c%20search_path%3D$SCHEMA")
   fi
   [ -n "$REDIS" ] && store+=(MODELGATE_REDIS_URL="$REDIS" MODELGATE_REDIS_PREFIX="bench-$(date +%s)")
-  env MODELGATE_API_ADDR="127.0.0.1:$API_PORT" MODELGATE_RUN_ADDR="127.0.0.1:$RUN_PORT" MODELGATE_DATA_DIR="$DATA" \
-    MODELGATE_BOOTSTRAP_API_KEY="$ADMIN_KEY" MODELGATE_LOG=warn ${store[@]+"${store[@]}"} \
-    start_service modelgate "$PROXY_CPU" "$MODELGATE_BIN" serve >/dev/null
+  start_service modelgate "$PROXY_CPU" env MODELGATE_API_ADDR="127.0.0.1:$API_PORT" \
+    MODELGATE_RUN_ADDR="127.0.0.1:$RUN_PORT" MODELGATE_DATA_DIR="$DATA" MODELGATE_BOOTSTRAP_API_KEY="$ADMIN_KEY" \
+    MODELGATE_LOG=warn ${store[@]+"${store[@]}"} "$MODELGATE_BIN" serve >/dev/null
   wait_http "$API/health" 30 || die "modelgate did not come up (see $BENCH_RUN/modelgate.log)"
   CLIENT_KEY=$(python3 "$ROOT/bench/lib/configure.py" "$API" "$ADMIN_KEY" "$MOCK_URL" "$MOCK_UPSTREAM_KEY" \
     --models "$FILLER_MODELS" --keys 100) || die "configuring modelgate failed"
