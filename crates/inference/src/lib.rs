@@ -15,6 +15,7 @@ pub mod metrics;
 mod proxy;
 pub mod redis_counters;
 pub mod relay;
+mod route_table;
 pub mod snapshot;
 mod sse;
 pub mod token_limits;

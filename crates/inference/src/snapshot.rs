@@ -3,6 +3,7 @@
 //! Requests read the current snapshot without a lock or a database call; a control-plane change
 //! rebuilds and swaps it before the change is acknowledged.
 
+use crate::route_table::RouteTable;
 use arc_swap::ArcSwap;
 use axum::http::{HeaderName, HeaderValue};
 use modelgate_domain::secret_box::{connection_secret_context, Keyring};
@@ -70,9 +71,6 @@ pub struct KeyGrant {
     pub expires_at: Option<Micros>,
 }
 
-/// Routes of one workspace, by model name.
-type WorkspaceRoutes = HashMap<String, Arc<Route>>;
-
 /// Who may call: API keys by digest, and administrators.
 #[derive(Debug, Default)]
 struct Grants {
@@ -94,7 +92,7 @@ struct Sources {
 /// so a change to one model copies only its workspace's route table.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    routes: HashMap<String, Arc<WorkspaceRoutes>>,
+    routes: HashMap<String, Arc<RouteTable>>,
     grants: Arc<Grants>,
     sources: Arc<Sources>,
     /// When this snapshot was last built from scratch (changes to one model or to keys since
@@ -132,19 +130,14 @@ impl Snapshot {
     /// This snapshot with the route of `workspace`/`name` replaced (or removed when `None`).
     fn with_route(&self, workspace: &str, name: &str, route: Option<Route>) -> Snapshot {
         let mut routes = self.routes.clone();
-        let mut in_workspace: WorkspaceRoutes = routes.get(workspace).map(|r| r.as_ref().clone()).unwrap_or_default();
-        match route {
-            Some(route) => {
-                in_workspace.insert(name.to_string(), Arc::new(route));
-            }
-            None => {
-                in_workspace.remove(name);
-            }
-        }
-        if in_workspace.is_empty() {
+        let table = match routes.get(workspace) {
+            Some(table) => table.with(name, route),
+            None => RouteTable::default().with(name, route),
+        };
+        if table.is_empty() {
             routes.remove(workspace);
         } else {
-            routes.insert(workspace.to_string(), Arc::new(in_workspace));
+            routes.insert(workspace.to_string(), Arc::new(table));
         }
         Snapshot { routes, grants: self.grants.clone(), sources: self.sources.clone(), built_at: self.built_at }
     }
@@ -313,14 +306,17 @@ pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, Sto
     let configuration = store.configuration().await?;
     let sources = sources_of(configuration.connections, &configuration.policies);
     let mut cache = UpstreamCache::new();
-    let mut routes: HashMap<String, WorkspaceRoutes> = HashMap::new();
+    let mut routes: HashMap<String, Vec<(String, Arc<Route>)>> = HashMap::new();
     for record in &configuration.models {
         if let Some(route) = build_route(record, &sources, keyring, &mut cache) {
-            routes.entry(record.key.workspace.clone()).or_default().insert(record.key.name.clone(), Arc::new(route));
+            routes.entry(record.key.workspace.clone()).or_default().push((record.key.name.clone(), Arc::new(route)));
         }
     }
     Ok(Snapshot {
-        routes: routes.into_iter().map(|(workspace, routes)| (workspace, Arc::new(routes))).collect(),
+        routes: routes
+            .into_iter()
+            .map(|(workspace, routes)| (workspace, Arc::new(RouteTable::from_routes(routes))))
+            .collect(),
         grants: Arc::new(grants_of(configuration.api_keys, configuration.admins, configuration.platform_admins)),
         sources: Arc::new(sources),
         built_at: Some(SystemTime::now()),
@@ -400,14 +396,15 @@ mod tests {
     }
 
     fn snapshot_of(routes: &[(&str, &str)]) -> Snapshot {
-        let mut by_workspace: HashMap<String, WorkspaceRoutes> = HashMap::new();
+        let mut by_workspace: HashMap<String, Vec<(String, Arc<Route>)>> = HashMap::new();
         for (workspace, name) in routes {
             by_workspace
                 .entry(workspace.to_string())
                 .or_default()
-                .insert(name.to_string(), Arc::new(named(workspace, name)));
+                .push((name.to_string(), Arc::new(named(workspace, name))));
         }
-        Snapshot { routes: by_workspace.into_iter().map(|(w, r)| (w, Arc::new(r))).collect(), ..Snapshot::default() }
+        let routes = by_workspace.into_iter().map(|(w, r)| (w, Arc::new(RouteTable::from_routes(r)))).collect();
+        Snapshot { routes, ..Snapshot::default() }
     }
 
     #[test]
@@ -430,5 +427,20 @@ mod tests {
             3,
             "removing what is not there changes nothing"
         );
+    }
+
+    #[test]
+    fn a_model_change_in_a_large_workspace_copies_one_shard() {
+        let names: Vec<String> = (0..1000).map(|i| format!("model-{i}")).collect();
+        let pairs: Vec<(&str, &str)> = names.iter().map(|name| ("w", name.as_str())).collect();
+        let before = snapshot_of(&pairs);
+        let after = before.with_route("w", "model-7", Some(Route { enabled: false, ..named("w", "model-7") }));
+        assert_eq!(after.route_count(), 1000);
+        assert!(!after.route("w", "model-7").unwrap().enabled && before.route("w", "model-7").unwrap().enabled);
+        let (old, new) = (&before.routes["w"], &after.routes["w"]);
+        let copied = names.iter().filter(|name| !new.shares_shard_of(old, name)).count();
+        assert!(!new.shares_shard_of(old, "model-7"), "the changed model's shard is new");
+        assert!(copied < 100, "only one shard of 64 was copied: {copied} of 1000 routes");
+        assert!(names.iter().all(|name| after.route("w", name).is_some()));
     }
 }
