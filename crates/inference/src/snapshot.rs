@@ -86,6 +86,9 @@ struct Grants {
 struct Sources {
     connections: HashMap<(String, String), ResourceRecord>,
     policies: HashMap<(String, String), PolicySpec>,
+    /// Upstreams built so far from these connections, shared by every route that uses them
+    /// (a connection change rebuilds everything, so they cannot go stale).
+    upstreams: std::sync::Mutex<UpstreamCache>,
 }
 
 /// An immutable view of the configuration. Its parts are shared between successive snapshots,
@@ -272,7 +275,7 @@ fn build_route(
 fn sources_of(connections: Vec<ResourceRecord>, policies: &[ResourceRecord]) -> Sources {
     let connections = connections.into_iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r)).collect();
     let policies = policies.iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), spec_of(r))).collect();
-    Sources { connections, policies }
+    Sources { connections, policies, upstreams: Default::default() }
 }
 
 async fn load_grants(store: &dyn Store) -> Result<Grants, StoreError> {
@@ -304,7 +307,7 @@ fn grants_of(keys: Vec<ApiKeyRecord>, admins: Vec<(String, String)>, platform_ad
 /// cannot be opened are left out of their routes (with the reason kept for error messages).
 pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, StoreError> {
     let configuration = store.configuration().await?;
-    let sources = sources_of(configuration.connections, &configuration.policies);
+    let mut sources = sources_of(configuration.connections, &configuration.policies);
     let mut cache = UpstreamCache::new();
     let mut routes: HashMap<String, Vec<(String, Arc<Route>)>> = HashMap::new();
     for record in &configuration.models {
@@ -312,6 +315,7 @@ pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, Sto
             routes.entry(record.key.workspace.clone()).or_default().push((record.key.name.clone(), Arc::new(route)));
         }
     }
+    sources.upstreams = std::sync::Mutex::new(cache);
     Ok(Snapshot {
         routes: routes
             .into_iter()
@@ -360,9 +364,10 @@ impl SnapshotHandle {
             ConfigChange::Model { workspace, name } => {
                 let record = store.get_resource(&ResourceKey::new(workspace, ResourceKind::Model, name)).await?;
                 let current = self.current.load_full();
-                let route = record
-                    .as_ref()
-                    .and_then(|record| build_route(record, &current.sources, &self.keyring, &mut UpstreamCache::new()));
+                let route = record.as_ref().and_then(|record| {
+                    let mut upstreams = current.sources.upstreams.lock().unwrap_or_else(|p| p.into_inner());
+                    build_route(record, &current.sources, &self.keyring, &mut upstreams)
+                });
                 current.with_route(workspace, name, route)
             }
             ConfigChange::Grants => {
