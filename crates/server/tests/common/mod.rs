@@ -26,6 +26,8 @@ pub fn args_for(dir: &Path) -> ServeArgs {
     let mut args = ServeArgs::ephemeral(dir.to_path_buf());
     args.bootstrap_api_key = Some(ADMIN_KEY.to_string());
     args.public_run_url = Some("https://run.example.test".to_string());
+    // Tests seed usage at fixed early timestamps; the retention pass at start would race them.
+    args.usage_retention_days = 0;
     args
 }
 
