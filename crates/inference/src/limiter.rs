@@ -7,6 +7,7 @@ use crate::redis_counters::{CounterError, RedisCounters};
 use crate::snapshot::Route;
 use crate::token_limits::TokenLimiter;
 use crate::usage_tap::Usage;
+use prometheus_client::metrics::counter::Counter;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,8 +36,11 @@ pub struct Limiter {
     local: TokenLimiter,
     shared: Option<Shared>,
     /// Checks and token additions counted on this node only because Redis did not answer.
-    local_fallbacks: Arc<AtomicU64>,
+    local_fallbacks: FallbackCounter,
 }
+
+/// The `modelgate_limit_local_fallbacks_total` series (shared with the metrics registry).
+pub type FallbackCounter = Counter<u64, AtomicU64>;
 
 struct Shared {
     counters: Arc<RedisCounters>,
@@ -61,15 +65,14 @@ impl Default for Limiter {
 impl Limiter {
     /// Windows counted on this node only.
     pub fn local() -> Limiter {
-        Limiter { local: TokenLimiter::default(), shared: None, local_fallbacks: Arc::default() }
+        Limiter { local: TokenLimiter::default(), shared: None, local_fallbacks: FallbackCounter::default() }
     }
 
-    /// Windows shared through `counters`. Starts the task that sends token additions, so it must
-    /// be called within a Tokio runtime.
-    pub fn shared(counters: RedisCounters) -> Limiter {
+    /// Windows shared through `counters`, fallbacks counted in `local_fallbacks`. Starts the task
+    /// that sends token additions, so it must be called within a Tokio runtime.
+    pub fn shared(counters: RedisCounters, local_fallbacks: FallbackCounter) -> Limiter {
         let counters = Arc::new(counters);
         let health = Arc::new(Health::new());
-        let local_fallbacks = Arc::<AtomicU64>::default();
         let (additions, pending) = mpsc::channel(PENDING_ADDITIONS);
         tokio::spawn(send_additions(pending, counters.clone(), health.clone(), local_fallbacks.clone()));
         Limiter {
@@ -98,7 +101,7 @@ impl Limiter {
                     Err(error) => shared.health.failed(&error),
                 }
             }
-            self.local_fallbacks.fetch_add(1, Ordering::Relaxed);
+            self.local_fallbacks.inc();
         }
         self.local.admit(route, caller, now)
     }
@@ -115,7 +118,7 @@ impl Limiter {
         }
         let addition = Addition { route: route.clone(), caller: caller.into(), usage, now };
         if shared.additions.try_send(addition).is_err() {
-            self.local_fallbacks.fetch_add(1, Ordering::Relaxed);
+            self.local_fallbacks.inc();
         }
     }
 
@@ -130,7 +133,7 @@ impl Limiter {
 
     /// Checks and token additions counted on this node only because Redis did not answer.
     pub fn local_fallbacks(&self) -> u64 {
-        self.local_fallbacks.load(Ordering::Relaxed)
+        self.local_fallbacks.get()
     }
 }
 
@@ -141,7 +144,7 @@ async fn send_additions(
     mut pending: mpsc::Receiver<Addition>,
     counters: Arc<RedisCounters>,
     health: Arc<Health>,
-    local_fallbacks: Arc<AtomicU64>,
+    local_fallbacks: FallbackCounter,
 ) {
     let mut health_check = tokio::time::interval(HEALTH_CHECK_EVERY);
     loop {
@@ -161,14 +164,14 @@ async fn send_additions(
             }
         };
         if !health.worth_asking() {
-            local_fallbacks.fetch_add(1, Ordering::Relaxed);
+            local_fallbacks.inc();
             continue;
         }
         match counters.add(&addition.route, &addition.caller, addition.usage, addition.now).await {
             Ok(()) => health.answered(),
             Err(error) => {
                 health.failed(&error);
-                local_fallbacks.fetch_add(1, Ordering::Relaxed);
+                local_fallbacks.inc();
             }
         }
     }
@@ -222,7 +225,7 @@ mod tests {
 
     /// A node's limiter on `url` under `prefix`.
     fn node(url: &str, prefix: &str) -> Limiter {
-        Limiter::shared(RedisCounters::new(url, prefix, TIMEOUT).unwrap())
+        Limiter::shared(RedisCounters::new(url, prefix, TIMEOUT).unwrap(), FallbackCounter::default())
     }
 
     fn requests_per_minute(requests: i64, per_key: bool) -> Arc<Route> {

@@ -113,6 +113,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The series a shared [`Limiter`] counts its fallbacks in.
+    pub fn limit_local_fallbacks(&self) -> crate::limiter::FallbackCounter {
+        self.limit_local_fallbacks.clone()
+    }
+
     /// Counts a finished request.
     pub fn request(&self, workspace: &str, model: &str, provider: &str, status: u16, input: i64, output: i64) {
         if status != 200 {
@@ -200,8 +205,6 @@ impl Metrics {
     pub fn render(&self, snapshot_age_seconds: f64, routes: usize, usage_dropped: u64, limiter: &Limiter) -> String {
         self.snapshot_age.set(snapshot_age_seconds);
         self.redis_up.set(i64::from(limiter.redis_state() == RedisState::Up));
-        let fallbacks = limiter.local_fallbacks();
-        self.limit_local_fallbacks.inc_by(fallbacks.saturating_sub(self.limit_local_fallbacks.get()));
         self.routes.set(i64::try_from(routes).unwrap_or(i64::MAX));
         self.usage_dropped.set(usage_dropped);
         let mut text = String::new();

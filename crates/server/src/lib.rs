@@ -333,7 +333,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if let Some(url) = &args.redis_url {
         let counters = modelgate_inference::RedisCounters::new(url, &args.redis_prefix, args.redis_timeout())
             .context("invalid MODELGATE_REDIS_URL")?;
-        inference.limiter = modelgate_inference::Limiter::shared(counters);
+        inference.limiter = modelgate_inference::Limiter::shared(counters, inference.metrics.limit_local_fallbacks());
         tracing::info!("maxToken and rate-limit windows are shared through Redis");
     }
     let store_for_ready = store.clone();
