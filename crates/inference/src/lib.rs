@@ -19,6 +19,7 @@ mod route_table;
 pub mod snapshot;
 mod sse;
 pub mod token_limits;
+pub mod upstream_client;
 pub mod upstream_request;
 pub mod usage_tap;
 
@@ -73,7 +74,7 @@ pub struct NodeLocation {
 /// Everything the request path shares.
 pub struct InferencePlane {
     pub snapshot: Arc<SnapshotHandle>,
-    pub client: reqwest::Client,
+    pub client: upstream_client::UpstreamClient,
     pub usage: Arc<dyn UsageSink>,
     /// `maxToken` windows, per node or shared through Redis.
     pub limiter: limiter::Limiter,
@@ -97,15 +98,9 @@ impl InferencePlane {
         usage: Arc<dyn UsageSink>,
         timeouts: Timeouts,
         location: NodeLocation,
-    ) -> Result<InferencePlane, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(InferencePlane {
+    ) -> InferencePlane {
+        let client = upstream_client::UpstreamClient::new(timeouts.connect);
+        InferencePlane {
             snapshot,
             client,
             usage,
@@ -116,7 +111,7 @@ impl InferencePlane {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             metrics: Default::default(),
             cooldowns: Mutex::new(HashMap::new()),
-        })
+        }
     }
 }
 

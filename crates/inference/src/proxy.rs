@@ -10,8 +10,9 @@ use crate::chat_translation::{
 use crate::gateway_error::GatewayError;
 use crate::relay::{BodyProcessor, OnFinish, Relay};
 use crate::snapshot::{Route, Upstream};
+use crate::upstream_client::{UpstreamRequest, UpstreamResponse};
 use crate::upstream_request::{
-    prepare_body, upstream_headers, upstream_query, upstream_url, upstream_url_parts, PreparedBody,
+    prepare_body, upstream_headers, upstream_query, upstream_uri, upstream_url_parts, PreparedBody,
 };
 use crate::usage_tap::{Usage, UsageTap};
 use crate::InferencePlane;
@@ -20,6 +21,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use modelgate_domain::timestamp::now_micros;
 use modelgate_domain::usage::UsageRecord;
 use modelgate_providers::Family;
@@ -298,21 +300,25 @@ struct ClientRequest<'a> {
 }
 
 fn upstream_request(
-    state: &InferencePlane,
     route: &Route,
     upstream: &Upstream,
     client: &ClientRequest<'_>,
     body: &PreparedBody,
-) -> Result<reqwest::RequestBuilder, GatewayError> {
+) -> Result<UpstreamRequest, GatewayError> {
     let (base, upstream_path) = upstream_url_parts(route, upstream, client.path)?;
     let query = upstream_query(route, client.query);
-    let request = match upstream_url(&base, upstream, &upstream_path, &query) {
-        Some(url) => state.client.request(client.method.clone(), url),
-        None if query.is_empty() => state.client.request(client.method.clone(), format!("{base}{upstream_path}")),
-        None => state.client.request(client.method.clone(), format!("{base}{upstream_path}?{query}")),
-    };
+    let uri = upstream_uri(&base, upstream, &upstream_path, &query).ok_or_else(|| {
+        GatewayError::upstream_unavailable(format!(
+            "connection '{}' and this request do not make a valid provider URL",
+            upstream.connection
+        ))
+    })?;
     // `Bytes` clones share the buffer: each fallback attempt sends the same body without a copy.
-    Ok(request.headers(upstream_headers(route, upstream, client.headers)).body(body.bytes.clone()))
+    let mut request = UpstreamRequest::new(Full::new(body.bytes.clone()));
+    *request.method_mut() = client.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = upstream_headers(route, upstream, client.headers);
+    Ok(request)
 }
 
 /// How the answer is shaped on its way back.
@@ -431,11 +437,17 @@ async fn send_upstream(
     for (attempt, index) in order.iter().enumerate() {
         let upstream = &route.upstreams[*index];
         let is_last = attempt + 1 == order.len();
-        let request = upstream_request(state, route, upstream, client, prepared)?;
+        let request = match upstream_request(route, upstream, client, prepared) {
+            Ok(request) => request,
+            Err(error) => {
+                last_error = Some(error);
+                continue;
+            }
+        };
         if attempt == 0 {
             state.metrics.overhead(context.started.elapsed().as_secs_f64());
         }
-        let sent = tokio::time::timeout(state.timeouts.first_byte, request.send()).await;
+        let sent = tokio::time::timeout(state.timeouts.first_byte, state.client.send(request)).await;
         let response = match sent {
             Err(_) => {
                 last_error = Some(GatewayError::upstream_timeout(format!(
@@ -446,8 +458,8 @@ async fn send_upstream(
                 continue;
             }
             Ok(Err(error)) => {
-                tracing::warn!(connection = %upstream.connection, model = %route.name, error = %error, "upstream request failed");
-                last_error = Some(if error.is_timeout() {
+                tracing::warn!(connection = %upstream.connection, model = %route.name, error = %error.detail, "upstream request failed");
+                last_error = Some(if error.timed_out {
                     GatewayError::upstream_timeout(format!(
                         "connecting to connection '{}' timed out",
                         upstream.connection
@@ -476,7 +488,12 @@ async fn send_upstream(
     Err(last_error.unwrap_or_else(|| GatewayError::upstream_unavailable("no connection answered")))
 }
 
-fn relay(context: &RequestContext, response: reqwest::Response, shape: AnswerShape) -> Response {
+/// The `content-length` a response announces, if any.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get("content-length")?.to_str().ok()?.parse().ok()
+}
+
+fn relay(context: &RequestContext, response: UpstreamResponse, shape: AnswerShape) -> Response {
     let ttfb = context.started.elapsed();
     let status = response.status();
     let sse = response
@@ -493,7 +510,7 @@ fn relay(context: &RequestContext, response: reqwest::Response, shape: AnswerSha
             builder = builder.header(name, value);
         }
     }
-    let expected_length = if rewrites_body { None } else { response.content_length() };
+    let expected_length = if rewrites_body { None } else { content_length(response.headers()) };
     let processor: Box<dyn BodyProcessor> = match shape {
         AnswerShape::Native { strip_usage_chunk } => {
             Box::new(UsageTap::new(context.route.family, sse, strip_usage_chunk))
@@ -523,7 +540,7 @@ fn relay(context: &RequestContext, response: reqwest::Response, shape: AnswerSha
         ttfb,
     });
     let body = Relay::new(
-        Box::pin(response.bytes_stream()),
+        response.into_body().map_err(Into::into).boxed_unsync(),
         processor,
         context.state.timeouts.idle,
         status.as_u16(),

@@ -25,7 +25,7 @@ pub struct Upstream {
     /// Base URL without a trailing slash.
     pub base_url: String,
     /// `base_url` parsed once, when it can serve as a base (no query, no fragment).
-    pub parsed_base: Option<reqwest::Url>,
+    pub parsed_base: Option<BaseUri>,
     /// The header carrying the provider credential, marked sensitive.
     pub credential: Option<(HeaderName, HeaderValue)>,
     /// The connection's non-secret config (`projectId`, `location`, `anthropicVersion`, ...).
@@ -205,11 +205,28 @@ fn build_upstream(
     Ok(Upstream { connection: name.clone(), base_url, parsed_base, credential, config })
 }
 
-/// Parses a base URL to which request paths are appended.
-pub fn parse_base(base_url: &str) -> Option<reqwest::Url> {
-    reqwest::Url::parse(base_url)
-        .ok()
-        .filter(|url| !url.cannot_be_a_base() && url.query().is_none() && url.fragment().is_none())
+/// A connection's base URL split once, so a request's URI is assembled without parsing a host.
+#[derive(Debug, Clone)]
+pub struct BaseUri {
+    pub scheme: axum::http::uri::Scheme,
+    pub authority: axum::http::uri::Authority,
+    /// The base's path without a trailing slash (`""` for none).
+    pub path: String,
+}
+
+/// Parses a base URL to which request paths are appended (`http` or `https`, no query).
+pub fn parse_base(base_url: &str) -> Option<BaseUri> {
+    let uri: axum::http::Uri = base_url.parse().ok()?;
+    let parts = uri.into_parts();
+    let scheme =
+        parts.scheme.filter(|s| *s == axum::http::uri::Scheme::HTTP || *s == axum::http::uri::Scheme::HTTPS)?;
+    let authority = parts.authority?;
+    let path_and_query = parts.path_and_query;
+    if path_and_query.as_ref().is_some_and(|pq| pq.query().is_some()) {
+        return None;
+    }
+    let path = path_and_query.as_ref().map_or("", |pq| pq.path()).trim_end_matches('/').to_string();
+    Some(BaseUri { scheme, authority, path })
 }
 
 /// Upstreams already built during one build, by workspace, connection, runtime type and sandbox:

@@ -6,7 +6,8 @@
 use crate::caller::CREDENTIAL_HEADERS;
 use crate::gateway_error::GatewayError;
 use crate::snapshot::{Route, Upstream};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::uri::PathAndQuery;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use bytes::Bytes;
 use modelgate_domain::RuntimeType;
 use modelgate_providers::{descriptor, Family};
@@ -194,20 +195,30 @@ pub fn upstream_url_parts(route: &Route, upstream: &Upstream, path: &str) -> Res
     Ok((base, path))
 }
 
-/// The provider's URL for `base` (from [`upstream_url_parts`]), `path` and `query` when `base` is
-/// the connection's own base URL, which was parsed when the snapshot was built: only the path
-/// and query are set here (parsing a whole URL per request, host and IDNA included, cost more
-/// than the rest of building the request). `None`: format and parse the URL instead.
-pub fn upstream_url(base: &str, upstream: &Upstream, path: &str, query: &str) -> Option<reqwest::Url> {
-    let parsed = upstream.parsed_base.as_ref().filter(|_| base == upstream.base_url)?;
-    let mut url = parsed.clone();
-    let base_path = parsed.path().trim_end_matches('/');
-    let mut full_path = String::with_capacity(base_path.len() + path.len());
-    full_path.push_str(base_path);
-    full_path.push_str(path);
-    url.set_path(&full_path);
-    url.set_query((!query.is_empty()).then_some(query));
-    Some(url)
+/// The provider's URI for `base` (from [`upstream_url_parts`]), `path` and `query`. When `base`
+/// is the connection's own base URL, its scheme and host were parsed when the snapshot was
+/// built and only the path and query are checked here; otherwise the whole URL is parsed.
+/// `None`: the pieces do not make a valid URI (a connection's config with characters a URI
+/// cannot carry).
+pub fn upstream_uri(base: &str, upstream: &Upstream, path: &str, query: &str) -> Option<Uri> {
+    let Some(parsed) = upstream.parsed_base.as_ref().filter(|_| base == upstream.base_url) else {
+        let whole = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
+        return Uri::try_from(whole).ok();
+    };
+    let mut target = String::with_capacity(parsed.path.len() + path.len() + query.len() + 1);
+    target.push_str(&parsed.path);
+    target.push_str(path);
+    if !query.is_empty() {
+        target.push('?');
+        target.push_str(query);
+    }
+    let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(target)).ok()?;
+    Uri::builder()
+        .scheme(parsed.scheme.clone())
+        .authority(parsed.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .ok()
 }
 
 /// The query string to send: the client's without `key` (a modelgate key sent the Gemini way),
@@ -326,20 +337,25 @@ mod tests {
             let up = upstream(base, config);
             let (base, path) = upstream_url_parts(&route(runtime_type, model), &up, path).unwrap();
             assert_eq!(format!("{base}{path}"), expected, "{runtime_type:?}");
-            // The prebuilt base gives the same URL as parsing the whole, with or without a query.
+            // The prebuilt base (or, for a rewritten base, the parsed whole) gives the URL, with or
+            // without a query.
             for query in ["", "alt=sse&api-version=2024-10-21"] {
                 let whole = if query.is_empty() { expected.to_string() } else { format!("{expected}?{query}") };
-                let whole = reqwest::Url::parse(&whole).unwrap();
-                let built = upstream_url(&base, &up, &path, query);
-                let regional = runtime_type == RuntimeType::Vertexai && config.contains(&("location", "europe-west4"));
-                assert!(built.is_some() != regional, "{runtime_type:?}: only a rewritten base is parsed per request");
-                assert!(built.is_none() || built.as_ref() == Some(&whole), "{runtime_type:?}: {built:?} != {whole}");
+                let built = upstream_uri(&base, &up, &path, query).unwrap();
+                assert_eq!(built.to_string(), whole, "{runtime_type:?}");
             }
         }
-        let up = upstream("http://mock:9000/v1", &[]);
-        let url = upstream_url("http://mock:9000/v1", &up, "/chat/completions", "a=1").unwrap();
-        assert_eq!(url.as_str(), "http://mock:9000/v1/chat/completions?a=1");
-        assert!(upstream_url("https://elsewhere", &up, "/v1", "").is_none(), "a rewritten base is not the parsed one");
+        let up = upstream("http://mock:9000/v1/", &[]);
+        let uri = upstream_uri("http://mock:9000/v1/", &up, "/chat/completions", "a=1").unwrap();
+        assert_eq!(uri.to_string(), "http://mock:9000/v1/chat/completions?a=1", "a trailing slash is not doubled");
+        let uri = upstream_uri("https://elsewhere", &up, "/v1", "").unwrap();
+        assert_eq!(uri.to_string(), "https://elsewhere/v1", "a rewritten base is parsed whole");
+        let bad = upstream("https://g", &[]);
+        assert!(upstream_uri("https://g", &bad, "/v1/projects/a b/x", "").is_none(), "a space is no URI");
+        assert!(
+            crate::snapshot::parse_base("ftp://files").is_none()
+                && crate::snapshot::parse_base("https://h?q=1").is_none()
+        );
     }
 
     #[test]

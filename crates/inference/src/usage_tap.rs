@@ -96,7 +96,13 @@ impl BodyProcessor for UsageTap {
             // (A derived struct also reads JSON arrays by position: only objects go this way.)
             let is_object = self.pending.trim_ascii_start().first() == Some(&b'{');
             let typed = (is_object && self.reads_openai_usage())
-                .then(|| serde_json::from_slice::<OpenAiEnvelope>(&self.pending).ok())
+                .then(|| {
+                    let in_place = (self.family != Family::Mcp).then(|| top_level_openai_usage(&self.pending));
+                    match in_place.flatten() {
+                        Some(usage) => Some(OpenAiEnvelope { usage }),
+                        None => serde_json::from_slice::<OpenAiEnvelope>(&self.pending).ok(),
+                    }
+                })
                 .flatten();
             let envelope = (is_object && typed.is_none())
                 .then(|| serde_json::from_slice::<UsageEnvelope>(&self.pending).ok())
@@ -215,6 +221,45 @@ struct OpenAiEnvelope {
     usage: Option<OpenAiUsage>,
 }
 
+/// OpenAI's usage read where it sits instead of walking the whole answer: the value of the last
+/// `"usage":` key (a quote inside a JSON string is escaped, so the pattern is a key), accepted
+/// only when what follows the value closes exactly the top-level object. `None`: not found that
+/// way; read the whole answer.
+fn top_level_openai_usage(answer: &[u8]) -> Option<Option<OpenAiUsage>> {
+    let at = memchr::memmem::rfind(answer, b"\"usage\"")?;
+    let value = answer[at + b"\"usage\"".len()..].trim_ascii_start().strip_prefix(b":")?;
+    let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Option<OpenAiUsage>>();
+    let usage = values.next()?.ok()?;
+    closes_the_top_level_object(&value[values.byte_offset()..]).then_some(usage)
+}
+
+/// Whether `tail` (what follows a value) ends the object holding that value, and the document.
+fn closes_the_top_level_object(tail: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+    for (index, &byte) in tail.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' if depth == 0 => return tail[index + 1..].trim_ascii().is_empty(),
+            b'}' | b']' => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => {}
+        }
+    }
+    false
+}
+
 #[derive(serde::Deserialize)]
 struct OpenAiUsage {
     #[serde(default)]
@@ -250,6 +295,29 @@ fn reports_usage(event: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openai_usage_is_read_in_place_only_when_it_is_the_top_level_key() {
+        let tokens = |found: Option<Option<OpenAiUsage>>| {
+            found.map(|usage| usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)))
+        };
+        let answer = br#"{"id":"c","choices":[{"message":{"content":"say \"usage\": {} }"}}],
+            "usage" : {"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"details":{"a":[1]}},
+            "system_fingerprint":"fp_{]\"x"} "#;
+        assert_eq!(tokens(top_level_openai_usage(answer)), Some(Some((Some(3), Some(4), Some(7)))));
+        assert_eq!(tokens(top_level_openai_usage(br#"{"usage":null}"#)), Some(None));
+        // A nested "usage" key, with or without a top-level one before it: read the whole answer.
+        let nested = br#"{"usage":{"prompt_tokens":1},"choices":[{"extra":{"usage":{"prompt_tokens":9}}}]}"#;
+        assert!(top_level_openai_usage(nested).is_none());
+        assert!(top_level_openai_usage(br#"{"a":{"usage":{"prompt_tokens":9}},"b":1}"#).is_none());
+        assert!(top_level_openai_usage(br#"{"content":"no usage here"}"#).is_none());
+        assert!(top_level_openai_usage(br#"{"usage":{"prompt_tokens":1}} trailing"#).is_none());
+        // Whichever way it is read, the tap reports the top-level usage.
+        let (_, usage) = run(Family::OpenAiCompatible, false, false, std::str::from_utf8(nested).unwrap(), 7);
+        assert_eq!((usage.input, usage.total), (1, 1));
+        let (_, usage) = run(Family::OpenAiCompatible, false, false, std::str::from_utf8(answer).unwrap(), 5);
+        assert_eq!((usage.input, usage.output, usage.total), (3, 4, 7));
+    }
 
     /// Feeds `body` in chunks of `size` bytes; returns what the client got and the usage.
     fn run(family: Family, sse: bool, strip: bool, body: &str, size: usize) -> (String, Usage) {

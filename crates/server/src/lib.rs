@@ -325,8 +325,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     };
     let usage_counters = usage_writer.clone();
     let mut inference =
-        InferencePlane::new(snapshot.clone(), Arc::new(StoreUsage(usage_writer)), args.timeouts(), location)
-            .context("cannot build the upstream HTTP client")?;
+        InferencePlane::new(snapshot.clone(), Arc::new(StoreUsage(usage_writer)), args.timeouts(), location);
     if let Some(clock) = &args.clock {
         inference.clock = clock.clone();
     }
