@@ -14,6 +14,7 @@ use modelgate_domain::{
 use modelgate_providers::{descriptor, CredentialStyle, Family};
 use modelgate_store::{ApiKeyRecord, ConfigChange, ResourceKey, ResourceKind, ResourceRecord, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -346,13 +347,24 @@ pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, Sto
     })
 }
 
-/// [`build`], without holding up requests: a full build reads and decodes every row, a second
-/// of CPU or more at 100,000 models. On a multi-thread runtime it runs as a blocking section,
-/// so the runtime hands its other tasks (requests) to another thread meanwhile instead of
-/// leaving them queued behind it.
-async fn build_beside_requests(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, StoreError> {
+/// Routes from which a full rebuild runs beside requests rather than between them.
+const BIG_CONFIGURATION: usize = 5_000;
+
+/// [`build`], without holding up requests for long: a full build reads and decodes every row,
+/// a second of CPU or more at 100,000 models. For a big configuration on a multi-thread runtime
+/// it runs as a blocking section, so the runtime hands its other tasks (requests) to another
+/// thread meanwhile instead of leaving them queued behind it. Small ones (milliseconds) stay on
+/// the worker: the extra thread costs memory (its own malloc arena) for nothing.
+async fn build_beside_requests(
+    store: &dyn Store,
+    keyring: &Keyring,
+    current_routes: usize,
+) -> Result<Snapshot, StoreError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+        Ok(runtime)
+            if current_routes >= BIG_CONFIGURATION
+                && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+        {
             tokio::task::block_in_place(|| runtime.block_on(build(store, keyring)))
         }
         _ => build(store, keyring).await,
@@ -366,13 +378,21 @@ pub struct SnapshotHandle {
     keyring: Keyring,
     /// Serializes rebuilds so a rebuild that starts after a write always sees it.
     rebuild: tokio::sync::Mutex<()>,
+    /// An update failed since the last full build: the snapshot may lag the store.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl SnapshotHandle {
     /// Builds the first snapshot.
     pub async fn load(store: Arc<dyn Store>, keyring: Keyring) -> Result<SnapshotHandle, StoreError> {
         let snapshot = build(store.as_ref(), &keyring).await?;
-        Ok(SnapshotHandle { current: ArcSwap::from_pointee(snapshot), store, keyring, rebuild: Default::default() })
+        Ok(SnapshotHandle {
+            current: ArcSwap::from_pointee(snapshot),
+            store,
+            keyring,
+            rebuild: Default::default(),
+            stale: Default::default(),
+        })
     }
 
     /// The current snapshot (lock-free).
@@ -390,9 +410,40 @@ impl SnapshotHandle {
     /// otherwise. On a store error the old snapshot stays in use.
     pub async fn apply(&self, change: &ConfigChange) -> Result<(), StoreError> {
         let _one_at_a_time = self.rebuild.lock().await;
+        let applied = self.apply_now(change).await;
+        match &applied {
+            Err(_) => self.stale.store(true, Ordering::Relaxed),
+            Ok(()) if *change == ConfigChange::Everything => self.stale.store(false, Ordering::Relaxed),
+            Ok(()) => {}
+        }
+        applied
+    }
+
+    /// Whether an update failed since the last full build (the snapshot may lag the store).
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    /// Marks the snapshot as current without reading the store, for a node that saw every
+    /// change applied (an embedded store written only through this process): its age, in
+    /// metrics and readiness, counts from now.
+    pub async fn confirm_current(&self) {
+        let _one_at_a_time = self.rebuild.lock().await;
+        let current = self.current.load_full();
+        self.current.store(Arc::new(Snapshot {
+            routes: current.routes.clone(),
+            grants: current.grants.clone(),
+            sources: current.sources.clone(),
+            built_at: Some(SystemTime::now()),
+        }));
+    }
+
+    async fn apply_now(&self, change: &ConfigChange) -> Result<(), StoreError> {
         let store = self.store.as_ref();
         let next = match change {
-            ConfigChange::Everything => build_beside_requests(store, &self.keyring).await?,
+            ConfigChange::Everything => {
+                build_beside_requests(store, &self.keyring, self.current.load().route_count()).await?
+            }
             ConfigChange::Model { workspace, name } => {
                 let record = store.get_resource(&ResourceKey::new(workspace, ResourceKind::Model, name)).await?;
                 let current = self.current.load_full();

@@ -102,13 +102,15 @@ enum FeedEvent {
 
 /// Keeps the snapshot current with changes made through other nodes: every announcement on the
 /// store's change feed (PostgreSQL LISTEN) is applied, and a full resync runs every `every` as a
-/// safety net (and is all an embedded store needs). A feed that breaks (database restart,
+/// safety net (and is all an embedded store read by a separate inference process gets; one
+/// written only through this process skips it unless an update failed). A feed that breaks (database restart,
 /// network cut) is reopened, with a growing wait while that fails; announcements made while no
 /// feed was open are lost, so each (re)opening is followed by a full rebuild.
 fn spawn_refresh(
     snapshot: Arc<SnapshotHandle>,
     store: Arc<dyn Store>,
     every: std::time::Duration,
+    sole_writer: bool,
     status: Arc<FeedStatus>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
@@ -133,7 +135,16 @@ fn spawn_refresh(
             };
             tokio::select! {
                 _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => return Ok(()),
-                _ = resync.tick() => apply(&snapshot, &ConfigChange::Everything).await,
+                _ = resync.tick() => {
+                    // An embedded store that only this process writes: every change was applied as
+                    // it was made, so a full rebuild (all rows read, a second snapshot built beside
+                    // the one serving) is only needed to repair an update that failed.
+                    if sole_writer && !engine_has_feed && !snapshot.is_stale() {
+                        snapshot.confirm_current().await;
+                    } else {
+                        apply(&snapshot, &ConfigChange::Everything).await;
+                    }
+                }
                 event = event => match event {
                     FeedEvent::Announced(Ok(change)) => apply(&snapshot, &change).await,
                     FeedEvent::Announced(Err(error)) => {
@@ -368,7 +379,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if args.role != Role::Inference {
         planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));
     }
-    planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), feed_status, stopped));
+    // With `--role all`, this process's control plane makes every change (on an embedded store).
+    let sole_writer = args.role == Role::All;
+    planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), sole_writer, feed_status, stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store, usage_task })
 }

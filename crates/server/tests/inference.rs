@@ -606,3 +606,24 @@ async fn request_rate_limits_per_key() {
     assert_eq!(send(ADMIN_KEY.into()).await, StatusCode::TOO_MANY_REQUESTS, "two requests per minute per key");
     assert_eq!(send(other.clone()).await, StatusCode::OK, "another key has its own count");
 }
+
+/// With `--role all` on the embedded store every change is applied as it is made: the periodic
+/// resync confirms the snapshot instead of rebuilding it. Its age still restarts at each resync
+/// (monitoring keeps working) and what was configured is still served.
+#[tokio::test]
+async fn the_snapshot_age_restarts_at_each_resync_of_an_embedded_sole_writer() {
+    let s = setup_with(|args| args.resync_interval = 1).await;
+    s.connection("openai", "openai", json!({})).await;
+    s.model("gpt", "openai", &["openai"], "m").await;
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let api_root = s.server.api.trim_end_matches("/v0").to_string();
+    let text = s.server.client.get(format!("{api_root}/metrics")).send().await.unwrap().text().await.unwrap();
+    let age: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("modelgate_snapshot_age_seconds "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no snapshot age in {text}"));
+    assert!(age < 1.5, "the snapshot was last confirmed {age} s ago with a 1 s resync");
+    // Changes made meanwhile are served, and still are after the resyncs.
+    assert_eq!(s.post("/default/models/gpt/v1/chat/completions", chat(false)).await.0, StatusCode::OK);
+}
