@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 use modelgate_server::{LogFormat, ServeArgs, BOOTSTRAP_WORKSPACE};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-hosted LLM model gateway with a Blaxel-compatible control plane.
 #[derive(Parser)]
 #[command(name = "modelgate", version, about)]

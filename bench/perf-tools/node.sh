@@ -43,3 +43,5 @@ write_body() {
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$PID/stat"; }
 user_ticks() { awk '{print $14}' "/proc/$PID/stat"; }
+# On-CPU nanoseconds of the process's live threads (finer than ticks; a thread that exits takes its share)
+cpu_ns() { cat /proc/"$PID"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%d", s}'; }

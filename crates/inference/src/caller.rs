@@ -5,7 +5,7 @@
 
 use crate::gateway_error::GatewayError;
 use crate::snapshot::Snapshot;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use modelgate_domain::secret_box::Keyring;
 use modelgate_domain::timestamp::Micros;
 use modelgate_domain::{access_token, api_key, Scope};
@@ -23,15 +23,24 @@ pub struct Caller {
 pub const CREDENTIAL_HEADERS: [&str; 5] =
     ["x-blaxel-authorization", "authorization", "x-api-key", "x-goog-api-key", "api-key"];
 
+/// [`CREDENTIAL_HEADERS`] as header names, so that reading them parses no name per request.
+static CREDENTIAL_HEADER_NAMES: [HeaderName; 5] = [
+    HeaderName::from_static(CREDENTIAL_HEADERS[0]),
+    HeaderName::from_static(CREDENTIAL_HEADERS[1]),
+    HeaderName::from_static(CREDENTIAL_HEADERS[2]),
+    HeaderName::from_static(CREDENTIAL_HEADERS[3]),
+    HeaderName::from_static(CREDENTIAL_HEADERS[4]),
+];
+
 fn strip_bearer(value: &str) -> &str {
     value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value).trim()
 }
 
 /// The credential presented, if any.
 pub fn credential<'a>(headers: &'a HeaderMap, query_key: Option<&'a str>) -> Option<&'a str> {
-    CREDENTIAL_HEADERS
+    CREDENTIAL_HEADER_NAMES
         .iter()
-        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .find_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
         .map(strip_bearer)
         .filter(|v| !v.is_empty())
         .or(query_key)
@@ -51,29 +60,41 @@ pub fn authenticate(
             "send a modelgate API key or access token: 'Authorization: Bearer <key>' (or the provider SDK's API key setting)",
         )
     })?;
-    let (caller, home, is_user, scopes) = if access_token::looks_like_token(credential) {
+    if access_token::looks_like_token(credential) {
         let claims = access_token::verify(keyring, credential, now / 1_000_000)
             .map_err(|e| GatewayError::authentication_failed(e.to_string()))?;
         let scopes: Vec<Scope> = claims.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
-        (Caller { subject: claims.sub, key_id: None }, claims.ws, claims.sub_type == "user", scopes)
-    } else {
-        let grant = snapshot
-            .key(&api_key::digest(credential))
-            .ok_or_else(|| GatewayError::authentication_failed("the API key is not valid (unknown or revoked)"))?;
-        if grant.expires_at.is_some_and(|at| at <= now) {
-            return Err(GatewayError::authentication_failed("the API key has expired"));
-        }
-        let caller = Caller { subject: grant.subject.clone(), key_id: Some(grant.id.clone()) };
-        (caller, grant.workspace.clone(), grant.is_user, grant.scopes.clone())
-    };
-    let in_workspace = home == workspace || (is_user && snapshot.administers(&caller.subject, workspace));
+        admit_to(snapshot, workspace, &claims.sub, &claims.ws, claims.sub_type == "user", &scopes)?;
+        return Ok(Caller { subject: claims.sub, key_id: None });
+    }
+    let grant = snapshot
+        .key(&api_key::digest(credential))
+        .ok_or_else(|| GatewayError::authentication_failed("the API key is not valid (unknown or revoked)"))?;
+    if grant.expires_at.is_some_and(|at| at <= now) {
+        return Err(GatewayError::authentication_failed("the API key has expired"));
+    }
+    admit_to(snapshot, workspace, &grant.subject, &grant.workspace, grant.is_user, &grant.scopes)?;
+    Ok(Caller { subject: grant.subject.clone(), key_id: Some(grant.id.clone()) })
+}
+
+/// Whether a credential of `subject` (of workspace `home`, with `scopes`) may call models in
+/// `workspace`.
+fn admit_to(
+    snapshot: &Snapshot,
+    workspace: &str,
+    subject: &str,
+    home: &str,
+    is_user: bool,
+    scopes: &[Scope],
+) -> Result<(), GatewayError> {
+    let in_workspace = home == workspace || (is_user && snapshot.administers(subject, workspace));
     if !in_workspace {
         return Err(GatewayError::route_not_found(format!(
             "no model route in workspace '{workspace}' for this credential"
         )));
     }
-    if !Scope::ModelsInvoke.is_granted_by(&scopes) {
+    if !Scope::ModelsInvoke.is_granted_by(scopes) {
         return Err(GatewayError::forbidden("this credential lacks the 'models:invoke' scope needed to call models"));
     }
-    Ok(caller)
+    Ok(())
 }

@@ -71,6 +71,11 @@ impl GatewayError {
         GatewayError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid_request_error", message)
     }
 
+    /// 405 `METHOD_NOT_ALLOWED`.
+    pub fn method_not_allowed(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "invalid_request_error", message)
+    }
+
     /// 413 `BAD_REQUEST` for a body over the limit.
     pub fn payload_too_large(message: impl Into<String>) -> GatewayError {
         GatewayError::new(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", "invalid_request_error", message)

@@ -1,6 +1,6 @@
 //! modelgate's inference plane: `{RUN_URL}/{workspace}/models/{model}/{path}`, the hot path.
 //!
-//! API boundary: [`router`] over an [`InferencePlane`]; [`SnapshotHandle::reload`] after every
+//! API boundary: [`app`] over an [`InferencePlane`]; [`SnapshotHandle::reload`] after every
 //! configuration change.
 //! Invariants: no database call and no lock held across an await on the request path
 //! (configuration comes from the lock-free [`snapshot`]); request bodies are read once and sent
@@ -9,6 +9,7 @@
 
 mod caller;
 mod chat_translation;
+mod endpoint;
 mod gateway_error;
 pub mod limiter;
 pub mod metrics;
@@ -29,11 +30,14 @@ pub use redis_counters::RedisCounters;
 pub use snapshot::SnapshotHandle;
 pub use token_limits::{Clock, SystemClock};
 
-use axum::routing::any;
-use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
+use futures_util::future::BoxFuture;
 use modelgate_domain::usage::UsageRecord;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Where usage records go; must never block.
@@ -124,13 +128,29 @@ impl InferencePlane {
     }
 }
 
-/// The inference-plane application.
-pub fn router(state: Arc<InferencePlane>) -> Router {
-    Router::new()
-        .route("/{workspace}/models/{model}", any(proxy::handle_base))
-        .route("/{workspace}/models/{model}/{*path}", any(proxy::handle))
-        .route("/{workspace}/v1/chat/completions", axum::routing::post(proxy::handle_workspace_chat))
-        .route("/{workspace}/v1/models", axum::routing::get(proxy::list_models))
-        .fallback(proxy::no_route)
-        .with_state(state)
+/// The inference-plane application: a service that reads the endpoint from the path itself
+/// (see `endpoint`); serve it with `axum::serve(listener, app.into_make_service())`.
+#[derive(Clone)]
+pub struct InferenceApp {
+    state: Arc<InferencePlane>,
+}
+
+/// The inference-plane application over `state`.
+pub fn app(state: Arc<InferencePlane>) -> InferenceApp {
+    InferenceApp { state }
+}
+
+impl tower_service::Service<Request> for InferenceApp {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move { Ok(proxy::dispatch(state, request).await) })
+    }
 }

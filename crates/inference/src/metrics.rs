@@ -9,7 +9,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::RwLock;
 
@@ -26,7 +25,7 @@ struct RouteSeries {
 }
 
 /// Handles by workspace, then model; a model's provider can change, so each entry names it.
-type SeriesCache = HashMap<String, HashMap<String, Vec<RouteSeries>>>;
+type SeriesCache = hashbrown::HashMap<String, hashbrown::HashMap<String, Vec<RouteSeries>>>;
 
 /// The metrics, registered once.
 pub struct Metrics {

@@ -7,6 +7,7 @@ use crate::caller::{authenticate, credential, Caller};
 use crate::chat_translation::{
     is_chat_completions, is_embeddings, provider_of, Answer, StreamTranslation, WholeTranslation,
 };
+use crate::endpoint::{endpoint, Endpoint};
 use crate::gateway_error::GatewayError;
 use crate::relay::{BodyProcessor, OnFinish, Relay};
 use crate::snapshot::{Route, Upstream};
@@ -17,8 +18,12 @@ use crate::upstream_request::{
 use crate::usage_tap::{Usage, UsageTap};
 use crate::InferencePlane;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::Request;
+use axum::http::header::{
+    ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -31,35 +36,56 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Response headers that describe the upstream connection, not the message.
-const HOP_BY_HOP_RESPONSE: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "trailer", "te"];
+static HOP_BY_HOP_RESPONSE: [HeaderName; 7] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TRANSFER_ENCODING,
+    UPGRADE,
+    TRAILER,
+    TE,
+];
 /// `max_tokens` sent to providers that require one when the client gives none (a connection's
 /// `config.maxTokens` overrides it).
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// Longest `Retry-After` honoured as a connection's rest.
 const MAX_COOLDOWN: Duration = Duration::from_secs(300);
 
-pub async fn no_route(method: Method, uri: Uri) -> GatewayError {
+/// Serves one request of the inference plane.
+pub async fn dispatch(state: Arc<InferencePlane>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let endpoint = match endpoint(parts.uri.path()) {
+        Some(Ok(endpoint)) => endpoint,
+        Some(Err(error)) => return error.into_response(),
+        None => return no_route(&parts.method, &parts.uri).into_response(),
+    };
+    match endpoint {
+        Endpoint::Model { workspace, model, path } => {
+            serve(&state, &parts, body, &workspace, ModelName::Path(&model), path).await
+        }
+        Endpoint::WorkspaceChat { workspace } if parts.method == Method::POST => {
+            serve(&state, &parts, body, &workspace, ModelName::Body, "/v1/chat/completions").await
+        }
+        Endpoint::ListModels { workspace } if parts.method == Method::GET || parts.method == Method::HEAD => {
+            list_models(&state, &workspace, &parts)
+        }
+        Endpoint::WorkspaceChat { .. } => method_not_allowed(&parts, "POST"),
+        Endpoint::ListModels { .. } => method_not_allowed(&parts, "GET"),
+    }
+}
+
+fn no_route(method: &Method, uri: &Uri) -> GatewayError {
     GatewayError::route_not_found(format!(
         "no route for {method} {}: model endpoints are served at /{{workspace}}/models/{{model}}/{{provider path}}",
         uri.path()
     ))
 }
 
-pub async fn handle_base(
-    State(state): State<Arc<InferencePlane>>,
-    Path((workspace, model)): Path<(String, String)>,
-    request: Request,
-) -> Response {
-    serve(state, workspace, ModelName::Path(model), String::new(), request).await
-}
-
-pub async fn handle(
-    State(state): State<Arc<InferencePlane>>,
-    Path((workspace, model, path)): Path<(String, String, String)>,
-    request: Request,
-) -> Response {
-    serve(state, workspace, ModelName::Path(model), format!("/{path}"), request).await
+fn method_not_allowed(parts: &Parts, allowed: &'static str) -> Response {
+    let message = format!("{} {} is not served: use {allowed}", parts.method, parts.uri.path());
+    let mut response = GatewayError::method_not_allowed(message).into_response();
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allowed));
+    response
 }
 
 /// What every usage record of a request shares.
@@ -119,30 +145,22 @@ fn query_key(uri: &Uri) -> Option<&str> {
 }
 
 /// Which model a request names: in its path, or (workspace-level endpoint) in its body.
-enum ModelName {
-    Path(String),
+enum ModelName<'a> {
+    Path(&'a str),
     Body,
 }
 
-pub async fn handle_workspace_chat(
-    State(state): State<Arc<InferencePlane>>,
-    Path(workspace): Path<String>,
-    request: Request,
-) -> Response {
-    serve(state, workspace, ModelName::Body, "/v1/chat/completions".to_string(), request).await
-}
-
 async fn serve(
-    state: Arc<InferencePlane>,
-    workspace: String,
-    model: ModelName,
-    path: String,
-    request: Request,
+    state: &Arc<InferencePlane>,
+    parts: &Parts,
+    body: Body,
+    workspace: &str,
+    model: ModelName<'_>,
+    path: &str,
 ) -> Response {
     let started = Instant::now();
     let at = now_micros();
-    let (parts, body) = request.into_parts();
-    let caller = match identify_caller(&state, &workspace, &parts.headers, &parts.uri, at) {
+    let caller = match identify_caller(state, workspace, &parts.headers, &parts.uri, at) {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
@@ -154,11 +172,15 @@ async fn serve(
                 .into_response()
         }
     };
+    let named_in_body;
     let model = match model {
         ModelName::Path(name) => name,
         ModelName::Body => match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(value) => match value.get("model").and_then(|m| m.as_str()) {
-                Some(name) => name.to_string(),
+                Some(name) => {
+                    named_in_body = name.to_string();
+                    named_in_body.as_str()
+                }
                 None => {
                     return GatewayError::bad_request("name the model endpoint in the body's \"model\"").into_response()
                 }
@@ -166,16 +188,17 @@ async fn serve(
             Err(error) => return GatewayError::bad_request(format!("the body is not JSON: {error}")).into_response(),
         },
     };
-    let route = match find_route(&state, &workspace, &model) {
+    let route = match find_route(state, workspace, model) {
         Ok(route) => route,
         Err(error) => return error.into_response(),
     };
     let context = RequestContext { state: state.clone(), route, caller, started, at };
-    if let Err(error) = admit(&state, &context.route, context.counted_as()).await {
+    if let Err(error) = admit(state, &context.route, context.counted_as()).await {
         context.record(error.status.as_u16(), Usage::default(), None);
         return error.into_response();
     }
-    let client = ClientRequest { method: parts.method, path: &path, query: parts.uri.query(), headers: &parts.headers };
+    let client =
+        ClientRequest { method: parts.method.clone(), path, query: parts.uri.query(), headers: &parts.headers };
     match proxy(&context, &client, bytes).await {
         Ok(response) => response,
         Err(error) => {
@@ -186,17 +209,13 @@ async fn serve(
 }
 
 /// `GET {RUN_URL}/{workspace}/v1/models`: the workspace's model endpoints in OpenAI's format.
-pub async fn list_models(
-    State(state): State<Arc<InferencePlane>>,
-    Path(workspace): Path<String>,
-    request: Request,
-) -> Response {
-    if let Err(error) = identify_caller(&state, &workspace, request.headers(), request.uri(), now_micros()) {
+fn list_models(state: &InferencePlane, workspace: &str, parts: &Parts) -> Response {
+    if let Err(error) = identify_caller(state, workspace, &parts.headers, &parts.uri, now_micros()) {
         return error.into_response();
     }
     let snapshot = state.snapshot.get();
     let mut models: Vec<serde_json::Value> = snapshot
-        .routes_in(&workspace)
+        .routes_in(workspace)
         .filter(|route| route.enabled)
         .map(|route| {
             serde_json::json!({"id": route.name, "object": "model", "created": 0, "owned_by": route.runtime_type.as_str()})
@@ -490,42 +509,45 @@ async fn send_upstream(
 
 /// The `content-length` a response announces, if any.
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get("content-length")?.to_str().ok()?.parse().ok()
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 fn relay(context: &RequestContext, response: UpstreamResponse, shape: AnswerShape) -> Response {
     let ttfb = context.started.elapsed();
-    let status = response.status();
-    let sse = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let (parts, upstream_body) = response.into_parts();
+    let status = parts.status;
+    // The provider's headers are relayed in their own map, minus those that describe the
+    // upstream connection or a body that is rewritten.
+    let mut headers = parts.headers;
+    let sse =
+        headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
     let rewrites_body = !matches!(shape, AnswerShape::Native { strip_usage_chunk: false });
-    let mut builder = Response::builder().status(status);
-    for (name, value) in response.headers() {
-        let stale_length = rewrites_body && name == "content-length";
-        let stale_type = !matches!(shape, AnswerShape::Native { .. }) && name == "content-type";
-        if !HOP_BY_HOP_RESPONSE.contains(&name.as_str()) && !stale_length && !stale_type {
-            builder = builder.header(name, value);
-        }
+    let expected_length = if rewrites_body { None } else { content_length(&headers) };
+    for name in &HOP_BY_HOP_RESPONSE {
+        headers.remove(name);
     }
-    let expected_length = if rewrites_body { None } else { content_length(response.headers()) };
+    if rewrites_body {
+        headers.remove(CONTENT_LENGTH);
+    }
+    if !matches!(shape, AnswerShape::Native { .. }) {
+        headers.remove(CONTENT_TYPE);
+    }
     let processor: Box<dyn BodyProcessor> = match shape {
         AnswerShape::Native { strip_usage_chunk } => {
             Box::new(UsageTap::new(context.route.family, sse, strip_usage_chunk))
         }
         AnswerShape::Translated { provider, stream, context: answer } => {
             if stream && status.is_success() {
-                builder = builder.header("content-type", "text/event-stream").header("cache-control", "no-cache");
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 Box::new(StreamTranslation::new(provider, answer))
             } else {
-                builder = builder.header("content-type", "application/json");
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Box::new(WholeTranslation::new(provider, Answer::Chat(answer), status.as_u16()))
             }
         }
         AnswerShape::TranslatedEmbeddings { provider, model } => {
-            builder = builder.header("content-type", "application/json");
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Box::new(WholeTranslation::new(provider, Answer::Embeddings(model), status.as_u16()))
         }
     };
@@ -540,14 +562,15 @@ fn relay(context: &RequestContext, response: UpstreamResponse, shape: AnswerShap
         ttfb,
     });
     let body = Relay::new(
-        response.into_body().map_err(Into::into).boxed_unsync(),
+        upstream_body.map_err(Into::into).boxed_unsync(),
         processor,
         context.state.timeouts.idle,
         status.as_u16(),
         expected_length,
         logging,
     );
-    builder.body(Body::from_stream(body)).unwrap_or_else(|_| {
-        GatewayError::upstream_unavailable("the provider's response headers could not be relayed").into_response()
-    })
+    let mut relayed = Response::new(Body::from_stream(body));
+    *relayed.status_mut() = status;
+    *relayed.headers_mut() = headers;
+    relayed
 }

@@ -3,14 +3,13 @@
 //! write stays cheap in time and in the memory churn of copying.
 
 use crate::snapshot::Route;
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Number of shards per workspace.
 const SHARDS: usize = 64;
 
-type Shard = HashMap<String, Arc<Route>>;
+type Shard = hashbrown::HashMap<String, Arc<Route>>;
 
 /// An immutable table; [`RouteTable::with`] makes a changed copy sharing the untouched shards.
 #[derive(Debug, Clone)]
@@ -25,11 +24,10 @@ impl Default for RouteTable {
     }
 }
 
-/// The shard of a model name (SipHash with fixed keys: names come from the operator).
+/// The shard of a model name (foldhash with a fixed seed: a name stays in its shard in every
+/// copy of the table; names come from the operator).
 fn shard_of(name: &str) -> usize {
-    let mut hasher = DefaultHasher::new();
-    name.hash(&mut hasher);
-    usize::try_from(hasher.finish() % SHARDS as u64).unwrap_or(0)
+    usize::try_from(foldhash::fast::FixedState::default().hash_one(name) % SHARDS as u64).unwrap_or(0)
 }
 
 impl RouteTable {
@@ -39,7 +37,7 @@ impl RouteTable {
         for (name, route) in routes {
             shards[shard_of(&name)].insert(name, route);
         }
-        let len = shards.iter().map(HashMap::len).sum();
+        let len = shards.iter().map(Shard::len).sum();
         RouteTable { shards: shards.into_iter().map(Arc::new).collect(), len }
     }
 

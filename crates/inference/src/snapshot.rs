@@ -14,6 +14,9 @@ use modelgate_domain::{
 use modelgate_providers::{descriptor, CredentialStyle, Family};
 use modelgate_store::{ApiKeyRecord, ConfigChange, ResourceKey, ResourceKind, ResourceRecord, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The maps looked up on every request: hashbrown's seeded foldhash rather than SipHash.
+type FastMap<K, V> = hashbrown::HashMap<K, V>;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -75,7 +78,7 @@ pub struct KeyGrant {
 /// Who may call: API keys by digest, and administrators.
 #[derive(Debug, Default)]
 struct Grants {
-    keys: HashMap<String, KeyGrant>,
+    keys: FastMap<String, KeyGrant>,
     /// Workspace -> its administrators.
     admins: HashMap<String, HashSet<String>>,
     platform_admins: HashSet<String>,
@@ -96,7 +99,7 @@ struct Sources {
 /// so a change to one model copies only its workspace's route table.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    routes: HashMap<String, Arc<RouteTable>>,
+    routes: FastMap<String, Arc<RouteTable>>,
     grants: Arc<Grants>,
     sources: Arc<Sources>,
     /// When this snapshot was last built from scratch (changes to one model or to keys since

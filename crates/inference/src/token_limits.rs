@@ -8,7 +8,9 @@
 
 use crate::snapshot::{Route, TokenLimit};
 use crate::usage_tap::Usage;
-use std::collections::HashMap;
+use hashbrown::hash_map::RawEntryMut;
+use hashbrown::{Equivalent, HashMap};
+use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use time::{Date, Month, OffsetDateTime, Time};
 
@@ -71,7 +73,44 @@ pub struct TokenLimiter {
 }
 
 /// Workspace, model, policy, and the caller for per-key limits (empty otherwise).
-type CounterKey = (String, String, String, String);
+#[derive(Hash, PartialEq, Eq)]
+struct CounterKey {
+    workspace: String,
+    model: String,
+    policy: String,
+    caller: String,
+}
+
+/// A [`CounterKey`] borrowed from the route and the request: counters are looked up with it,
+/// and a key is allocated only when a window is counted for the first time. It hashes as the
+/// owned key does (the same fields, in the same order, as `str`).
+#[derive(Hash)]
+struct CounterRef<'a> {
+    workspace: &'a str,
+    model: &'a str,
+    policy: &'a str,
+    caller: &'a str,
+}
+
+impl Equivalent<CounterKey> for CounterRef<'_> {
+    fn equivalent(&self, key: &CounterKey) -> bool {
+        self.workspace == key.workspace
+            && self.model == key.model
+            && self.policy == key.policy
+            && self.caller == key.caller
+    }
+}
+
+impl CounterRef<'_> {
+    fn to_owned(&self) -> CounterKey {
+        CounterKey {
+            workspace: self.workspace.to_string(),
+            model: self.model.to_string(),
+            policy: self.policy.to_string(),
+            caller: self.caller.to_string(),
+        }
+    }
+}
 
 /// Whose requests a window of `limit` counts: `caller` (the key id or subject) for `perKey`
 /// limits, everyone's (empty) otherwise.
@@ -84,14 +123,22 @@ pub fn counted_caller<'a>(limit: &TokenLimit, caller: &'a str) -> &'a str {
 }
 
 /// The counter of `limit` for a request by `caller`.
-fn key(route: &Route, limit: &TokenLimit, caller: &str) -> CounterKey {
-    let who = counted_caller(limit, caller).to_string();
-    (route.workspace.clone(), route.name.clone(), limit.policy.clone(), who)
+fn key<'a>(route: &'a Route, limit: &'a TokenLimit, caller: &'a str) -> CounterRef<'a> {
+    CounterRef {
+        workspace: &route.workspace,
+        model: &route.name,
+        policy: &limit.policy,
+        caller: counted_caller(limit, caller),
+    }
 }
 
 /// The counter for the window containing `now`, reset when a new window starts.
-fn current(counts: &mut HashMap<CounterKey, Counted>, key: CounterKey, start: i64) -> &mut Counted {
-    let counted = counts.entry(key).or_default();
+fn current<'m>(counts: &'m mut HashMap<CounterKey, Counted>, key: CounterRef<'_>, start: i64) -> &'m mut Counted {
+    let hash = counts.hasher().hash_one(&key);
+    let counted = match counts.raw_entry_mut().from_hash(hash, |owned| key.equivalent(owned)) {
+        RawEntryMut::Occupied(entry) => entry.into_mut(),
+        RawEntryMut::Vacant(entry) => entry.insert_hashed_nocheck(hash, key.to_owned(), Counted::default()).1,
+    };
     if counted.start != start {
         *counted = Counted { start, ..Counted::default() };
     }

@@ -242,7 +242,7 @@ pub fn upstream_query(route: &Route, query: Option<&str>) -> String {
 /// provider's defaults.
 pub fn upstream_headers(route: &Route, upstream: &Upstream, client: &HeaderMap) -> HeaderMap {
     let named_by_connection: Vec<String> = client
-        .get_all("connection")
+        .get_all(axum::http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))

@@ -208,23 +208,41 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))
 }
 
+/// What a listener serves.
+enum Plane {
+    /// The control plane (or an inference node's admin routes), with the peer address for the
+    /// per-address throttle of failed authentications.
+    Control(axum::Router),
+    Inference(modelgate_inference::InferenceApp),
+}
+
 fn spawn_plane(
     listener: TcpListener,
-    app: axum::Router,
+    plane: Plane,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     use axum::serve::ListenerExt;
+    use axum::ServiceExt;
     // Nagle's algorithm delays small writes by tens of milliseconds: never on a proxy.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
     tokio::spawn(async move {
-        // The peer address feeds the per-address throttle of failed authentications.
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            })
-            .await
+        match plane {
+            Plane::Control(router) => {
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+            Plane::Inference(app) => {
+                axum::serve(listener, ServiceExt::<axum::extract::Request>::into_make_service(app))
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        }
     })
 }
 
@@ -372,9 +390,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         }
     };
     let (stop, stopped) = watch::channel(false);
-    let mut planes = vec![spawn_plane(api_listener, control_app, stopped.clone())];
+    let mut planes = vec![spawn_plane(api_listener, Plane::Control(control_app), stopped.clone())];
     if let Some(run_listener) = run_listener {
-        planes.push(spawn_plane(run_listener, modelgate_inference::router(inference), stopped.clone()));
+        planes.push(spawn_plane(run_listener, Plane::Inference(modelgate_inference::app(inference)), stopped.clone()));
     }
     if args.role != Role::Inference {
         planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));

@@ -627,3 +627,34 @@ async fn the_snapshot_age_restarts_at_each_resync_of_an_embedded_sole_writer() {
     // Changes made meanwhile are served, and still are after the resyncs.
     assert_eq!(s.post("/default/models/gpt/v1/chat/completions", chat(false)).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_provider_path_goes_upstream_as_written_and_wrong_methods_get_the_error_schema() {
+    let s = setup().await;
+    s.connection("openai", "openai", json!({})).await;
+    s.model("gpt", "openai", &["openai"], "gpt-4o-mini").await;
+
+    // The workspace and model segments are decoded; the provider path is not.
+    let (status, _, body) = s.post("/default/models/g%70t/v1/chat/completions", chat(false)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.call(Method::GET, "/default/models/gpt/v1/models/ft%3Agpt-4o%2Fx").bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(s.mock.requests().last().unwrap().path, "/v1/models/ft%3Agpt-4o%2Fx");
+
+    for (method, path, allowed) in
+        [(Method::GET, "/default/v1/chat/completions", "POST"), (Method::POST, "/default/v1/models", "GET")]
+    {
+        let response = s.call(method.clone(), path).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allowed);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
+    }
+    for path in ["/default/models/gpt/", "/default/models/", "/default/v1/embeddings"] {
+        let response = s.call(Method::POST, path).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "ROUTE_NOT_FOUND", "{path}");
+    }
+    let response = s.call(Method::POST, "/default/models/%FF/v1/chat/completions").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}

@@ -99,6 +99,41 @@ pub(crate) fn usage_statement_chunks(records: &[UsageRecord]) -> impl Iterator<I
     records[..hundreds].chunks(100).chain(records[hundreds..tens].chunks(10)).chain(records[tens..].chunks(1))
 }
 
+/// The `INSERT` statements of 1, 10 and 100 usage records (the sizes of
+/// [`usage_statement_chunks`]), written once: formatting a statement's placeholders per batch
+/// cost more than binding its values.
+pub(crate) struct UsageInserts {
+    one: String,
+    ten: String,
+    hundred: String,
+}
+
+impl UsageInserts {
+    /// The statements with the `n`th (from 1) placeholder written by `placeholder`.
+    pub(crate) fn new(columns: &str, placeholder: impl Fn(usize) -> String) -> UsageInserts {
+        let arity = columns.split(',').count();
+        let statement = |rows: usize| {
+            let values: Vec<String> = (0..rows)
+                .map(|row| {
+                    let row: Vec<String> = (1..=arity).map(|column| placeholder(row * arity + column)).collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect();
+            format!("INSERT INTO usage_records ({columns}) VALUES {}", values.join(", "))
+        };
+        UsageInserts { one: statement(1), ten: statement(10), hundred: statement(100) }
+    }
+
+    /// The statement for a chunk of `rows` records (1, 10 or 100).
+    pub(crate) fn for_rows(&self, rows: usize) -> &str {
+        match rows {
+            100 => &self.hundred,
+            10 => &self.ten,
+            _ => &self.one,
+        }
+    }
+}
+
 /// The PostgreSQL channel configuration changes are announced on.
 pub const CHANGE_CHANNEL: &str = "modelgate_config";
 
@@ -277,5 +312,15 @@ mod tests {
             let sizes: Vec<usize> = usage_statement_chunks(&records).map(<[UsageRecord]>::len).collect();
             assert_eq!(sizes, expected, "{n}");
         }
+    }
+
+    #[test]
+    fn usage_inserts_number_their_placeholders_across_rows() {
+        let inserts = UsageInserts::new("a, b", |n| format!("${n}"));
+        assert_eq!(inserts.for_rows(1), "INSERT INTO usage_records (a, b) VALUES ($1, $2)");
+        assert!(inserts.for_rows(10).ends_with("($17, $18), ($19, $20)"));
+        assert_eq!(inserts.for_rows(100).matches('(').count(), 101);
+        let sqlite = UsageInserts::new("a, b", |_| "?".to_string());
+        assert_eq!(sqlite.for_rows(1), "INSERT INTO usage_records (a, b) VALUES (?, ?)");
     }
 }

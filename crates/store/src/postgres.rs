@@ -778,22 +778,23 @@ impl Store for PostgresStore {
         }
         let mut tx = self.pool.begin().await?;
         for chunk in crate::usage_statement_chunks(records) {
-            let mut sql = QueryBuilder::<Postgres>::new(format!("INSERT INTO usage_records ({USAGE_COLUMNS}) "));
-            sql.push_values(chunk, |mut row, record| {
-                row.push_bind(record.at)
-                    .push_bind(&record.workspace)
-                    .push_bind(&record.model)
-                    .push_bind(&record.subject)
-                    .push_bind(&record.key_id)
-                    .push_bind(&record.provider)
-                    .push_bind(i32::from(record.status))
-                    .push_bind(record.input_tokens)
-                    .push_bind(record.output_tokens)
-                    .push_bind(record.total_tokens)
-                    .push_bind(record.latency_ms)
-                    .push_bind(record.ttfb_ms);
-            });
-            sql.build().execute(&mut *tx).await?;
+            let mut insert = sqlx::query(USAGE_INSERTS.for_rows(chunk.len()));
+            for record in chunk {
+                insert = insert
+                    .bind(record.at)
+                    .bind(record.workspace.as_str())
+                    .bind(record.model.as_str())
+                    .bind(record.subject.as_str())
+                    .bind(record.key_id.as_deref())
+                    .bind(record.provider.as_str())
+                    .bind(i32::from(record.status))
+                    .bind(record.input_tokens)
+                    .bind(record.output_tokens)
+                    .bind(record.total_tokens)
+                    .bind(record.latency_ms)
+                    .bind(record.ttfb_ms);
+            }
+            insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -815,6 +816,8 @@ impl Store for PostgresStore {
 
 const USAGE_COLUMNS: &str = "at, workspace, model, subject, key_id, provider, status, input_tokens, output_tokens, \
      total_tokens, latency_ms, ttfb_ms";
+static USAGE_INSERTS: std::sync::LazyLock<crate::UsageInserts> =
+    std::sync::LazyLock::new(|| crate::UsageInserts::new(USAGE_COLUMNS, |n| format!("${n}")));
 
 fn usage_from_row(row: &PgRow) -> Result<UsageRecord, StoreError> {
     let status: i32 = row.try_get("status")?;
