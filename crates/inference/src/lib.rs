@@ -11,6 +11,7 @@ mod caller;
 mod chat_translation;
 mod endpoint;
 mod gateway_error;
+mod json_scan;
 pub mod limiter;
 pub mod metrics;
 mod proxy;

@@ -3,6 +3,7 @@
 //! into events and only events that mention usage are parsed. When modelgate asked an
 //! OpenAI-style stream for usage the caller did not want, the usage-only chunk is removed.
 
+use crate::json_scan;
 use crate::relay::BodyProcessor;
 use crate::sse::{find_event_end, parse_event};
 use bytes::{Bytes, BytesMut};
@@ -92,44 +93,7 @@ impl BodyProcessor for UsageTap {
                 }
             }
         } else if !self.overflowed {
-            // Only the usage fields are read; the rest of the answer is skipped, not built.
-            // (A derived struct also reads JSON arrays by position: only objects go this way.)
-            let is_object = self.pending.trim_ascii_start().first() == Some(&b'{');
-            let typed = (is_object && self.reads_openai_usage())
-                .then(|| {
-                    let in_place = (self.family != Family::Mcp).then(|| top_level_openai_usage(&self.pending));
-                    match in_place.flatten() {
-                        Some(usage) => Some(OpenAiEnvelope { usage }),
-                        None => serde_json::from_slice::<OpenAiEnvelope>(&self.pending).ok(),
-                    }
-                })
-                .flatten();
-            let envelope = (is_object && typed.is_none())
-                .then(|| serde_json::from_slice::<UsageEnvelope>(&self.pending).ok())
-                .flatten();
-            if let Some(typed) = typed {
-                if let Some(usage) = typed.usage {
-                    self.usage.input = usage.prompt_tokens.unwrap_or(self.usage.input);
-                    self.usage.output = usage.completion_tokens.unwrap_or(self.usage.output);
-                    self.usage.total = usage.total_tokens.unwrap_or(self.usage.total);
-                }
-            } else if let Some(envelope) = envelope {
-                let mut value = serde_json::Map::new();
-                if let Some(usage) = envelope.usage {
-                    value.insert("usage".into(), usage);
-                }
-                if let Some(usage) = envelope.usage_metadata {
-                    value.insert("usageMetadata".into(), usage);
-                }
-                self.absorb(&Value::Object(value), None);
-            } else if let Ok(value) = serde_json::from_slice::<Value>(&self.pending) {
-                // Gemini's non-SSE stream is a JSON array of chunks: the last has the totals.
-                let value = match value {
-                    Value::Array(items) => items.into_iter().last().unwrap_or(Value::Null),
-                    other => other,
-                };
-                self.absorb(&value, None);
-            }
+            self.read_answer();
         }
         if self.usage.total == 0 {
             self.usage.total = self.usage.input + self.usage.output;
@@ -139,6 +103,46 @@ impl BodyProcessor for UsageTap {
 }
 
 impl UsageTap {
+    /// Reads the usage of a whole JSON answer: in place when it can (see [`top_level_usage`]),
+    /// else only the usage fields, else the whole document.
+    fn read_answer(&mut self) {
+        // (A derived struct also reads JSON arrays by position: only objects go the first ways.)
+        let is_object = self.pending.trim_ascii_start().first() == Some(&b'{');
+        if is_object && self.family != Family::Mcp && self.usage_in_place() {
+            return;
+        }
+        if is_object && self.reads_openai_usage() {
+            if let Ok(typed) = serde_json::from_slice::<OpenAiEnvelope>(&self.pending) {
+                if let Some(usage) = typed.usage {
+                    self.usage.input = usage.prompt_tokens.unwrap_or(self.usage.input);
+                    self.usage.output = usage.completion_tokens.unwrap_or(self.usage.output);
+                    self.usage.total = usage.total_tokens.unwrap_or(self.usage.total);
+                }
+                return;
+            }
+        }
+        if is_object {
+            if let Ok(envelope) = serde_json::from_slice::<UsageEnvelope>(&self.pending) {
+                let mut value = serde_json::Map::new();
+                if let Some(usage) = envelope.usage {
+                    value.insert("usage".into(), usage);
+                }
+                if let Some(usage) = envelope.usage_metadata {
+                    value.insert("usageMetadata".into(), usage);
+                }
+                return self.absorb(&Value::Object(value), None);
+            }
+        }
+        if let Ok(value) = serde_json::from_slice::<Value>(&self.pending) {
+            // Gemini's non-SSE stream is a JSON array of chunks: the last has the totals.
+            let value = match value {
+                Value::Array(items) => items.into_iter().last().unwrap_or(Value::Null),
+                other => other,
+            };
+            self.absorb(&value, None);
+        }
+    }
+
     /// Reads one SSE event; returns whether the client should see it.
     fn read_event(&mut self, event: &[u8]) -> bool {
         // Most events carry no usage (or `"usage":null`): only parse the ones that do.
@@ -152,6 +156,38 @@ impl UsageTap {
             && value.get("usage").is_some_and(|u| !u.is_null());
         self.absorb(&value, name.as_deref());
         !(self.strip_usage_chunk && usage_only)
+    }
+
+    /// Reads the usage of a JSON answer in place (OpenAI's and Anthropic's shapes); whether it
+    /// could.
+    fn usage_in_place(&mut self) -> bool {
+        match self.family {
+            Family::OpenAiCompatible | Family::AzureOpenAi => {
+                let names: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
+                let Some([input, output, total]) = top_level_usage(&self.pending, names) else { return false };
+                self.usage.input = input.unwrap_or(self.usage.input);
+                self.usage.output = output.unwrap_or(self.usage.output);
+                self.usage.total = total.unwrap_or(self.usage.total);
+                true
+            }
+            Family::Anthropic => {
+                let names: [&[u8]; 4] =
+                    [b"input_tokens", b"cache_creation_input_tokens", b"cache_read_input_tokens", b"output_tokens"];
+                let Some([input, created, read, output]) = top_level_usage(&self.pending, names) else { return false };
+                if [input, created, read, output].iter().all(Option::is_none) {
+                    // `"usage": null` or `{}`: nothing to count, as the generic reading would.
+                    return true;
+                }
+                let input = [input, created, read].into_iter().flatten().reduce(|a, b| a + b);
+                if let Some(input) = input.filter(|i| *i > 0) {
+                    self.usage.input = input;
+                }
+                self.usage.output = output.unwrap_or(self.usage.output);
+                self.usage.total = self.usage.input + self.usage.output;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Whether `absorb` reads OpenAI's usage fields for this family.
@@ -221,16 +257,19 @@ struct OpenAiEnvelope {
     usage: Option<OpenAiUsage>,
 }
 
-/// OpenAI's usage read where it sits instead of walking the whole answer: the value of the last
-/// `"usage":` key (a quote inside a JSON string is escaped, so the pattern is a key), accepted
-/// only when what follows the value closes exactly the top-level object. `None`: not found that
-/// way; read the whole answer.
-fn top_level_openai_usage(answer: &[u8]) -> Option<Option<OpenAiUsage>> {
+/// The integers `names` of the answer's usage object, read where it sits instead of walking
+/// the whole answer: the value of the last `"usage":` key (a quote inside a JSON string is
+/// escaped, so the pattern is a key), accepted only when what follows the value closes exactly
+/// the top-level object. `Some([None, ..])` for `"usage": null`; `None`: not found that way, read
+/// the whole answer.
+fn top_level_usage<const N: usize>(answer: &[u8], names: [&[u8]; N]) -> Option<[Option<i64>; N]> {
     let at = memchr::memmem::rfind(answer, b"\"usage\"")?;
-    let value = answer[at + b"\"usage\"".len()..].trim_ascii_start().strip_prefix(b":")?;
-    let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Option<OpenAiUsage>>();
-    let usage = values.next()?.ok()?;
-    closes_the_top_level_object(&value[values.byte_offset()..]).then_some(usage)
+    let value = answer[at + b"\"usage\"".len()..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
+    let (counts, length) = match value.strip_prefix(b"null") {
+        Some(_) => ([None; N], b"null".len()),
+        None => json_scan::object_integers(value, names)?,
+    };
+    closes_the_top_level_object(&value[length..]).then_some(counts)
 }
 
 /// Whether `tail` (what follows a value) ends the object holding that value, and the document.
@@ -298,24 +337,38 @@ mod tests {
 
     #[test]
     fn openai_usage_is_read_in_place_only_when_it_is_the_top_level_key() {
-        let tokens = |found: Option<Option<OpenAiUsage>>| {
-            found.map(|usage| usage.map(|u| (u.prompt_tokens, u.completion_tokens, u.total_tokens)))
-        };
+        const OPENAI: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
         let answer = br#"{"id":"c","choices":[{"message":{"content":"say \"usage\": {} }"}}],
             "usage" : {"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"details":{"a":[1]}},
             "system_fingerprint":"fp_{]\"x"} "#;
-        assert_eq!(tokens(top_level_openai_usage(answer)), Some(Some((Some(3), Some(4), Some(7)))));
-        assert_eq!(tokens(top_level_openai_usage(br#"{"usage":null}"#)), Some(None));
+        assert_eq!(top_level_usage(answer, OPENAI), Some([Some(3), Some(4), Some(7)]));
+        assert_eq!(top_level_usage(br#"{"usage":null}"#, OPENAI), Some([None, None, None]));
         // A nested "usage" key, with or without a top-level one before it: read the whole answer.
         let nested = br#"{"usage":{"prompt_tokens":1},"choices":[{"extra":{"usage":{"prompt_tokens":9}}}]}"#;
-        assert!(top_level_openai_usage(nested).is_none());
-        assert!(top_level_openai_usage(br#"{"a":{"usage":{"prompt_tokens":9}},"b":1}"#).is_none());
-        assert!(top_level_openai_usage(br#"{"content":"no usage here"}"#).is_none());
-        assert!(top_level_openai_usage(br#"{"usage":{"prompt_tokens":1}} trailing"#).is_none());
+        assert!(top_level_usage(nested, OPENAI).is_none());
+        assert!(top_level_usage(br#"{"a":{"usage":{"prompt_tokens":9}},"b":1}"#, OPENAI).is_none());
+        assert!(top_level_usage(br#"{"content":"no usage here"}"#, OPENAI).is_none());
+        assert!(top_level_usage(br#"{"usage":{"prompt_tokens":1}} trailing"#, OPENAI).is_none());
+        assert!(top_level_usage(br#"{"usage":{"prompt_tokens":1.5}}"#, OPENAI).is_none());
         // Whichever way it is read, the tap reports the top-level usage.
         let (_, usage) = run(Family::OpenAiCompatible, false, false, std::str::from_utf8(nested).unwrap(), 7);
         assert_eq!((usage.input, usage.total), (1, 1));
         let (_, usage) = run(Family::OpenAiCompatible, false, false, std::str::from_utf8(answer).unwrap(), 5);
+        assert_eq!((usage.input, usage.output, usage.total), (3, 4, 7));
+    }
+
+    #[test]
+    fn anthropic_usage_is_read_in_place_with_cache_tokens_counted_as_input() {
+        let answer = r#"{"id":"msg_1","type":"message","content":[{"type":"tool_use","input":{"usage":{"input_tokens":99}}}],
+            "usage":{"input_tokens":10,"cache_creation_input_tokens":5,"cache_read_input_tokens":2,"output_tokens":7,"service_tier":"standard"}}"#;
+        let names: [&[u8]; 4] =
+            [b"input_tokens", b"cache_creation_input_tokens", b"cache_read_input_tokens", b"output_tokens"];
+        assert_eq!(top_level_usage(answer.as_bytes(), names), Some([Some(10), Some(5), Some(2), Some(7)]));
+        let (_, usage) = run(Family::Anthropic, false, false, answer, 9);
+        assert_eq!((usage.input, usage.output, usage.total), (17, 7, 24));
+        // Usage before the content: the last "usage" key is nested, so the whole answer is read.
+        let first = r#"{"usage":{"input_tokens":3,"output_tokens":4},"content":[{"input":{"usage":{"input_tokens":99}}}]}"#;
+        let (_, usage) = run(Family::Anthropic, false, false, first, 9);
         assert_eq!((usage.input, usage.output, usage.total), (3, 4, 7));
     }
 

@@ -1,0 +1,174 @@
+//! Reading a few integer fields of a JSON object where it sits, without parsing the document
+//! around it or the object's other values: an answer's usage block is a small object at the end
+//! of a large one, and building the nested token details only to drop them cost more than the
+//! rest of reading the answer.
+
+/// The values of the top-level keys `names` of the object at the start of `json` (after white
+/// space), and where the object ends. `None` when `json` does not start with an object, a named
+/// key appears twice or holds something other than an integer, or a key is written with escapes:
+/// the caller then reads the document with a real parser.
+pub fn object_integers<const N: usize>(json: &[u8], names: [&[u8]; N]) -> Option<([Option<i64>; N], usize)> {
+    let mut cursor = Cursor { json, at: 0 };
+    let mut values = [None; N];
+    cursor.expect(b'{')?;
+    if cursor.next_is(b'}') {
+        return Some((values, cursor.at + 1));
+    }
+    loop {
+        let key = cursor.string()?;
+        cursor.expect(b':')?;
+        match names.iter().position(|name| *name == key) {
+            Some(index) if values[index].is_none() => values[index] = Some(cursor.integer()?),
+            Some(_) => return None,
+            None => cursor.skip_value()?,
+        }
+        match cursor.token()? {
+            b',' => continue,
+            b'}' => return Some((values, cursor.at)),
+            _ => return None,
+        }
+    }
+}
+
+struct Cursor<'a> {
+    json: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// The next byte after white space, consumed.
+    fn token(&mut self) -> Option<u8> {
+        while let Some(byte) = self.json.get(self.at).copied() {
+            self.at += 1;
+            if !byte.is_ascii_whitespace() {
+                return Some(byte);
+            }
+        }
+        None
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.token()? == byte).then_some(())
+    }
+
+    /// Whether the next byte after white space is `byte` (not consumed).
+    fn next_is(&mut self, byte: u8) -> bool {
+        while self.json.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+        self.json.get(self.at) == Some(&byte)
+    }
+
+    /// A string without escapes, its content.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let length = memchr::memchr2(b'"', b'\\', &self.json[start..])?;
+        if self.json[start + length] == b'\\' {
+            return None;
+        }
+        self.at = start + length + 1;
+        Some(&self.json[start..start + length])
+    }
+
+    /// An integer (not a fraction or an exponent) that fits in an `i64`.
+    fn integer(&mut self) -> Option<i64> {
+        let negative = self.next_is(b'-');
+        if negative {
+            self.at += 1;
+        }
+        let digits = self.json[self.at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || matches!(self.json.get(self.at + digits), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let magnitude = self.json[self.at..self.at + digits]
+            .iter()
+            .try_fold(0i64, |n, digit| n.checked_mul(10)?.checked_add(i64::from(digit - b'0')))?;
+        self.at += digits;
+        Some(if negative { -magnitude } else { magnitude })
+    }
+
+    /// Steps over one value of any kind.
+    fn skip_value(&mut self) -> Option<()> {
+        let first = self.token()?;
+        match first {
+            b'"' => self.skip_string_rest(),
+            b'{' | b'[' => {
+                let mut depth = 1u32;
+                while depth > 0 {
+                    match self.token()? {
+                        b'"' => self.skip_string_rest()?,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                Some(())
+            }
+            b',' | b':' | b'}' | b']' => None,
+            _ => {
+                // A number, true, false or null: up to the next delimiter.
+                let rest = &self.json[self.at..];
+                self.at +=
+                    rest.iter().take_while(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace()).count();
+                Some(())
+            }
+        }
+    }
+
+    /// The rest of a string whose opening quote was consumed.
+    fn skip_string_rest(&mut self) -> Option<()> {
+        loop {
+            let offset = memchr::memchr2(b'"', b'\\', &self.json[self.at..])?;
+            let found = self.json[self.at + offset];
+            self.at += offset + if found == b'\\' { 2 } else { 1 };
+            if found == b'"' {
+                return Some(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENAI: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
+
+    #[test]
+    fn reads_the_named_integers_and_skips_everything_else() {
+        let usage = br#" {"prompt_tokens":42, "x":"a \"}\\", "completion_tokens" : 64,
+            "prompt_tokens_details":{"cached_tokens":0,"total_tokens":7,"l":[1,{"a":"]"}]},
+            "flag":true,"none":null,"f":1.5e3,"total_tokens":106} ,"more":1}"#;
+        let (values, end) = object_integers(usage, OPENAI).unwrap();
+        assert_eq!(values, [Some(42), Some(64), Some(106)]);
+        assert_eq!(&usage[end..], br#" ,"more":1}"#);
+    }
+
+    #[test]
+    fn absent_keys_are_none() {
+        assert_eq!(object_integers(b"{}", OPENAI), Some(([None, None, None], 2)));
+        assert_eq!(object_integers(br#"{"prompt_tokens":-3}"#, OPENAI).unwrap().0, [Some(-3), None, None]);
+    }
+
+    #[test]
+    fn anything_it_cannot_read_exactly_is_left_to_a_parser() {
+        for json in [
+            &br#"{"prompt_tokens":1.5}"#[..],
+            br#"{"prompt_tokens":"1"}"#,
+            br#"{"prompt_tokens":1e3}"#,
+            br#"{"prompt_tokens":99999999999999999999}"#,
+            br#"{"prompt_tokens":1,"prompt_tokens":2}"#,
+            br#"{"prompt\u005ftokens":1}"#,
+            br#"{"prompt_tokens":1"#,
+            br#"{"prompt_tokens":1 "x":2}"#,
+            br#"{"x":{"y":1}"#,
+            br#"{"x":"unterminated}"#,
+            br#"[1]"#,
+            br#"null"#,
+            b"",
+        ] {
+            assert_eq!(object_integers(json, OPENAI), None, "{}", String::from_utf8_lossy(json));
+        }
+    }
+}
