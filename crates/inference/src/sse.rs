@@ -2,14 +2,18 @@
 //! `event:` name and `data:` payload.
 
 /// The end of the first complete event in `buffer` (index, separator length): a blank line,
-/// `\n\n` or `\r\n\r\n`.
+/// `\n\n` or `\r\n\r\n`, whichever starts first. One pass over the line feeds.
 pub fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
-    let lf = memchr::memmem::find(buffer, b"\n\n").map(|i| (i, 2));
-    let crlf = memchr::memmem::find(buffer, b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
+    memchr::memchr_iter(b'\n', buffer).find_map(|at| {
+        let before = at.checked_sub(1).map(|i| buffer[i]);
+        if before == Some(b'\r') && buffer.get(at + 1..at + 3) == Some(b"\r\n") {
+            Some((at - 1, 4))
+        } else if buffer.get(at + 1) == Some(&b'\n') {
+            Some((at, 2))
+        } else {
+            None
+        }
+    })
 }
 
 /// The `event:` name and the `data:` lines (joined by newlines) of one event.
@@ -39,6 +43,11 @@ mod tests {
         assert_eq!(find_event_end(b"data: a\n\ndata: b"), Some((7, 2)));
         assert_eq!(find_event_end(b"data: a\r\n\r\n"), Some((7, 4)));
         assert_eq!(find_event_end(b"data: a\n"), None);
+        assert_eq!(find_event_end(b"data: a\r\n"), None);
+        assert_eq!(find_event_end(b"\n\n"), Some((0, 2)));
+        assert_eq!(find_event_end(b"a\r\n\r\nb\n\n"), Some((1, 4)));
+        assert_eq!(find_event_end(b"a\n\nb\r\n\r\n"), Some((1, 2)));
+        assert_eq!(find_event_end(b"a\r\nb\n\n"), Some((4, 2)));
         let (name, data) = parse_event(b"event: message_delta\r\ndata: {\"a\":1}\ndata: 2");
         assert_eq!(name.as_deref(), Some("message_delta"));
         assert_eq!(data, b"{\"a\":1}\n2");

@@ -9,8 +9,10 @@ use crate::snapshot::{Route, Upstream};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use bytes::Bytes;
+use memchr::memmem::Finder;
 use modelgate_domain::RuntimeType;
 use modelgate_providers::{descriptor, Family};
+use std::sync::LazyLock;
 
 /// Headers that describe one connection, not the message; never forwarded.
 const HOP_BY_HOP: [&str; 10] = [
@@ -51,10 +53,15 @@ fn string_value_is(rest: &[u8], value: &str) -> bool {
 /// Whether a byte scan proves the body needs no change (the common case), so it is not parsed:
 /// the model is already `runtime.model`, and the request does not stream or asks for usage.
 fn surely_unchanged(route: &Route, path: &str, body: &[u8], takes_model_in_body: bool, openai_style: bool) -> bool {
-    use memchr::memmem::find;
+    // Searchers built once: building one costs more than a search through a small body.
+    static MODEL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));
+    static STREAM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"stream\""));
+    static USAGE_ASKED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"include_usage\":true"));
+    static USAGE_ASKED_SPACED: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"include_usage\": true"));
+    let find = |finder: &Finder<'_>| finder.find(body);
     let model_ok = match (takes_model_in_body, &route.model) {
         (true, Some(model)) => {
-            let mut keys = memchr::memmem::find_iter(body, b"\"model\"");
+            let mut keys = MODEL.find_iter(body);
             match (keys.next(), keys.next()) {
                 (Some(at), None) => string_value_is(&body[at + b"\"model\"".len()..], model),
                 _ => false,
@@ -63,9 +70,9 @@ fn surely_unchanged(route: &Route, path: &str, body: &[u8], takes_model_in_body:
         _ => true,
     };
     let stream_ok = !(openai_style && is_chat_or_completion(path))
-        || find(body, b"\"stream\"").is_none()
-        || find(body, b"\"include_usage\":true").is_some()
-        || find(body, b"\"include_usage\": true").is_some();
+        || find(&STREAM).is_none()
+        || find(&USAGE_ASKED).is_some()
+        || find(&USAGE_ASKED_SPACED).is_some();
     model_ok && stream_ok
 }
 

@@ -7,9 +7,11 @@ use crate::json_scan;
 use crate::relay::BodyProcessor;
 use crate::sse::{find_event_end, parse_event};
 use bytes::{Bytes, BytesMut};
+use memchr::memmem::{Finder, FinderRev};
 use modelgate_providers::Family;
 use serde_json::Value;
 use std::collections::VecDeque;
+use std::sync::LazyLock;
 
 /// Tokens a request used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,10 +72,24 @@ impl BodyProcessor for UsageTap {
                 self.strip_usage_chunk = false;
             }
         }
-        self.pending.extend_from_slice(&chunk);
         if !self.strip_usage_chunk {
-            out.push_back(chunk);
+            out.push_back(chunk.clone());
         }
+        if self.pending.is_empty() {
+            // The common case, a chunk that starts an event: its whole events are read where
+            // they are, and only an unfinished one at its end is copied aside.
+            let mut rest = chunk;
+            while let Some((end, separator)) = find_event_end(&rest) {
+                let event = rest.split_to(end + separator);
+                let keep = self.read_event(&event[..end]);
+                if self.strip_usage_chunk && keep {
+                    out.push_back(event);
+                }
+            }
+            self.pending.extend_from_slice(&rest);
+            return;
+        }
+        self.pending.extend_from_slice(&chunk);
         while let Some((end, separator)) = find_event_end(&self.pending) {
             let event = self.pending.split_to(end + separator).freeze();
             let keep = self.read_event(&event[..end]);
@@ -108,8 +124,13 @@ impl UsageTap {
     fn read_answer(&mut self) {
         // (A derived struct also reads JSON arrays by position: only objects go the first ways.)
         let is_object = self.pending.trim_ascii_start().first() == Some(&b'{');
-        if is_object && self.family != Family::Mcp && self.usage_in_place() {
-            return;
+        if is_object && self.family != Family::Mcp {
+            let answer = std::mem::take(&mut self.pending);
+            let read = self.usage_in_place(&answer);
+            self.pending = answer;
+            if read {
+                return;
+            }
         }
         if is_object && self.reads_openai_usage() {
             if let Ok(typed) = serde_json::from_slice::<OpenAiEnvelope>(&self.pending) {
@@ -150,6 +171,11 @@ impl UsageTap {
             return true;
         }
         let (name, data) = parse_event(event);
+        // A top-level usage object read in place, unless the event must be classified (an
+        // injected usage-only chunk) or its usage is nested (Anthropic's `message_start`).
+        if !self.strip_usage_chunk && self.usage_in_place(&data) {
+            return true;
+        }
         let Ok(value) = serde_json::from_slice::<Value>(&data) else { return true };
         let usage_only = self.family_is_openai()
             && value.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty)
@@ -158,13 +184,13 @@ impl UsageTap {
         !(self.strip_usage_chunk && usage_only)
     }
 
-    /// Reads the usage of a JSON answer in place (OpenAI's and Anthropic's shapes); whether it
-    /// could.
-    fn usage_in_place(&mut self) -> bool {
+    /// Reads the top-level usage of a JSON document (an answer or one event's data) in place,
+    /// for OpenAI's and Anthropic's shapes; whether it could.
+    fn usage_in_place(&mut self, document: &[u8]) -> bool {
         match self.family {
             Family::OpenAiCompatible | Family::AzureOpenAi => {
                 let names: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
-                let Some([input, output, total]) = top_level_usage(&self.pending, names) else { return false };
+                let Some([input, output, total]) = top_level_usage(document, names) else { return false };
                 self.usage.input = input.unwrap_or(self.usage.input);
                 self.usage.output = output.unwrap_or(self.usage.output);
                 self.usage.total = total.unwrap_or(self.usage.total);
@@ -173,7 +199,7 @@ impl UsageTap {
             Family::Anthropic => {
                 let names: [&[u8]; 4] =
                     [b"input_tokens", b"cache_creation_input_tokens", b"cache_read_input_tokens", b"output_tokens"];
-                let Some([input, created, read, output]) = top_level_usage(&self.pending, names) else { return false };
+                let Some([input, created, read, output]) = top_level_usage(document, names) else { return false };
                 if [input, created, read, output].iter().all(Option::is_none) {
                     // `"usage": null` or `{}`: nothing to count, as the generic reading would.
                     return true;
@@ -263,7 +289,8 @@ struct OpenAiEnvelope {
 /// the top-level object. `Some([None, ..])` for `"usage": null`; `None`: not found that way, read
 /// the whole answer.
 fn top_level_usage<const N: usize>(answer: &[u8], names: [&[u8]; N]) -> Option<[Option<i64>; N]> {
-    let at = memchr::memmem::rfind(answer, b"\"usage\"")?;
+    static USAGE_KEY: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b"\"usage\""));
+    let at = USAGE_KEY.rfind(answer)?;
     let value = answer[at + b"\"usage\"".len()..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
     let (counts, length) = match value.strip_prefix(b"null") {
         Some(_) => ([None; N], b"null".len()),
@@ -321,7 +348,8 @@ struct UsageEnvelope {
 /// Whether an event holds a usage object (`"usage": {` or `"usageMetadata": {`), found by a
 /// byte scan so the events without one are never parsed.
 fn reports_usage(event: &[u8]) -> bool {
-    memchr::memmem::find_iter(event, b"\"usage").any(|at| {
+    static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage"));
+    USAGE.find_iter(event).any(|at| {
         let rest = &event[at + b"\"usage".len()..];
         let rest = rest.strip_prefix(b"Metadata").unwrap_or(rest);
         let Some(rest) = rest.strip_prefix(b"\"") else { return false };
@@ -367,7 +395,8 @@ mod tests {
         let (_, usage) = run(Family::Anthropic, false, false, answer, 9);
         assert_eq!((usage.input, usage.output, usage.total), (17, 7, 24));
         // Usage before the content: the last "usage" key is nested, so the whole answer is read.
-        let first = r#"{"usage":{"input_tokens":3,"output_tokens":4},"content":[{"input":{"usage":{"input_tokens":99}}}]}"#;
+        let first =
+            r#"{"usage":{"input_tokens":3,"output_tokens":4},"content":[{"input":{"usage":{"input_tokens":99}}}]}"#;
         let (_, usage) = run(Family::Anthropic, false, false, first, 9);
         assert_eq!((usage.input, usage.output, usage.total), (3, 4, 7));
     }
@@ -431,6 +460,18 @@ mod tests {
             let (seen, usage) = run(Family::OpenAiCompatible, true, true, OPENAI_STREAM, size);
             assert_eq!(seen, "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n");
             assert_eq!(usage, Usage { input: 7, output: 3, total: 10 });
+        }
+        // One event per chunk, as providers usually write them: each is read where it is.
+        for strip in [true, false] {
+            let mut tap = UsageTap::new(Family::OpenAiCompatible, true, strip);
+            let mut out = VecDeque::new();
+            for event in OPENAI_STREAM.split_inclusive("\n\n") {
+                tap.feed(Bytes::from(event), &mut out);
+            }
+            let usage = tap.finish(&mut out);
+            let seen: Vec<u8> = out.into_iter().flat_map(|b| b.to_vec()).collect();
+            assert_eq!(usage, Usage { input: 7, output: 3, total: 10 });
+            assert_eq!(seen.len() < OPENAI_STREAM.len(), strip, "{}", String::from_utf8_lossy(&seen));
         }
     }
 }

@@ -134,6 +134,33 @@ impl UsageInserts {
     }
 }
 
+/// `query` with the values of `record` bound in the order of the usage columns.
+pub(crate) fn bind_usage<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+    record: &'q UsageRecord,
+) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(record.at)
+        .bind(record.workspace.as_str())
+        .bind(record.model.as_str())
+        .bind(record.subject.as_str())
+        .bind(record.key_id.as_deref())
+        .bind(record.provider.as_str())
+        .bind(i32::from(record.status))
+        .bind(record.input_tokens)
+        .bind(record.output_tokens)
+        .bind(record.total_tokens)
+        .bind(record.latency_ms)
+        .bind(record.ttfb_ms)
+}
+
 /// The PostgreSQL channel configuration changes are announced on.
 pub const CHANGE_CHANNEL: &str = "modelgate_config";
 

@@ -734,19 +734,7 @@ impl Store for SqliteStore {
         for chunk in crate::usage_statement_chunks(records) {
             let mut insert = sqlx::query(USAGE_INSERTS.for_rows(chunk.len()));
             for record in chunk {
-                insert = insert
-                    .bind(record.at)
-                    .bind(record.workspace.as_str())
-                    .bind(record.model.as_str())
-                    .bind(record.subject.as_str())
-                    .bind(record.key_id.as_deref())
-                    .bind(record.provider.as_str())
-                    .bind(i64::from(record.status))
-                    .bind(record.input_tokens)
-                    .bind(record.output_tokens)
-                    .bind(record.total_tokens)
-                    .bind(record.latency_ms)
-                    .bind(record.ttfb_ms);
+                insert = crate::bind_usage(insert, record);
             }
             insert.execute(&mut *tx).await?;
         }

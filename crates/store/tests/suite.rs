@@ -1049,7 +1049,7 @@ async fn postgres_nodes_opening_together_migrate_once() {
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(migrations, [(1, true), (2, true)]);
+    assert_eq!(migrations, [(1, true), (2, true), (3, true)]);
     pool.close().await;
     for store in stores {
         store.close().await;
