@@ -534,4 +534,31 @@ mod tests {
         assert!(copied < 100, "only one shard of 64 was copied: {copied} of 1000 routes");
         assert!(names.iter().all(|name| after.route("w", name).is_some()));
     }
+
+    /// An update that fails leaves the snapshot marked stale, so a sole writer's resync rebuilds
+    /// it instead of only confirming it; the next full build clears the mark.
+    #[tokio::test]
+    async fn a_failed_update_marks_the_snapshot_stale_until_a_full_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = modelgate_store::open(&url).await.unwrap();
+        let keyring = Keyring::new(modelgate_domain::secret_box::MasterKey::from_bytes([7; 32]), vec![]);
+        let handle = SnapshotHandle::load(store, keyring).await.unwrap();
+        assert!(!handle.is_stale());
+
+        let side = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::raw_sql("ALTER TABLE resources RENAME TO resources_away").execute(&side).await.unwrap();
+        let change = ConfigChange::Model { workspace: "default".into(), name: "m".into() };
+        assert!(handle.apply(&change).await.is_err());
+        assert!(handle.is_stale(), "a failed update marks the snapshot stale");
+        assert!(handle.apply(&ConfigChange::Everything).await.is_err());
+        assert!(handle.is_stale(), "a failed full build leaves it stale");
+
+        sqlx::raw_sql("ALTER TABLE resources_away RENAME TO resources").execute(&side).await.unwrap();
+        handle.apply(&change).await.unwrap();
+        assert!(handle.is_stale(), "one model read again does not make the rest current");
+        handle.reload().await.unwrap();
+        assert!(!handle.is_stale(), "a full build does");
+        side.close().await;
+    }
 }
