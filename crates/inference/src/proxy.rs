@@ -70,7 +70,7 @@ pub async fn dispatch(state: Arc<InferencePlane>, request: Request) -> Response 
             list_models(&state, &workspace, &parts)
         }
         Endpoint::WorkspaceChat { .. } => method_not_allowed(&parts, "POST"),
-        Endpoint::ListModels { .. } => method_not_allowed(&parts, "GET"),
+        Endpoint::ListModels { .. } => method_not_allowed(&parts, "GET, HEAD"),
     }
 }
 

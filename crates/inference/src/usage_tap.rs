@@ -135,9 +135,7 @@ impl UsageTap {
         if is_object && self.reads_openai_usage() {
             if let Ok(typed) = serde_json::from_slice::<OpenAiEnvelope>(&self.pending) {
                 if let Some(usage) = typed.usage {
-                    self.usage.input = usage.prompt_tokens.unwrap_or(self.usage.input);
-                    self.usage.output = usage.completion_tokens.unwrap_or(self.usage.output);
-                    self.usage.total = usage.total_tokens.unwrap_or(self.usage.total);
+                    self.count_openai(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens);
                 }
                 return;
             }
@@ -191,29 +189,35 @@ impl UsageTap {
             Family::OpenAiCompatible | Family::AzureOpenAi => {
                 let names: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
                 let Some([input, output, total]) = top_level_usage(document, names) else { return false };
-                self.usage.input = input.unwrap_or(self.usage.input);
-                self.usage.output = output.unwrap_or(self.usage.output);
-                self.usage.total = total.unwrap_or(self.usage.total);
+                self.count_openai(input, output, total);
                 true
             }
             Family::Anthropic => {
                 let names: [&[u8]; 4] =
                     [b"input_tokens", b"cache_creation_input_tokens", b"cache_read_input_tokens", b"output_tokens"];
                 let Some([input, created, read, output]) = top_level_usage(document, names) else { return false };
-                if [input, created, read, output].iter().all(Option::is_none) {
-                    // `"usage": null` or `{}`: nothing to count, as the generic reading would.
-                    return true;
-                }
-                let input = [input, created, read].into_iter().flatten().reduce(|a, b| a + b);
-                if let Some(input) = input.filter(|i| *i > 0) {
-                    self.usage.input = input;
-                }
-                self.usage.output = output.unwrap_or(self.usage.output);
-                self.usage.total = self.usage.input + self.usage.output;
+                self.count_anthropic([input, created, read], output);
                 true
             }
             _ => false,
         }
+    }
+
+    /// OpenAI's counts: each one given replaces the count so far.
+    fn count_openai(&mut self, input: Option<i64>, output: Option<i64>, total: Option<i64>) {
+        self.usage.input = input.unwrap_or(self.usage.input);
+        self.usage.output = output.unwrap_or(self.usage.output);
+        self.usage.total = total.unwrap_or(self.usage.total);
+    }
+
+    /// Anthropic's counts: the input is the sum of fresh, cache-written and cache-read input
+    /// tokens (when any is given and positive); the total is always input + output.
+    fn count_anthropic(&mut self, inputs: [Option<i64>; 3], output: Option<i64>) {
+        if let Some(input) = inputs.into_iter().flatten().reduce(|a, b| a + b).filter(|i| *i > 0) {
+            self.usage.input = input;
+        }
+        self.usage.output = output.unwrap_or(self.usage.output);
+        self.usage.total = self.usage.input + self.usage.output;
     }
 
     /// Whether `absorb` reads OpenAI's usage fields for this family.
@@ -230,9 +234,8 @@ impl UsageTap {
         match self.family {
             Family::OpenAiCompatible | Family::AzureOpenAi | Family::Mcp => {
                 if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
-                    self.usage.input = int(usage, &["prompt_tokens"]).unwrap_or(self.usage.input);
-                    self.usage.output = int(usage, &["completion_tokens"]).unwrap_or(self.usage.output);
-                    self.usage.total = int(usage, &["total_tokens"]).unwrap_or(self.usage.total);
+                    let count = |key| int(usage, &[key]);
+                    self.count_openai(count("prompt_tokens"), count("completion_tokens"), count("total_tokens"));
                 }
             }
             Family::Anthropic => {
@@ -241,15 +244,10 @@ impl UsageTap {
                     _ => value.get("usage"),
                 };
                 if let Some(usage) = usage {
-                    let input = ["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"]
-                        .iter()
-                        .filter_map(|k| int(usage, &[k]))
-                        .reduce(|a, b| a + b);
-                    if let Some(input) = input.filter(|i| *i > 0) {
-                        self.usage.input = input;
-                    }
-                    self.usage.output = int(usage, &["output_tokens"]).unwrap_or(self.usage.output);
-                    self.usage.total = self.usage.input + self.usage.output;
+                    let count = |key| int(usage, &[key]);
+                    let inputs =
+                        [count("input_tokens"), count("cache_creation_input_tokens"), count("cache_read_input_tokens")];
+                    self.count_anthropic(inputs, count("output_tokens"));
                 }
             }
             Family::Gemini | Family::VertexAi => {

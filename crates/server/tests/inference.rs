@@ -641,7 +641,7 @@ async fn the_provider_path_goes_upstream_as_written_and_wrong_methods_get_the_er
     assert_eq!(s.mock.requests().last().unwrap().path, "/v1/models/ft%3Agpt-4o%2Fx");
 
     for (method, path, allowed) in
-        [(Method::GET, "/default/v1/chat/completions", "POST"), (Method::POST, "/default/v1/models", "GET")]
+        [(Method::GET, "/default/v1/chat/completions", "POST"), (Method::POST, "/default/v1/models", "GET, HEAD")]
     {
         let response = s.call(method.clone(), path).bearer_auth(ADMIN_KEY).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
