@@ -43,8 +43,11 @@ pub struct Relay {
     upstream: UpstreamBody,
     tap: Box<dyn BodyProcessor>,
     out: VecDeque<Bytes>,
+    /// Fires at the idle deadline it was last armed for; see [`Relay::idle_expired`].
     idle: Pin<Box<tokio::time::Sleep>>,
     idle_timeout: Duration,
+    /// When the provider last sent bytes (the idle deadline runs from here).
+    last_chunk: tokio::time::Instant,
     status: u16,
     on_finish: Option<Box<dyn OnFinish>>,
     ended: bool,
@@ -76,12 +79,14 @@ impl Relay {
         expected_length: Option<u64>,
         on_finish: Box<dyn OnFinish>,
     ) -> Relay {
+        let now = tokio::time::Instant::now();
         Relay {
             upstream,
             tap,
             out: VecDeque::new(),
-            idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            idle: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
             idle_timeout,
+            last_chunk: now,
             status,
             on_finish: Some(on_finish),
             ended: false,
@@ -107,6 +112,23 @@ impl Relay {
             && self.out.iter().map(Bytes::len).sum::<usize>() < MAX_BYTES_HELD;
         self.rounds_held = if hold { self.rounds_held + 1 } else { 0 };
         hold
+    }
+
+    /// Whether the provider has been silent for the idle timeout. The timer is not moved on
+    /// every chunk (a timer-wheel update per SSE event): it stays armed for the deadline it was
+    /// set to, and when it fires after newer chunks it is re-armed from the last one, so the
+    /// timeout still counts from the last byte received.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.idle.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let deadline = self.last_chunk + self.idle_timeout;
+            if deadline <= tokio::time::Instant::now() {
+                return true;
+            }
+            self.idle.as_mut().reset(deadline);
+        }
     }
 
     /// Everything ready, as one chunk for one write.
@@ -142,8 +164,7 @@ impl Stream for Relay {
                 Poll::Ready(Some(Ok(frame))) => {
                     // Trailers carry no body bytes; nothing to relay.
                     let Ok(chunk) = frame.into_data() else { continue };
-                    let deadline = tokio::time::Instant::now() + this.idle_timeout;
-                    this.idle.as_mut().reset(deadline);
+                    this.last_chunk = tokio::time::Instant::now();
                     this.received += chunk.len() as u64;
                     this.fresh = true;
                     this.tap.feed(chunk, &mut this.out);
@@ -168,7 +189,7 @@ impl Stream for Relay {
                     this.finish(status);
                 }
                 Poll::Pending => {
-                    if this.idle.as_mut().poll(cx).is_ready() {
+                    if this.idle_expired(cx) {
                         this.ended = true;
                         this.out.clear();
                         this.finish(UPSTREAM_IDLE);
@@ -274,5 +295,27 @@ mod tests {
         drop(tx);
         assert_eq!(relay.next().await.unwrap().unwrap(), Bytes::from_static(b"data: second\n\n"));
         assert!(relay.next().await.is_none());
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn steady_chunks_keep_the_stream_alive_and_silence_ends_it_one_idle_timeout_after_the_last() {
+        let (tx, mut relay, status) = relay_fed_by(1);
+        // Five chunks 3 s apart: the stream outlives the first deadline (5 s) but is never idle.
+        for i in 0..5 {
+            tx.send(Bytes::from(format!("data: {i}\n\n"))).await.unwrap();
+            let chunk = relay.next().await.unwrap().unwrap();
+            assert_eq!(chunk, Bytes::from(format!("data: {i}\n\n")));
+            if i < 4 {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        }
+        let last_chunk = tokio::time::Instant::now();
+        // Then silence, with the provider's connection still open.
+        let error = relay.next().await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(tokio::time::Instant::now() - last_chunk, Duration::from_secs(5), "counted from the last chunk");
+        assert_eq!(*status.lock().unwrap(), Some(UPSTREAM_IDLE));
+        assert!(relay.next().await.is_none());
+        drop(tx);
     }
 }

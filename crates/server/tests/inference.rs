@@ -555,6 +555,57 @@ async fn streams_flow_as_they_come_and_break_loudly() {
 }
 
 #[tokio::test]
+async fn a_provider_silent_past_the_idle_timeout_ends_the_stream_with_an_error_metered_504() {
+    let s = setup_with(|args| args.idle_timeout = 1).await;
+    s.connection("openai", "openai", json!({})).await;
+    s.model("gpt", "openai", &["openai"], "m").await;
+    let path = "/default/models/gpt/v1/chat/completions";
+
+    // Events 400 ms apart: the stream lasts longer than the idle timeout but is never idle.
+    let started = Instant::now();
+    let response = s
+        .call(Method::POST, path)
+        .bearer_auth(ADMIN_KEY)
+        .header("x-mock-chunk-delay-ms", "400")
+        .header("x-mock-chunks", "2")
+        .json(&chat(true))
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.expect("a stream whose events come within the idle timeout is never cut");
+    assert!(body.contains("[DONE]"), "{body}");
+    assert!(started.elapsed() > Duration::from_millis(1200), "the stream outlived the idle timeout");
+
+    // Events 2.5 s apart: the stream is cut after 1 s of silence, loudly.
+    let started = Instant::now();
+    let mut response = s
+        .call(Method::POST, path)
+        .bearer_auth(ADMIN_KEY)
+        .header("x-mock-chunk-delay-ms", "2500")
+        .header("x-mock-chunks", "3")
+        .json(&chat(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let outcome = loop {
+        match response.chunk().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
+        }
+    };
+    assert!(outcome.is_err(), "the client must see the cut, never a clean end");
+    assert!(started.elapsed() < Duration::from_millis(2400), "cut by the idle timeout, before the next event");
+
+    let api_root = s.server.api.trim_end_matches("/v0").to_string();
+    let metrics = s.server.client.get(format!("{api_root}/metrics")).send().await.unwrap().text().await.unwrap();
+    let labels = r#"workspace="default",model="gpt",provider="openai""#;
+    assert!(metrics.contains(&format!("modelgate_requests_total{{{labels},status=\"504\"}} 1")), "{metrics}");
+    assert!(metrics.contains(&format!("modelgate_requests_total{{{labels},status=\"200\"}} 1")), "{metrics}");
+}
+
+#[tokio::test]
 async fn metrics_count_requests_tokens_and_refusals() {
     let s = setup().await;
     s.connection("openai", "openai", json!({})).await;
