@@ -555,6 +555,24 @@ async fn streams_flow_as_they_come_and_break_loudly() {
 }
 
 #[tokio::test]
+async fn a_model_whose_provider_url_cannot_be_built_gets_a_502_and_nothing_goes_upstream() {
+    let s = setup().await;
+    s.connection("az", "azure-openai-service", json!({})).await;
+    // An Azure deployment name is a path segment of the provider's URL: a space cannot be sent.
+    s.model("azure", "azure-openai-service", &["az"], "my deployment").await;
+    let (status, headers, body) = s.post("/default/models/azure/chat/completions", chat(false)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(headers["x-blaxel-error-code"], "UPSTREAM_UNAVAILABLE");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["code"], "UPSTREAM_UNAVAILABLE");
+    assert!(error["error"]["message"].as_str().unwrap().contains("valid provider URL"), "{body}");
+    assert_eq!(s.mock.request_count(), 0, "nothing was sent");
+    // Metered as the error it is.
+    let usage = s.usage("azure", 1).await;
+    assert_eq!(usage["totals"]["errors"], 1, "{usage}");
+}
+
+#[tokio::test]
 async fn a_provider_silent_past_the_idle_timeout_ends_the_stream_with_an_error_metered_504() {
     let s = setup_with(|args| args.idle_timeout = 1).await;
     s.connection("openai", "openai", json!({})).await;
