@@ -78,6 +78,12 @@ pub struct ServeArgs {
     /// Seconds a provider may stay silent between two chunks of a response.
     #[arg(long, env = "MODELGATE_IDLE_TIMEOUT", default_value_t = 120)]
     pub idle_timeout: u64,
+    /// Seconds a client connection may wait for its next request's headers: an idle keep-alive
+    /// connection, or a client that has not finished sending its headers, is closed after this
+    /// long (both planes; 0: never). Behind a load balancer, set it above the balancer's idle
+    /// timeout for its connections to modelgate.
+    #[arg(long, env = "MODELGATE_HEADER_TIMEOUT", default_value_t = 75)]
+    pub header_timeout: u64,
     /// This node's country (e.g. us), for location policies.
     #[arg(long, env = "MODELGATE_LOCATION_COUNTRY")]
     pub location_country: Option<String>,
@@ -130,6 +136,7 @@ impl ServeArgs {
             connect_timeout: 10,
             first_byte_timeout: 300,
             idle_timeout: 120,
+            header_timeout: 75,
             location_country: None,
             location_continent: None,
             location: None,

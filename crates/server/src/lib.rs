@@ -5,6 +5,7 @@ mod bootstrap;
 mod config;
 mod master_key;
 mod rotation;
+mod serve;
 
 pub use bootstrap::BOOTSTRAP_WORKSPACE;
 pub use config::{LogFormat, Role, ServeArgs};
@@ -16,6 +17,7 @@ use modelgate_domain::usage::UsageRecord;
 use modelgate_inference::{InferencePlane, NodeLocation, RedisState, SnapshotHandle, UsageSink};
 use modelgate_store::{ChangeFeed, Store, StoreError};
 use modelgate_store::{UsageWriter, UsageWriterTask};
+use serve::Plane;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -208,42 +210,16 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))
 }
 
-/// What a listener serves.
-enum Plane {
-    /// The control plane (or an inference node's admin routes), with the peer address for the
-    /// per-address throttle of failed authentications.
-    Control(axum::Router),
-    Inference(modelgate_inference::InferenceApp),
-}
-
 fn spawn_plane(
     listener: TcpListener,
     plane: Plane,
+    header_timeout: Option<std::time::Duration>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
-    use axum::serve::ListenerExt;
-    use axum::ServiceExt;
-    // Nagle's algorithm delays small writes by tens of milliseconds: never on a proxy.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    tokio::spawn(async move {
-        match plane {
-            Plane::Control(router) => {
-                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
-            Plane::Inference(app) => {
-                axum::serve(listener, ServiceExt::<axum::extract::Request>::into_make_service(app))
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
-        }
-    })
+    tokio::spawn(serve::serve(listener, plane, header_timeout, stopped))
 }
 
 /// Deletes usage records older than the retention, at start and every hour, so the table does
@@ -390,9 +366,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         }
     };
     let (stop, stopped) = watch::channel(false);
-    let mut planes = vec![spawn_plane(api_listener, Plane::Control(control_app), stopped.clone())];
+    let header_timeout = (args.header_timeout > 0).then(|| std::time::Duration::from_secs(args.header_timeout));
+    let mut planes = vec![spawn_plane(api_listener, Plane::Control(control_app), header_timeout, stopped.clone())];
     if let Some(run_listener) = run_listener {
-        planes.push(spawn_plane(run_listener, Plane::Inference(modelgate_inference::app(inference)), stopped.clone()));
+        let inference = Plane::Inference(modelgate_inference::app(inference));
+        planes.push(spawn_plane(run_listener, inference, header_timeout, stopped.clone()));
     }
     if args.role != Role::Inference {
         planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));

@@ -573,6 +573,29 @@ async fn a_model_whose_provider_url_cannot_be_built_gets_a_502_and_nothing_goes_
 }
 
 #[tokio::test]
+async fn a_client_that_does_not_finish_its_headers_in_time_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup_with(|args| args.header_timeout = 1).await;
+    let api = s.server.api.trim_start_matches("http://").trim_end_matches("/v0").to_string();
+    for address in [s.run.trim_start_matches("http://").to_string(), api] {
+        let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+        slow.write_all(b"POST /default/v1/chat/completions HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let started = Instant::now();
+        let mut answer = Vec::new();
+        // The server closes the connection (with or without a 408 first); it never waits forever.
+        let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "{address}: still open after 10 s");
+        assert!(started.elapsed() >= Duration::from_millis(900), "{address}: closed before the deadline");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{address}: {answer}");
+    }
+    // Clients that send their requests in one go are unaffected.
+    s.connection("openai", "openai", json!({})).await;
+    s.model("gpt", "openai", &["openai"], "m").await;
+    assert_eq!(s.post("/default/models/gpt/v1/chat/completions", chat(false)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_provider_silent_past_the_idle_timeout_ends_the_stream_with_an_error_metered_504() {
     let s = setup_with(|args| args.idle_timeout = 1).await;
     s.connection("openai", "openai", json!({})).await;
