@@ -129,8 +129,8 @@ impl InferencePlane {
     }
 }
 
-/// The inference-plane application: a service that reads the endpoint from the path itself
-/// (see `endpoint`); serve it with `axum::serve(listener, app.into_make_service())`.
+/// The inference-plane application: a tower `Service` over axum requests that reads the
+/// endpoint from the path itself (see `endpoint`); `modelgate-server` serves it with hyper.
 #[derive(Clone)]
 pub struct InferenceApp {
     state: Arc<InferencePlane>,

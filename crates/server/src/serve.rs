@@ -20,10 +20,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
-/// What a listener serves.
+/// What a listener serves: the control plane (or an inference node's admin routes), whose
+/// handlers see the peer address (`ConnectInfo`) for the per-address throttle of failed
+/// authentications, or the inference plane, which needs no peer address.
 pub(crate) enum Plane {
-    /// The control plane (or an inference node's admin routes); handlers see the peer address
-    /// (`ConnectInfo`) for the per-address throttle of failed authentications.
     Control(axum::Router),
     Inference(modelgate_inference::InferenceApp),
 }
@@ -38,10 +38,29 @@ pub(crate) async fn serve(
     header_timeout: Option<Duration>,
     stopped: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    match plane {
+        Plane::Control(router) => accept_loop(listener, router, true, header_timeout, stopped).await,
+        Plane::Inference(app) => accept_loop(listener, app, false, header_timeout, stopped).await,
+    }
+}
+
+async fn accept_loop<S>(
+    mut listener: TcpListener,
+    service: S,
+    with_peer: bool,
+    header_timeout: Option<Duration>,
+    stopped: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: Service<axum::extract::Request, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
     let connections = GracefulShutdown::new();
-    let mut listener = listener;
     tokio::pin!(stopped);
     loop {
         // `Listener::accept` retries what fails for one connection and backs off when the process
@@ -52,69 +71,43 @@ pub(crate) async fn serve(
         };
         // Nagle's algorithm delays small writes by tens of milliseconds: never on a proxy.
         let _ = tcp.set_nodelay(true);
-        let io = TokioIo::new(tcp);
-        match &plane {
-            Plane::Control(router) => {
-                let service = TowerToHyperService::new(WithPeer { router: router.clone(), remote });
-                spawn_connection(connections.watch(builder.serve_connection(io, service).into_owned()));
+        let peer = with_peer.then_some(remote);
+        let service = TowerToHyperService::new(FromHyper { service: service.clone(), peer });
+        let connection = connections.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned());
+        tokio::spawn(async move {
+            // A client that goes away mid-request, or misses the header deadline, ends up here.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
             }
-            Plane::Inference(app) => {
-                let service = TowerToHyperService::new(IncomingBody(app.clone()));
-                spawn_connection(connections.watch(builder.serve_connection(io, service).into_owned()));
-            }
-        }
+        });
     }
     drop(listener);
     connections.shutdown().await;
     Ok(())
 }
 
-fn spawn_connection<E: std::fmt::Display>(connection: impl Future<Output = Result<(), E>> + Send + 'static) {
-    tokio::spawn(async move {
-        // A client that goes away mid-request, or misses the header deadline, ends up here.
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "connection closed with an error");
-        }
-    });
-}
-
-/// The control plane's router, with the peer address put where axum's `ConnectInfo` finds it.
+/// An axum service taking hyper's requests: the body as axum's, and the peer address, when
+/// given, where axum's `ConnectInfo` finds it.
 #[derive(Clone)]
-struct WithPeer {
-    router: axum::Router,
-    remote: SocketAddr,
+struct FromHyper<S> {
+    service: S,
+    peer: Option<SocketAddr>,
 }
 
-impl Service<hyper::Request<Incoming>> for WithPeer {
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = <axum::Router as Service<axum::extract::Request>>::Future;
+impl<S: Service<axum::extract::Request>> Service<hyper::Request<Incoming>> for FromHyper<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        Service::<axum::extract::Request>::poll_ready(&mut self.router, cx)
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.service.poll_ready(cx)
     }
 
     fn call(&mut self, request: hyper::Request<Incoming>) -> Self::Future {
         let mut request = request.map(axum::body::Body::new);
-        request.extensions_mut().insert(ConnectInfo(self.remote));
-        self.router.call(request)
-    }
-}
-
-/// The inference plane's service, taking hyper's body as axum's.
-#[derive(Clone)]
-struct IncomingBody(modelgate_inference::InferenceApp);
-
-impl Service<hyper::Request<Incoming>> for IncomingBody {
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = <modelgate_inference::InferenceApp as Service<axum::extract::Request>>::Future;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: hyper::Request<Incoming>) -> Self::Future {
-        self.0.call(request.map(axum::body::Body::new))
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        self.service.call(request)
     }
 }
