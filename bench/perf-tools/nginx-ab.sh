@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# nginx-ab.sh [--rounds N] [--throughput] [--stream] BIN...: the harness's nginx and each binary,
-# alternating round by round, so every round compares them in the same moment of a noisy machine.
+# nginx-ab.sh [--rounds N] [--throughput] [--stream] [--bare] BIN...: the harness's nginx and each
+# binary, alternating round by round, so every round compares them in the same moment of a noisy
+# machine. --bare adds bare-proxy/ (hyper's server and pooled client with nothing else: the floor
+# of a gateway built on them), built in release mode first.
 # Each binary runs the bench configuration (1,002 models, 101 keys, bench/lib/configure.py).
 #   default:       CPU µs per request at a fixed 300 req/s (`oha -q 300 -c 64`, 10 s after 2 s),
 #                  from the on-CPU nanoseconds of every thread of the proxy's process group
@@ -8,16 +10,17 @@
 #                  (10 s after 3 s), the harness's Lua script and body
 # The mock must be running: ../shared/bench/mock/start.sh. nginx uses the harness's port 19081.
 set -euo pipefail
-ROUNDS=3; THROUGHPUT=""; STREAM=""
+ROUNDS=3; THROUGHPUT=""; STREAM=""; BARE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2;;
     --throughput) THROUGHPUT=1; shift;;
     --stream) STREAM=stream; shift;;
+    --bare) BARE=1; shift;;
     *) break;;
   esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--rounds N] [--throughput] [--stream] BIN..." >&2; exit 2; }
+[ $# -gt 0 ] || [ -n "$BARE" ] || { echo "usage: $0 [--rounds N] [--throughput] [--stream] [--bare] BIN..." >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
 HARNESS="${BENCH_HARNESS:-$(cd "$HERE/../../.." && pwd)/shared/bench}"
 ADMIN_KEY=mgk_perf_tools_admin_key_000000001
@@ -28,6 +31,8 @@ PGIDS=(); URLS=(); KEYS=(); LABELS=()
 cleanup() {
   "$HARNESS/peers/nginx.sh" stop >/dev/null 2>&1 || true
   for pgid in "${PGIDS[@]}"; do kill -INT -- "-$pgid" 2>/dev/null || true; done
+  # A background job of a script ignores SIGINT; bare-proxy, unlike modelgate, does not catch it.
+  [ -z "${BARE_PGID:-}" ] || kill -TERM -- "-$BARE_PGID" 2>/dev/null || true
   sleep 1; rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -36,6 +41,14 @@ trap cleanup EXIT
 "$HARNESS/peers/nginx.sh" start >/dev/null
 NGINX_PGID="$(cat "${BENCH_RUN:-/tmp/llmgw-bench}/nginx.pid")"
 URLS+=(http://127.0.0.1:19081/v1/chat/completions); KEYS+=(sk-bench-master-key); LABELS+=(nginx)
+
+if [ -n "$BARE" ]; then
+  cargo build --release --quiet --manifest-path "$HERE/bare-proxy/Cargo.toml"
+  setsid taskset -c 1 "$HERE/bare-proxy/target/release/bare-proxy" 127.0.0.1:19185 > "$WORK/bare.log" 2>&1 &
+  BARE_PGID=$!; PGIDS+=("$BARE_PGID")
+  for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:19185/ && break; sleep 0.1; done
+  URLS+=(http://127.0.0.1:19185/default/models/gpt/v1/chat/completions); KEYS+=(none); LABELS+=(bare-proxy)
+fi
 
 port=200
 for bin in "$@"; do
@@ -86,5 +99,5 @@ EOF
 for round in $(seq "$ROUNDS"); do
   echo "round $round"
   measure nginx "$NGINX_PGID" "${URLS[0]}" "${KEYS[0]}"
-  for i in $(seq 1 $#); do measure "${LABELS[$i]}" "${PGIDS[$((i - 1))]}" "${URLS[$i]}" "${KEYS[$i]}"; done
+  for i in $(seq 1 $((${#LABELS[@]} - 1))); do measure "${LABELS[$i]}" "${PGIDS[$((i - 1))]}" "${URLS[$i]}" "${KEYS[$i]}"; done
 done
