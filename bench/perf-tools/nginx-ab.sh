@@ -31,8 +31,6 @@ PGIDS=(); URLS=(); KEYS=(); LABELS=()
 cleanup() {
   "$HARNESS/peers/nginx.sh" stop >/dev/null 2>&1 || true
   for pgid in "${PGIDS[@]}"; do kill -INT -- "-$pgid" 2>/dev/null || true; done
-  # A background job of a script ignores SIGINT; bare-proxy, unlike modelgate, does not catch it.
-  [ -z "${BARE_PGID:-}" ] || kill -TERM -- "-$BARE_PGID" 2>/dev/null || true
   sleep 1; rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -45,7 +43,7 @@ URLS+=(http://127.0.0.1:19081/v1/chat/completions); KEYS+=(sk-bench-master-key);
 if [ -n "$BARE" ]; then
   cargo build --release --quiet --manifest-path "$HERE/bare-proxy/Cargo.toml"
   setsid taskset -c 1 "$HERE/bare-proxy/target/release/bare-proxy" 127.0.0.1:19185 > "$WORK/bare.log" 2>&1 &
-  BARE_PGID=$!; PGIDS+=("$BARE_PGID")
+  PGIDS+=("$!")
   for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:19185/ && break; sleep 0.1; done
   URLS+=(http://127.0.0.1:19185/default/models/gpt/v1/chat/completions); KEYS+=(none); LABELS+=(bare-proxy)
 fi

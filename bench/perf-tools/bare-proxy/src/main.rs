@@ -16,7 +16,9 @@ use std::convert::Infallible;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const UPSTREAM: &str = "127.0.0.1:19080";
+/// The mock's credential, as OpenAI's `Authorization` and as Anthropic's `x-api-key`.
 const UPSTREAM_KEY: &str = "sk-mock-upstream-key";
+const UPSTREAM_BEARER: &str = "Bearer sk-mock-upstream-key";
 
 type Upstream = Client<HttpConnector, Incoming>;
 type Answer = Response<Either<Incoming, Empty<Bytes>>>;
@@ -27,7 +29,11 @@ async fn main() -> std::io::Result<()> {
     let upstream: Upstream = Client::builder(TokioExecutor::new()).build_http();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     loop {
-        let (stream, _) = listener.accept().await?;
+        // Stops on SIGINT as modelgate does, so the perf tools stop both the same way.
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
         stream.set_nodelay(true)?;
         let upstream = upstream.clone();
         tokio::spawn(async move {
@@ -49,7 +55,7 @@ async fn forward(upstream: Upstream, mut request: Request<Incoming>) -> Result<A
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
     headers.remove(HOST);
-    headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer sk-mock-upstream-key"));
+    headers.insert(AUTHORIZATION, HeaderValue::from_static(UPSTREAM_BEARER));
     headers.insert(HeaderName::from_static("x-api-key"), HeaderValue::from_static(UPSTREAM_KEY));
     Ok(match upstream.request(request).await {
         Ok(response) => response.map(Either::Left),
