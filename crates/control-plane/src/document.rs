@@ -40,10 +40,15 @@ pub fn to_document<S: Serialize>(metadata: &Metadata, spec: &S) -> Result<serde_
         .map_err(|e| ApiError::Internal(format!("cannot serialize document: {e}")))
 }
 
-/// The stored spec of a record.
+/// The stored spec of a record; a 500 when it cannot be read.
 pub fn spec_of<S: DeserializeOwned>(record: &ResourceRecord) -> Result<S, ApiError> {
+    stored_spec(record).map_err(ApiError::Internal)
+}
+
+/// The stored spec of a record, or why it cannot be read.
+pub fn stored_spec<S: DeserializeOwned>(record: &ResourceRecord) -> Result<S, String> {
     let document: Document<S> = serde_json::from_value(record.document.clone())
-        .map_err(|e| ApiError::Internal(format!("stored document of '{}' is unreadable: {e}", record.key.name)))?;
+        .map_err(|e| format!("the stored {} '{}' cannot be read: {e}", record.key.kind.label(), record.key.name))?;
     Ok(document.spec)
 }
 

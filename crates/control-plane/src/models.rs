@@ -8,7 +8,7 @@
 
 use crate::auth::Caller;
 use crate::body::JsonBody;
-use crate::document::{deployment_event, events_of, metadata_of, new_revision_id, spec_of, to_document};
+use crate::document::{deployment_event, events_of, metadata_of, new_revision_id, spec_of, stored_spec, to_document};
 use crate::error::{not_found, ApiError, Error};
 use crate::listing::{search_text, ApiVersion, ListParams, Listing};
 use crate::{ConfigChange, ControlPlane};
@@ -72,6 +72,8 @@ async fn plan_deployment(
         ));
     }
     let mut credential_problem = None;
+    // A referenced connection or policy whose stored spec cannot be read: the model is not served.
+    let mut unreadable = None;
     for name in connections {
         let key = ResourceKey::new(workspace, ResourceKind::IntegrationConnection, name);
         let record = state.store.get_resource(&key).await?.ok_or_else(|| {
@@ -80,7 +82,13 @@ async fn plan_deployment(
                 workspace,
             )
         })?;
-        let connection: IntegrationConnectionSpec = spec_of(&record)?;
+        let connection: IntegrationConnectionSpec = match stored_spec(&record) {
+            Ok(connection) => connection,
+            Err(reason) => {
+                unreadable.get_or_insert(reason);
+                continue;
+            }
+        };
         let integration = connection.integration.unwrap_or_default();
         if !provider.accepts_integration(&integration) {
             return Err(ApiError::BadRequest(format!(
@@ -100,7 +108,13 @@ async fn plan_deployment(
         let record = state.store.get_resource(&key).await?.ok_or_else(|| {
             crate::error::missing_reference(&Reference { kind: ResourceKind::Policy, name: name.clone() }, workspace)
         })?;
-        check_policy(model, name, &spec_of(&record)?)?;
+        match stored_spec(&record) {
+            Ok(policy) => check_policy(model, name, &policy)?,
+            // Served without its policy, the model could run without its limits: it fails.
+            Err(reason) => {
+                unreadable.get_or_insert(reason);
+            }
+        }
     }
     let deploying = deployment_event(Status::Deploying.as_str(), format!("Deploying revision {revision}"), revision);
     if !spec.enabled.unwrap_or(true) {
@@ -112,7 +126,7 @@ async fn plan_deployment(
             ],
         ));
     }
-    Ok(match credential_problem {
+    Ok(match unreadable.or(credential_problem) {
         Some(reason) => (Status::Failed, vec![deploying, deployment_event(Status::Failed.as_str(), reason, revision)]),
         None => (
             Status::Deployed,

@@ -28,6 +28,7 @@ fn route(model: Option<&str>) -> Route {
         unusable: Vec::new(),
         token_limits: Vec::new(),
         locations: Vec::new(),
+        refusal: None,
     }
 }
 

@@ -25,16 +25,6 @@ pub fn provider_of(family: Family) -> Option<Provider> {
     }
 }
 
-/// Whether a client path is the embeddings endpoint.
-pub fn is_embeddings(path: &str) -> bool {
-    path == "/v1/embeddings" || path == "/embeddings"
-}
-
-/// Whether a client path is the chat-completions endpoint.
-pub fn is_chat_completions(path: &str) -> bool {
-    path == "/v1/chat/completions" || path == "/chat/completions"
-}
-
 fn usage_of(usage: &modelgate_translate::openai::Usage) -> Usage {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     Usage {

@@ -1,6 +1,8 @@
 //! Errors the gateway itself answers on the inference plane (as opposed to a provider's errors,
 //! which pass through unchanged): `{"error": {code, message, type, retryable}}` with
 //! `x-blaxel-source: platform` and the code in `x-blaxel-error-code`, as Blaxel's run plane does.
+//! Each error knows where it came from ([`ErrorSource`], as Pingora's errors do) and may carry an
+//! internal cause for the log, never sent to the client.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +13,26 @@ pub const SOURCE_HEADER: &str = "x-blaxel-source";
 /// Header carrying the gateway's error code.
 pub const ERROR_CODE_HEADER: &str = "x-blaxel-error-code";
 
+/// Where an error came from: what the client sent, the gateway's own configuration or state,
+/// or the provider (unreachable, too slow, refusing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorSource {
+    Client,
+    Gateway,
+    Provider,
+}
+
+impl ErrorSource {
+    /// The name used in logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorSource::Client => "client",
+            ErrorSource::Gateway => "gateway",
+            ErrorSource::Provider => "provider",
+        }
+    }
+}
+
 /// An error made by the gateway.
 #[derive(Debug)]
 pub struct GatewayError {
@@ -18,13 +40,44 @@ pub struct GatewayError {
     pub code: &'static str,
     kind: &'static str,
     pub message: String,
+    pub source: ErrorSource,
+    /// What lies behind the message, for the log only (a transport error, a provider's status).
+    pub cause: Option<String>,
     retryable: bool,
     retry_after: Option<u64>,
 }
 
 impl GatewayError {
     fn new(status: StatusCode, code: &'static str, kind: &'static str, message: impl Into<String>) -> GatewayError {
-        GatewayError { status, code, kind, message: message.into(), retryable: false, retry_after: None }
+        GatewayError {
+            status,
+            code,
+            kind,
+            message: message.into(),
+            source: ErrorSource::Client,
+            cause: None,
+            retryable: false,
+            retry_after: None,
+        }
+    }
+
+    /// This error, attributed to `source`.
+    pub fn from_source(mut self, source: ErrorSource) -> GatewayError {
+        self.source = source;
+        self
+    }
+
+    /// This error with its internal cause, for the log.
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> GatewayError {
+        self.cause = Some(cause.to_string());
+        self
+    }
+
+    /// 503 `MODEL_MISCONFIGURED`: the model's stored configuration cannot be read, so it is not
+    /// served rather than served without part of it.
+    pub fn model_misconfigured(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::SERVICE_UNAVAILABLE, "MODEL_MISCONFIGURED", "api_error", message)
+            .from_source(ErrorSource::Gateway)
     }
 
     /// 404 `ROUTE_NOT_FOUND`.
@@ -81,16 +134,18 @@ impl GatewayError {
         GatewayError::new(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", "invalid_request_error", message)
     }
 
-    /// 502 `UPSTREAM_UNAVAILABLE`.
+    /// 502 `UPSTREAM_UNAVAILABLE` (from the provider unless said otherwise).
     pub fn upstream_unavailable(message: impl Into<String>) -> GatewayError {
-        let mut error = GatewayError::new(StatusCode::BAD_GATEWAY, "UPSTREAM_UNAVAILABLE", "api_error", message);
+        let mut error = GatewayError::new(StatusCode::BAD_GATEWAY, "UPSTREAM_UNAVAILABLE", "api_error", message)
+            .from_source(ErrorSource::Provider);
         error.retryable = true;
         error
     }
 
     /// 504 `UPSTREAM_TIMEOUT`.
     pub fn upstream_timeout(message: impl Into<String>) -> GatewayError {
-        let mut error = GatewayError::new(StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT", "api_error", message);
+        let mut error = GatewayError::new(StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT", "api_error", message)
+            .from_source(ErrorSource::Provider);
         error.retryable = true;
         error
     }

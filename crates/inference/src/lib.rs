@@ -1,5 +1,6 @@
 //! modelgate's inference plane: `{RUN_URL}/{workspace}/models/{model}/{path}`, the hot path.
 //!
+//! The request path is `request_path`, one module per step (see its docs and ARCHITECTURE.md).
 //! API boundary: [`app`] over an [`InferencePlane`]; [`SnapshotHandle::reload`] after every
 //! configuration change.
 //! Invariants: no database call and no lock held across an await on the request path
@@ -14,9 +15,9 @@ mod gateway_error;
 mod json_scan;
 pub mod limiter;
 pub mod metrics;
-mod proxy;
 pub mod redis_counters;
 pub mod relay;
+mod request_path;
 mod route_table;
 pub mod snapshot;
 mod sse;
@@ -35,11 +36,10 @@ use axum::extract::Request;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 use modelgate_domain::usage::UsageRecord;
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where usage records go; must never block.
 pub trait UsageSink: Send + Sync {
@@ -89,8 +89,6 @@ pub struct InferencePlane {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub metrics: metrics::Metrics,
-    /// Connections resting after a 429/5xx with `Retry-After`, until the given instant.
-    cooldowns: Mutex<HashMap<(String, String), Instant>>,
 }
 
 /// Default for [`InferencePlane::max_body_bytes`] (requests carry images and documents).
@@ -115,7 +113,6 @@ impl InferencePlane {
             location,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             metrics: Default::default(),
-            cooldowns: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -152,6 +149,6 @@ impl tower_service::Service<Request> for InferenceApp {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let state = self.state.clone();
-        Box::pin(async move { Ok(proxy::dispatch(state, request).await) })
+        Box::pin(async move { Ok(request_path::dispatch(state, request).await) })
     }
 }

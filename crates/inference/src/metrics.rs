@@ -33,6 +33,7 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
     upstream_latency: Family<Labels, Histogram>,
+    upstream_attempt_failures: Family<Labels, Counter>,
     gateway_overhead: Histogram,
     usage_dropped: Gauge<u64, AtomicU64>,
     snapshot_age: Gauge<f64, AtomicU64>,
@@ -65,6 +66,13 @@ impl Default for Metrics {
             "upstream_first_byte_seconds",
             "Time from a request's arrival to the provider's response headers, by provider",
             upstream_latency.clone(),
+        );
+        let upstream_attempt_failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "upstream_attempt_failures",
+            "Connections tried without an answer to relay (fallback went on or the request failed), by provider, \
+             where the failure came from (provider, gateway) and its error code",
+            upstream_attempt_failures.clone(),
         );
         let gateway_overhead = Histogram::new(exponential_buckets(0.00001, 2.0, 20));
         registry.register(
@@ -99,6 +107,7 @@ impl Default for Metrics {
             requests,
             tokens,
             upstream_latency,
+            upstream_attempt_failures,
             gateway_overhead,
             usage_dropped,
             snapshot_age,
@@ -195,6 +204,14 @@ impl Metrics {
         }
     }
 
+    /// Counts a connection tried without an answer to relay (not on the path of a request that
+    /// succeeds at its first connection).
+    pub fn upstream_attempt_failed(&self, provider: &str, source: &'static str, code: &'static str) {
+        let labels =
+            vec![("provider", provider.to_string()), ("source", source.to_string()), ("code", code.to_string())];
+        self.upstream_attempt_failures.get_or_create(&labels).inc();
+    }
+
     /// Observes the gateway's own time before sending upstream.
     pub fn overhead(&self, seconds: f64) {
         self.gateway_overhead.observe(seconds);
@@ -227,7 +244,14 @@ mod tests {
         metrics.request("default", "gpt", "anthropic", 200, 2, 0);
         metrics.upstream_first_byte("openai", 0.02);
         metrics.overhead(0.0001);
+        metrics.upstream_attempt_failed("openai", "provider", "UPSTREAM_TIMEOUT");
         let text = metrics.render(1.5, 4, 2, &Limiter::local());
+        assert!(
+            text.contains(
+                r#"modelgate_upstream_attempt_failures_total{provider="openai",source="provider",code="UPSTREAM_TIMEOUT"} 1"#
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 r#"modelgate_requests_total{workspace="default",model="gpt",provider="openai",status="200"} 2"#

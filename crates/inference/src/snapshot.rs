@@ -13,13 +13,14 @@ use modelgate_domain::{
 };
 use modelgate_providers::{descriptor, CredentialStyle, Family};
 use modelgate_store::{ApiKeyRecord, ConfigChange, ResourceKey, ResourceKind, ResourceRecord, Store, StoreError};
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The maps looked up on every request: hashbrown's seeded foldhash rather than SipHash.
 type FastMap<K, V> = hashbrown::HashMap<K, V>;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 /// One provider endpoint a route can send to: a connection, ready to use.
 #[derive(Debug)]
@@ -34,6 +35,60 @@ pub struct Upstream {
     pub credential: Option<(HeaderName, HeaderValue)>,
     /// The connection's non-secret config (`projectId`, `location`, `anthropicVersion`, ...).
     pub config: BTreeMap<String, String>,
+    /// Whether the connection rests after a 429/5xx; shared by every upstream of the connection.
+    pub cooldown: Arc<Cooldown>,
+}
+
+/// The instant cooldowns are counted from.
+static COOLDOWN_EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Milliseconds since [`COOLDOWN_EPOCH`], from 1 (0 means "never rested").
+fn cooldown_clock_ms() -> u64 {
+    u64::try_from(COOLDOWN_EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+}
+
+/// A connection's rest after a rate limit or a server error: read on every request without a
+/// lock (one atomic load, and no clock read while it does not rest), set when a provider asks
+/// for it. One per (workspace, connection), kept across snapshot rebuilds.
+#[derive(Debug, Default)]
+pub struct Cooldown {
+    /// Milliseconds since [`COOLDOWN_EPOCH`] until which the connection rests; 0 = never rested.
+    resting_until_ms: AtomicU64,
+}
+
+impl Cooldown {
+    /// Whether the connection rests now.
+    pub fn is_resting(&self) -> bool {
+        let until = self.resting_until_ms.load(Ordering::Relaxed);
+        until != 0 && until > cooldown_clock_ms()
+    }
+
+    /// Rests the connection for `duration` from now.
+    pub fn rest_for(&self, duration: Duration) {
+        let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let until = cooldown_clock_ms().saturating_add(duration_ms);
+        self.resting_until_ms.store(until, Ordering::Relaxed);
+    }
+}
+
+/// The cooldown of each (workspace, connection), so that a rebuilt snapshot's upstreams keep
+/// resting where the old ones did. Touched only when upstreams are built, never per request.
+#[derive(Debug, Default)]
+pub struct Cooldowns {
+    by_connection: Mutex<HashMap<(String, String), Arc<Cooldown>>>,
+}
+
+impl Cooldowns {
+    fn of(&self, workspace: &str, connection: &str) -> Arc<Cooldown> {
+        let mut by_connection = self.by_connection.lock().unwrap_or_else(|p| p.into_inner());
+        by_connection.entry((workspace.to_string(), connection.to_string())).or_default().clone()
+    }
+
+    /// Forgets the cooldowns of connections no snapshot uses any more.
+    fn keep_only(&self, connections: &HashMap<(String, String), ResourceRecord>) {
+        let mut by_connection = self.by_connection.lock().unwrap_or_else(|p| p.into_inner());
+        by_connection.retain(|key, _| connections.contains_key(key));
+    }
 }
 
 /// A `maxToken` policy as the limiter applies it.
@@ -62,6 +117,9 @@ pub struct Route {
     pub token_limits: Vec<TokenLimit>,
     /// Allowed locations (union of the location policies); empty = anywhere.
     pub locations: Vec<PolicyLocation>,
+    /// Why every request is refused: a stored spec this route depends on cannot be read, and
+    /// serving without it could mean serving without its limits (fail closed).
+    pub refusal: Option<String>,
 }
 
 /// What an API key grants, by the key's digest.
@@ -89,10 +147,11 @@ struct Grants {
 #[derive(Debug, Default)]
 struct Sources {
     connections: HashMap<(String, String), ResourceRecord>,
-    policies: HashMap<(String, String), PolicySpec>,
+    /// Each policy's spec, or why it cannot be read (its models then refuse requests).
+    policies: HashMap<(String, String), Result<PolicySpec, String>>,
     /// Upstreams built so far from these connections, shared by every route that uses them
     /// (a connection change rebuilds everything, so they cannot go stale).
-    upstreams: std::sync::Mutex<UpstreamCache>,
+    upstreams: Mutex<UpstreamCache>,
 }
 
 /// An immutable view of the configuration. Its parts are shared between successive snapshots,
@@ -150,20 +209,29 @@ impl Snapshot {
     }
 }
 
-fn spec_of<T: serde::de::DeserializeOwned + Default>(record: &ResourceRecord) -> T {
+/// The stored spec of a record, or why it cannot be read. A record without a spec has the
+/// default one; a spec that does not decode is an error, never the default (a policy read as
+/// "no limit" would fail open).
+fn spec_of<T: serde::de::DeserializeOwned + Default>(record: &ResourceRecord) -> Result<T, String> {
     // Read in place: cloning every document's spec first doubled a rebuild's transient memory.
-    record.document.get("spec").and_then(|v| T::deserialize(v).ok()).unwrap_or_default()
+    match record.document.get("spec") {
+        None | Some(serde_json::Value::Null) => Ok(T::default()),
+        Some(spec) => T::deserialize(spec).map_err(|error| {
+            format!("the stored spec of {} '{}' cannot be read ({error})", record.key.kind.label(), record.key.name)
+        }),
+    }
 }
 
 /// Builds the upstream of one connection, or says why it cannot be used.
 fn build_upstream(
     keyring: &Keyring,
+    cooldowns: &Cooldowns,
     record: &ResourceRecord,
     runtime_type: RuntimeType,
     sandbox: bool,
 ) -> Result<Upstream, String> {
     let name = &record.key.name;
-    let spec: IntegrationConnectionSpec = spec_of(record);
+    let spec: IntegrationConnectionSpec = spec_of(record)?;
     let config = spec.config.unwrap_or_default();
     let provider = descriptor(runtime_type);
     let base_url = config
@@ -206,7 +274,8 @@ fn build_upstream(
         }
     };
     let parsed_base = parse_base(&base_url);
-    Ok(Upstream { connection: name.clone(), base_url, parsed_base, credential, config })
+    let cooldown = cooldowns.of(&record.key.workspace, name);
+    Ok(Upstream { connection: name.clone(), base_url, parsed_base, credential, config, cooldown })
 }
 
 /// A connection's base URL split once, so a request's URI is assembled without parsing a host.
@@ -237,14 +306,20 @@ pub fn parse_base(base_url: &str) -> Option<BaseUri> {
 /// a connection's secret is opened once, however many models use it.
 type UpstreamCache = HashMap<(String, String, RuntimeType, bool), Result<Arc<Upstream>, String>>;
 
-/// The route of one model record, or `None` for a model without a runtime type.
-fn build_route(
-    record: &ResourceRecord,
-    sources: &Sources,
-    keyring: &Keyring,
-    cache: &mut UpstreamCache,
-) -> Option<Route> {
-    let spec: ModelSpec = spec_of(record);
+/// What building a route reads besides the model itself.
+struct RouteInputs<'a> {
+    sources: &'a Sources,
+    keyring: &'a Keyring,
+    cooldowns: &'a Cooldowns,
+}
+
+/// The route of one model record, or `None` for a model without a runtime type. A model whose
+/// spec, or one of whose policies, cannot be read gets a route that refuses every request.
+fn build_route(record: &ResourceRecord, inputs: &RouteInputs<'_>, cache: &mut UpstreamCache) -> Option<Route> {
+    let spec: ModelSpec = match spec_of(record) {
+        Ok(spec) => spec,
+        Err(reason) => return refusing_route(record, reason),
+    };
     let workspace = &record.key.workspace;
     let runtime = spec.runtime.clone()?;
     let runtime_type = runtime.kind?;
@@ -253,11 +328,14 @@ fn build_route(
     let mut unusable = Vec::new();
     for name in spec.integration_connections.iter().flatten() {
         let key = (workspace.clone(), name.clone(), runtime_type, sandbox);
-        let built =
-            cache.entry(key).or_insert_with(|| match sources.connections.get(&(workspace.clone(), name.clone())) {
-                Some(connection) => build_upstream(keyring, connection, runtime_type, sandbox).map(Arc::new),
+        let built = cache.entry(key).or_insert_with(|| {
+            match inputs.sources.connections.get(&(workspace.clone(), name.clone())) {
+                Some(connection) => {
+                    build_upstream(inputs.keyring, inputs.cooldowns, connection, runtime_type, sandbox).map(Arc::new)
+                }
                 None => Err(format!("connection '{name}' does not exist")),
-            });
+            }
+        });
         match built {
             Ok(upstream) => upstreams.push(upstream.clone()),
             Err(reason) => unusable.push(reason.clone()),
@@ -265,8 +343,16 @@ fn build_route(
     }
     let mut token_limits = Vec::new();
     let mut locations = Vec::new();
+    let mut refusal = None;
     for name in spec.policies.iter().flatten() {
-        let Some(policy) = sources.policies.get(&(workspace.clone(), name.clone())) else { continue };
+        let policy = match inputs.sources.policies.get(&(workspace.clone(), name.clone())) {
+            None => continue,
+            Some(Err(reason)) => {
+                refusal.get_or_insert_with(|| reason.clone());
+                continue;
+            }
+            Some(Ok(policy)) => policy,
+        };
         match policy.kind {
             Some(PolicyType::MaxToken) => {
                 if let Some(limits) = &policy.max_tokens {
@@ -276,6 +362,9 @@ fn build_route(
             Some(PolicyType::Location) => locations.extend(policy.locations.iter().flatten().cloned()),
             _ => {}
         }
+    }
+    if let Some(reason) = &refusal {
+        tracing::error!(workspace = %workspace, model = %record.key.name, %reason, "model refuses requests");
     }
     Some(Route {
         workspace: workspace.clone(),
@@ -290,6 +379,30 @@ fn build_route(
         unusable,
         token_limits,
         locations,
+        refusal,
+    })
+}
+
+/// The route of a model whose spec cannot be read: it refuses every request. Its provider comes
+/// from the raw document; without one there is nothing to attribute requests to, and the model
+/// is left out (its requests get `ROUTE_NOT_FOUND`, a refusal too).
+fn refusing_route(record: &ResourceRecord, reason: String) -> Option<Route> {
+    tracing::error!(workspace = %record.key.workspace, model = %record.key.name, %reason, "model refuses requests");
+    let runtime_type = record.document.pointer("/spec/runtime/type").and_then(|t| RuntimeType::deserialize(t).ok())?;
+    Some(Route {
+        workspace: record.key.workspace.clone(),
+        name: record.key.name.clone(),
+        enabled: true,
+        runtime_type,
+        family: descriptor(runtime_type).family,
+        model: None,
+        organization: None,
+        endpoint_name: None,
+        upstreams: Vec::new(),
+        unusable: Vec::new(),
+        token_limits: Vec::new(),
+        locations: Vec::new(),
+        refusal: Some(reason),
     })
 }
 
@@ -326,19 +439,21 @@ fn grants_of(keys: Vec<ApiKeyRecord>, admins: Vec<(String, String)>, platform_ad
 
 /// Reads everything from the store and builds a snapshot. Connections whose credentials
 /// cannot be opened are left out of their routes (with the reason kept for error messages).
-pub async fn build(store: &dyn Store, keyring: &Keyring) -> Result<Snapshot, StoreError> {
+pub async fn build(store: &dyn Store, keyring: &Keyring, cooldowns: &Cooldowns) -> Result<Snapshot, StoreError> {
     let configuration = store.configuration().await?;
     let mut sources = sources_of(configuration.connections, &configuration.policies);
+    cooldowns.keep_only(&sources.connections);
     let mut cache = UpstreamCache::new();
     let mut routes: HashMap<String, Vec<(String, Arc<Route>)>> = HashMap::new();
     // Records are consumed as their routes are built, so the rows and the routes built from them
     // are not all held at once.
+    let inputs = RouteInputs { sources: &sources, keyring, cooldowns };
     for record in configuration.models {
-        if let Some(route) = build_route(&record, &sources, keyring, &mut cache) {
+        if let Some(route) = build_route(&record, &inputs, &mut cache) {
             routes.entry(record.key.workspace).or_default().push((record.key.name, Arc::new(route)));
         }
     }
-    sources.upstreams = std::sync::Mutex::new(cache);
+    sources.upstreams = Mutex::new(cache);
     Ok(Snapshot {
         routes: routes
             .into_iter()
@@ -361,6 +476,7 @@ const BIG_CONFIGURATION: usize = 5_000;
 async fn build_beside_requests(
     store: &dyn Store,
     keyring: &Keyring,
+    cooldowns: &Cooldowns,
     current_routes: usize,
 ) -> Result<Snapshot, StoreError> {
     match tokio::runtime::Handle::try_current() {
@@ -368,9 +484,9 @@ async fn build_beside_requests(
             if current_routes >= BIG_CONFIGURATION
                 && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
         {
-            tokio::task::block_in_place(|| runtime.block_on(build(store, keyring)))
+            tokio::task::block_in_place(|| runtime.block_on(build(store, keyring, cooldowns)))
         }
-        _ => build(store, keyring).await,
+        _ => build(store, keyring, cooldowns).await,
     }
 }
 
@@ -379,6 +495,8 @@ pub struct SnapshotHandle {
     current: ArcSwap<Snapshot>,
     store: Arc<dyn Store>,
     keyring: Keyring,
+    /// Connections' cooldowns, carried from one snapshot to the next.
+    cooldowns: Cooldowns,
     /// Serializes rebuilds so a rebuild that starts after a write always sees it.
     rebuild: tokio::sync::Mutex<()>,
     /// An update failed since the last full build: the snapshot may lag the store.
@@ -388,19 +506,26 @@ pub struct SnapshotHandle {
 impl SnapshotHandle {
     /// Builds the first snapshot.
     pub async fn load(store: Arc<dyn Store>, keyring: Keyring) -> Result<SnapshotHandle, StoreError> {
-        let snapshot = build(store.as_ref(), &keyring).await?;
+        let cooldowns = Cooldowns::default();
+        let snapshot = build(store.as_ref(), &keyring, &cooldowns).await?;
         Ok(SnapshotHandle {
             current: ArcSwap::from_pointee(snapshot),
             store,
             keyring,
+            cooldowns,
             rebuild: Default::default(),
             stale: Default::default(),
         })
     }
 
-    /// The current snapshot (lock-free).
+    /// The current snapshot (lock-free), for a short look that does not await.
     pub fn get(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.current.load()
+    }
+
+    /// The current snapshot, held for as long as a request needs one consistent configuration.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.load_full()
     }
 
     /// Rebuilds from the store and swaps; on a store error the old snapshot stays in use.
@@ -445,14 +570,16 @@ impl SnapshotHandle {
         let store = self.store.as_ref();
         let next = match change {
             ConfigChange::Everything => {
-                build_beside_requests(store, &self.keyring, self.current.load().route_count()).await?
+                build_beside_requests(store, &self.keyring, &self.cooldowns, self.current.load().route_count()).await?
             }
             ConfigChange::Model { workspace, name } => {
                 let record = store.get_resource(&ResourceKey::new(workspace, ResourceKind::Model, name)).await?;
                 let current = self.current.load_full();
                 let route = record.as_ref().and_then(|record| {
                     let mut upstreams = current.sources.upstreams.lock().unwrap_or_else(|p| p.into_inner());
-                    build_route(record, &current.sources, &self.keyring, &mut upstreams)
+                    let inputs =
+                        RouteInputs { sources: &current.sources, keyring: &self.keyring, cooldowns: &self.cooldowns };
+                    build_route(record, &inputs, &mut upstreams)
                 });
                 current.with_route(workspace, name, route)
             }

@@ -232,6 +232,7 @@ pub(crate) mod test_support {
             unusable: vec![],
             token_limits: limits,
             locations: vec![],
+            refusal: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! and its body (`runtime.model` applied, usage asked for on OpenAI-style streams).
 
 use crate::caller::CREDENTIAL_HEADERS;
-use crate::gateway_error::GatewayError;
+use crate::gateway_error::{ErrorSource, GatewayError};
 use crate::snapshot::{Route, Upstream};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
@@ -155,6 +155,7 @@ pub fn upstream_url_parts(route: &Route, upstream: &Upstream, path: &str) -> Res
             } else {
                 let deployment = route.endpoint_name.as_deref().or(route.model.as_deref()).ok_or_else(|| {
                     GatewayError::bad_request("this Azure OpenAI model has no spec.runtime.model (its deployment name)")
+                        .from_source(ErrorSource::Gateway)
                 })?;
                 format!("/openai/deployments/{deployment}{}", strip_v1(path))
             }
@@ -183,6 +184,7 @@ pub fn upstream_url_parts(route: &Route, upstream: &Upstream, path: &str) -> Res
                         "connection '{}' needs spec.config.projectId for Vertex AI",
                         upstream.connection
                     ))
+                    .from_source(ErrorSource::Gateway)
                 })?;
                 let location = upstream.config.get("location").map(String::as_str).unwrap_or("us-central1");
                 format!("/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}")
@@ -306,6 +308,7 @@ mod tests {
             unusable: Vec::new(),
             token_limits: Vec::new(),
             locations: Vec::new(),
+            refusal: None,
         }
     }
 
@@ -316,6 +319,7 @@ mod tests {
             parsed_base: crate::snapshot::parse_base(base),
             credential: None,
             config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            cooldown: Default::default(),
         }
     }
 

@@ -474,6 +474,54 @@ async fn fallback_to_the_next_connection_on_errors_and_rate_limits() {
     let (status, headers, body) = s.post("/default/models/dead/v1/chat/completions", chat(false)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(headers["x-blaxel-error-code"], "UPSTREAM_UNAVAILABLE");
+
+    // Every failed attempt is counted, by where it failed.
+    let metrics_url = s.server.api.replace("/v0", "/metrics");
+    let metrics = s.server.client.get(metrics_url).bearer_auth(ADMIN_KEY).send().await.unwrap().text().await.unwrap();
+    let failures =
+        r#"modelgate_upstream_attempt_failures_total{provider="openai",source="provider",code="UPSTREAM_UNAVAILABLE"}"#;
+    assert!(metrics.contains(failures), "{metrics}");
+}
+
+/// A policy whose stored spec cannot be read never means "no limit": the models that use it
+/// refuse requests, and saving such a model again fails its deployment with the reason.
+#[tokio::test]
+async fn a_model_whose_policy_cannot_be_read_refuses_requests_and_fails_to_deploy() {
+    let s = setup().await;
+    s.connection("openai", "openai", json!({})).await;
+    let policy = json!({"metadata": {"name": "tpm"}, "spec": {"type": "maxToken", "maxTokens": {"granularity": "minute", "step": 1, "total": 1000000}}});
+    assert_eq!(s.server.post("/policies", policy).await.0, StatusCode::OK);
+    let model = json!({"metadata": {"name": "gpt"}, "spec": {"integrationConnections": ["openai"], "policies": ["tpm"], "runtime": {"type": "openai", "model": "m"}}});
+    assert_eq!(s.server.post("/models", model.clone()).await.0, StatusCode::OK);
+    let path = "/default/models/gpt/v1/chat/completions";
+    assert_eq!(s.post(path, chat(false)).await.0, StatusCode::OK);
+
+    // The stored policy becomes unreadable (written by hand, or by a newer version).
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.server.db_path().display())).await.unwrap();
+    let changed = sqlx::query(
+        "UPDATE resources SET document = json_set(document, '$.spec.maxTokens', 'unlimited') WHERE kind = 'policy' AND name = 'tpm'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    db.close().await;
+    // Any connection or policy write rebuilds every route from the store.
+    let other = json!({"metadata": {"name": "other"}, "spec": {"type": "location", "locations": [{"type": "country", "name": "FR"}]}});
+    assert_eq!(s.server.post("/policies", other).await.0, StatusCode::OK);
+
+    let (status, headers, body) = s.post(path, chat(false)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["x-blaxel-error-code"], "MODEL_MISCONFIGURED");
+    assert!(body.contains("policy 'tpm' cannot be read"), "{body}");
+    assert_eq!(s.mock.request_count(), 1, "nothing more went upstream");
+
+    let (status, saved) = s.server.put("/models/gpt", model).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["status"], "FAILED", "{saved}");
+    let last_event = saved["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last_event["status"], "FAILED", "{saved}");
+    assert!(last_event["message"].as_str().unwrap().contains("policy 'tpm' cannot be read"), "{last_event}");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use modelgate_mock_provider::{MockConfig, MockProvider};
+use modelgate_mock_provider::{Fault, MockConfig, MockProvider};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -359,4 +359,32 @@ async fn bodies_that_cannot_be_routed_or_translated_get_a_gateway_400() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert!(error["error"]["message"].as_str().unwrap().contains("not an OpenAI chat request"), "{error}");
     assert_eq!(s.mock.request_count(), before, "nothing was forwarded");
+}
+
+/// With fallback, a translated request takes the `max_tokens` default of the connection it is
+/// sent to, not of the first one.
+#[tokio::test]
+async fn a_translated_request_takes_max_tokens_from_the_connection_it_is_sent_to() {
+    let s = setup().await;
+    let failing = MockProvider::start(MockConfig {
+        fault: Some(Fault::Status { status: 503, retry_after: None }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for (name, url, max_tokens) in [("claude-down", failing.base_url(), "11"), ("claude-up", s.mock.base_url(), "22")] {
+        let connection = json!({"metadata": {"name": name}, "spec": {"integration": "anthropic", "config": {"url": url, "maxTokens": max_tokens}, "secret": {"apiKey": PROVIDER_KEY}}});
+        assert_eq!(s.server.post("/integrations/connections", connection).await.0, StatusCode::OK);
+    }
+    let model = json!({"metadata": {"name": "claude-fallback"}, "spec": {"integrationConnections": ["claude-down", "claude-up"], "runtime": {"type": "anthropic", "model": "claude-sonnet-4-20250514"}}});
+    assert_eq!(s.server.post("/models", model).await.0, StatusCode::OK);
+
+    let mut body = conversation();
+    body.as_object_mut().unwrap().remove("max_tokens");
+    let (status, _, text) = s.chat("claude-fallback", body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let first = failing.requests().last().cloned().unwrap().json().unwrap();
+    assert_eq!(first["max_tokens"], 11, "{first}");
+    let second = s.mock.requests().last().cloned().unwrap().json().unwrap();
+    assert_eq!(second["max_tokens"], 22, "{second}");
 }

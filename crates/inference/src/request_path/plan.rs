@@ -1,0 +1,242 @@
+//! The `plan` step: how a request reaches its provider and how the answer comes back, decided in
+//! one place for each (client API, provider family) pair. A new client API (another SDK's
+//! endpoint) is a new [`ClientApi`] and new rows in [`plan`]; nothing else on the path changes.
+
+use crate::chat_translation::provider_of;
+use crate::gateway_error::{ErrorSource, GatewayError};
+use crate::snapshot::{Route, Upstream};
+use crate::upstream_request::{prepare_body, PreparedBody};
+use axum::http::Method;
+use bytes::Bytes;
+use modelgate_domain::timestamp::now_micros;
+use modelgate_providers::Family;
+use modelgate_translate::embeddings::EmbeddingRequest;
+use modelgate_translate::openai::ChatRequest;
+use modelgate_translate::{Provider, RequestContext as TranslateContext, ResponseContext};
+use std::sync::Mutex;
+
+/// `max_tokens` sent to providers that require one when the client gives none (a connection's
+/// `config.maxTokens` overrides it).
+const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// The API a client speaks, read from its method and the provider path it asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientApi {
+    /// `POST /v1/chat/completions`: OpenAI's chat completions.
+    ChatCompletions,
+    /// `POST /v1/embeddings`: OpenAI's embeddings.
+    Embeddings,
+    /// Anything else: the provider's own API, passed through.
+    Native,
+}
+
+fn client_api(method: &Method, path: &str) -> ClientApi {
+    if method != Method::POST {
+        return ClientApi::Native;
+    }
+    match path {
+        "/v1/chat/completions" | "/chat/completions" => ClientApi::ChatCompletions,
+        "/v1/embeddings" | "/embeddings" => ClientApi::Embeddings,
+        _ => ClientApi::Native,
+    }
+}
+
+/// How a request is sent and its answer shaped.
+pub(super) enum Plan {
+    /// In the provider's own API: `runtime.model` applied, usage asked for on OpenAI-style
+    /// streams; the answer relayed as sent, tapped for usage.
+    Native(PreparedBody),
+    /// An OpenAI chat request translated for the provider. The body depends on the connection
+    /// tried (its `config.maxTokens`), so it is built per connection and kept for the next.
+    TranslatedChat(Box<TranslatedChat>),
+    /// An OpenAI embeddings request translated for the provider.
+    TranslatedEmbeddings { provider: Provider, request: Translated, model: String },
+}
+
+/// A request translated into a provider's API: its path, query and body.
+pub(super) struct Translated {
+    pub path: String,
+    pub query: Option<String>,
+    pub body: Bytes,
+}
+
+pub(super) struct TranslatedChat {
+    provider: Provider,
+    request: ChatRequest,
+    model: Option<String>,
+    answer: ResponseContext,
+    /// The last translation, by the `max_tokens` default it was made with.
+    last: Mutex<Option<(u64, std::sync::Arc<Translated>)>>,
+}
+
+/// How the answer is shaped on its way back to the client.
+pub(super) enum AnswerShape {
+    /// As the provider sent it (tapped for usage).
+    Native { strip_usage_chunk: bool },
+    /// Translated into OpenAI's chat format.
+    Translated { provider: Provider, stream: bool, context: ResponseContext },
+    /// Translated into OpenAI's embeddings format.
+    TranslatedEmbeddings { provider: Provider, model: String },
+}
+
+/// What one attempt sends: where (in the provider's API) and which body.
+pub(super) struct Outgoing<'a> {
+    pub method: Method,
+    pub path: std::borrow::Cow<'a, str>,
+    pub query: Option<std::borrow::Cow<'a, str>>,
+    pub body: Bytes,
+}
+
+/// Decides how `route` serves a request of `method` to `path` with `body`: the one table of
+/// (client API, provider family).
+pub(super) fn plan(route: &Route, method: &Method, path: &str, body: Bytes) -> Result<Plan, GatewayError> {
+    match (client_api(method, path), provider_of(route.family)) {
+        (ClientApi::ChatCompletions, Some(provider)) => translate_chat(route, provider, &body),
+        (ClientApi::Embeddings, Some(provider)) => translate_embeddings(route, provider, &body),
+        (ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Native, _) => {
+            Ok(Plan::Native(prepare_body(route, path, body)))
+        }
+    }
+}
+
+impl Plan {
+    /// What to send to `upstream` for a client request of `method` to `path` with `query`.
+    pub fn outgoing<'a>(
+        &'a self,
+        upstream: &Upstream,
+        method: &Method,
+        path: &'a str,
+        query: Option<&'a str>,
+    ) -> Result<Outgoing<'a>, GatewayError> {
+        use std::borrow::Cow;
+        match self {
+            // `Bytes` clones share the buffer: each attempt sends the same body without a copy.
+            Plan::Native(prepared) => Ok(Outgoing {
+                method: method.clone(),
+                path: Cow::Borrowed(path),
+                query: query.map(Cow::Borrowed),
+                body: prepared.bytes.clone(),
+            }),
+            Plan::TranslatedChat(chat) => {
+                let translated = chat.for_upstream(upstream)?;
+                Ok(Outgoing {
+                    method: Method::POST,
+                    path: Cow::Owned(translated.path.clone()),
+                    query: translated.query.clone().map(Cow::Owned),
+                    body: translated.body.clone(),
+                })
+            }
+            Plan::TranslatedEmbeddings { request, .. } => Ok(Outgoing {
+                method: Method::POST,
+                path: Cow::Borrowed(&request.path),
+                query: request.query.as_deref().map(Cow::Borrowed),
+                body: request.body.clone(),
+            }),
+        }
+    }
+
+    /// How the answer to this plan is shaped.
+    pub fn answer_shape(self) -> AnswerShape {
+        match self {
+            Plan::Native(prepared) => AnswerShape::Native { strip_usage_chunk: prepared.strip_usage_chunk },
+            Plan::TranslatedChat(chat) => AnswerShape::Translated {
+                provider: chat.provider,
+                stream: chat.request.is_stream(),
+                context: chat.answer,
+            },
+            Plan::TranslatedEmbeddings { provider, model, .. } => AnswerShape::TranslatedEmbeddings { provider, model },
+        }
+    }
+}
+
+fn translation_error(error: modelgate_translate::TranslateError) -> GatewayError {
+    match error.param {
+        Some(param) => GatewayError::bad_request(format!("{param}: {}", error.message)),
+        None => GatewayError::bad_request(error.message),
+    }
+}
+
+/// Parses an OpenAI chat request for a provider with another API and translates it once with
+/// the default `max_tokens`, so a request the provider's API cannot express is refused before
+/// any connection is tried.
+fn translate_chat(route: &Route, provider: Provider, bytes: &Bytes) -> Result<Plan, GatewayError> {
+    let request: ChatRequest = serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI chat request: {e}")))?;
+    let answer = ResponseContext {
+        id: format!("chatcmpl-{}", modelgate_domain::api_key::generate_id().trim_start_matches("ak_")),
+        created: now_micros() / 1_000_000,
+        model: route.model.clone().or(request.model.clone()).unwrap_or_default(),
+        include_usage: request.wants_stream_usage(),
+    };
+    let chat = TranslatedChat { provider, request, model: route.model.clone(), answer, last: Mutex::new(None) };
+    let default_max_tokens = route.upstreams.first().map_or(DEFAULT_MAX_TOKENS, |u| default_max_tokens(u));
+    chat.translate(default_max_tokens)?;
+    Ok(Plan::TranslatedChat(Box::new(chat)))
+}
+
+/// The `max_tokens` a connection sends when the client gives none.
+fn default_max_tokens(upstream: &Upstream) -> u64 {
+    upstream.config.get("maxTokens").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_TOKENS)
+}
+
+impl TranslatedChat {
+    /// The translation for `upstream`: the last one when its `max_tokens` default is the same.
+    fn for_upstream(&self, upstream: &Upstream) -> Result<std::sync::Arc<Translated>, GatewayError> {
+        let max_tokens = default_max_tokens(upstream);
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match last {
+            Some((made_with, translated)) if made_with == max_tokens => Ok(translated),
+            _ => self.translate(max_tokens),
+        }
+    }
+
+    fn translate(&self, default_max_tokens: u64) -> Result<std::sync::Arc<Translated>, GatewayError> {
+        let context = TranslateContext { model: self.model.clone(), default_max_tokens };
+        let translated =
+            modelgate_translate::request(self.provider, &self.request, &context).map_err(translation_error)?;
+        let body = serde_json::to_vec(&translated.body)
+            .map_err(|e| GatewayError::bad_request(e.to_string()).from_source(ErrorSource::Gateway))?;
+        let translated =
+            std::sync::Arc::new(Translated { path: translated.path, query: translated.query, body: Bytes::from(body) });
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((default_max_tokens, translated.clone()));
+        Ok(translated)
+    }
+}
+
+/// Translates an OpenAI embeddings request for a provider with another embeddings API.
+fn translate_embeddings(route: &Route, provider: Provider, bytes: &Bytes) -> Result<Plan, GatewayError> {
+    if route.family == Family::VertexAi {
+        return Err(GatewayError::bad_request(
+            "embeddings are not translated for Vertex AI (its embedding models use :predict); call the native path",
+        ));
+    }
+    let request: EmbeddingRequest = serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI embeddings request: {e}")))?;
+    let translated = modelgate_translate::embeddings::request(provider, &request, route.model.as_deref())
+        .map_err(translation_error)?;
+    let body = serde_json::to_vec(&translated.body).map_err(|e| GatewayError::bad_request(e.to_string()))?;
+    let model = route.model.clone().or(request.model).unwrap_or_default();
+    let request = Translated { path: translated.path, query: translated.query, body: Bytes::from(body) };
+    Ok(Plan::TranslatedEmbeddings { provider, request, model })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_api_is_read_from_method_and_path() {
+        let cases = [
+            (Method::POST, "/v1/chat/completions", ClientApi::ChatCompletions),
+            (Method::POST, "/chat/completions", ClientApi::ChatCompletions),
+            (Method::POST, "/v1/embeddings", ClientApi::Embeddings),
+            (Method::POST, "/embeddings", ClientApi::Embeddings),
+            (Method::GET, "/v1/chat/completions", ClientApi::Native),
+            (Method::POST, "/v1/messages", ClientApi::Native),
+            (Method::POST, "/v1beta/models/gemini:generateContent", ClientApi::Native),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(client_api(&method, path), expected, "{method} {path}");
+        }
+    }
+}

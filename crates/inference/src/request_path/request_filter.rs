@@ -1,0 +1,85 @@
+//! The `request_filter` step: who calls (a modelgate credential from any SDK's header, checked
+//! against the snapshot), which route, and whether that route may serve now (readable
+//! configuration, enabled, location, maxToken windows). Refusals before the route is known are
+//! not metered (there is nothing to attribute them to); refusals after it are.
+
+use super::context::RequestContext;
+use crate::caller::{authenticate, credential, Caller};
+use crate::gateway_error::GatewayError;
+use crate::snapshot::{Route, Snapshot};
+use crate::InferencePlane;
+use axum::http::{HeaderMap, Uri};
+use modelgate_domain::PolicyLocationType;
+use std::sync::Arc;
+
+/// The caller of a request to `workspace`, from its credential.
+pub(super) fn identify(
+    state: &InferencePlane,
+    snapshot: &Snapshot,
+    workspace: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+    now: i64,
+) -> Result<Caller, GatewayError> {
+    authenticate(snapshot, state.snapshot.keyring(), credential(headers, query_key(uri)), workspace, now)
+}
+
+/// Gemini's SDKs send their API key as `?key=`.
+fn query_key(uri: &Uri) -> Option<&str> {
+    uri.query()?.split('&').find_map(|pair| pair.strip_prefix("key="))
+}
+
+/// The route of `model` in `workspace`.
+pub(super) fn route(snapshot: &Snapshot, workspace: &str, model: &str) -> Result<Arc<Route>, GatewayError> {
+    snapshot.route(workspace, model).cloned().ok_or_else(|| {
+        GatewayError::route_not_found(format!("model '{model}' does not exist in workspace '{workspace}'"))
+    })
+}
+
+/// Whether the route may be served now.
+pub(super) async fn admit(context: &RequestContext) -> Result<(), GatewayError> {
+    let state = &context.state;
+    let route = &context.route;
+    let model = &route.name;
+    if let Some(reason) = &route.refusal {
+        return Err(GatewayError::model_misconfigured(format!(
+            "model '{model}' is not served: {reason}; fix or re-save it through the control plane"
+        )));
+    }
+    if !route.enabled {
+        return Err(GatewayError::model_disabled(format!("model '{model}' is disabled (spec.enabled is false)")));
+    }
+    check_location(state, route)?;
+    if let Err((policy, retry_after)) = state.limiter.admit(route, context.counted_as(), state.clock.now_secs()).await {
+        return Err(GatewayError::usage_limit_exceeded(
+            format!("policy '{policy}' limit reached for model '{model}' in this window"),
+            u64::try_from(retry_after).unwrap_or(1),
+        ));
+    }
+    Ok(())
+}
+
+fn check_location(state: &InferencePlane, route: &Route) -> Result<(), GatewayError> {
+    if route.locations.is_empty() {
+        return Ok(());
+    }
+    let node = &state.location;
+    let allowed = route.locations.iter().any(|allowed| {
+        let Some(name) = allowed.name.as_deref() else { return false };
+        let node_value = match allowed.kind {
+            Some(PolicyLocationType::Country) => node.country.as_deref(),
+            Some(PolicyLocationType::Continent) => node.continent.as_deref(),
+            Some(PolicyLocationType::Location) => node.location.as_deref(),
+            None => None,
+        };
+        node_value.is_some_and(|v| v.eq_ignore_ascii_case(name))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(GatewayError::policy_violation(format!(
+            "model '{}' may not be served from this gateway node's location (location policies)",
+            route.name
+        )))
+    }
+}

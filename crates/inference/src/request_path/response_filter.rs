@@ -1,0 +1,92 @@
+//! The `response_filter` step: the provider's answer becomes the client's. Its status passes
+//! through; its headers lose those that describe the upstream connection or a body that is
+//! rewritten; its body goes through the processor the plan's [`AnswerShape`] calls for (the usage
+//! tap, or a translator) inside the [`Relay`], which streams it and records the request when it
+//! ends (`logging`).
+
+use super::context::RequestContext;
+use super::logging::Logging;
+use super::plan::AnswerShape;
+use crate::chat_translation::{Answer, StreamTranslation, WholeTranslation};
+use crate::relay::{BodyProcessor, Relay};
+use crate::upstream_client::UpstreamResponse;
+use crate::usage_tap::UsageTap;
+use axum::body::Body;
+use axum::http::header::{
+    CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use http_body_util::BodyExt;
+
+/// Response headers that describe the upstream connection, not the message.
+static HOP_BY_HOP_RESPONSE: [HeaderName; 7] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TRANSFER_ENCODING,
+    UPGRADE,
+    TRAILER,
+    TE,
+];
+
+/// The `content-length` a response announces, if any.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The client's response to `response`, relayed as it arrives; the request is recorded when
+/// its body ends.
+pub(super) fn relay(context: RequestContext, response: UpstreamResponse, shape: AnswerShape) -> Response {
+    let ttfb = context.started.elapsed();
+    let (parts, upstream_body) = response.into_parts();
+    let status = parts.status;
+    // The provider's headers are relayed in their own map.
+    let mut headers = parts.headers;
+    let sse =
+        headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+    let rewrites_body = !matches!(shape, AnswerShape::Native { strip_usage_chunk: false });
+    let expected_length = if rewrites_body { None } else { content_length(&headers) };
+    for name in &HOP_BY_HOP_RESPONSE {
+        headers.remove(name);
+    }
+    if rewrites_body {
+        headers.remove(CONTENT_LENGTH);
+    }
+    if !matches!(shape, AnswerShape::Native { .. }) {
+        headers.remove(CONTENT_TYPE);
+    }
+    let processor: Box<dyn BodyProcessor> = match shape {
+        AnswerShape::Native { strip_usage_chunk } => {
+            Box::new(UsageTap::new(context.route.family, sse, strip_usage_chunk))
+        }
+        AnswerShape::Translated { provider, stream, context: answer } => {
+            if stream && status.is_success() {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                Box::new(StreamTranslation::new(provider, answer))
+            } else {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Box::new(WholeTranslation::new(provider, Answer::Chat(answer), status.as_u16()))
+            }
+        }
+        AnswerShape::TranslatedEmbeddings { provider, model } => {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Box::new(WholeTranslation::new(provider, Answer::Embeddings(model), status.as_u16()))
+        }
+    };
+    let idle_timeout = context.state.timeouts.idle;
+    let logging = Box::new(Logging { context, ttfb });
+    let body = Relay::new(
+        upstream_body.map_err(Into::into).boxed_unsync(),
+        processor,
+        idle_timeout,
+        status.as_u16(),
+        expected_length,
+        logging,
+    );
+    let mut relayed = Response::new(Body::from_stream(body));
+    *relayed.status_mut() = status;
+    *relayed.headers_mut() = headers;
+    relayed
+}
