@@ -463,6 +463,11 @@ async fn fallback_to_the_next_connection_on_errors_and_rate_limits() {
     let (status, _, _) = s.post("/default/models/gpt/v1/chat/completions", chat(false)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(limited.request_count(), 1, "resting until Retry-After");
+    // A configuration change rebuilds the routes; the connection keeps resting.
+    let policy = json!({"metadata": {"name": "anywhere"}, "spec": {"type": "location", "locations": [{"type": "country", "name": "FR"}]}});
+    assert_eq!(s.server.post("/policies", policy).await.0, StatusCode::OK);
+    assert_eq!(s.post("/default/models/gpt/v1/chat/completions", chat(false)).await.0, StatusCode::OK);
+    assert_eq!(limited.request_count(), 1, "still resting after a rebuild");
 
     // When every connection fails, the last provider answer passes through.
     s.model("only-bad", "openai", &["down"], "m").await;
