@@ -12,4 +12,4 @@ cd "$(dirname "$0")/.."
 export MODELGATE_TEST_POSTGRES_URL
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, PostgreSQL $(psql "$MODELGATE_TEST_POSTGRES_URL" -tAc 'SHOW server_version' 2>/dev/null || echo '?')"
 cargo bench -p modelgate --bench propagation
-cargo bench -p modelgate-store --bench usage_write
+cargo bench -p modelgate-store-sql --bench usage_write
