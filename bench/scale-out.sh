@@ -4,7 +4,7 @@
 #      each timed until an inference node serves it (both the release binary, on a fresh schema;
 #      benches/propagation.rs);
 #  (b) usage write throughput: 200,000 records through the usage writer into PostgreSQL and into
-#      SQLite (crates/store/benches/usage_write.rs).
+#      SQLite (crates/store-sql/benches/usage_write.rs).
 # Needs MODELGATE_TEST_POSTGRES_URL: a database where it may create (and then drops) a schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."

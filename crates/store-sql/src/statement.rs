@@ -120,11 +120,6 @@ impl<'a> Statement<'a> {
         self
     }
 
-    /// Binds the next placeholder, in place (binding many values in a loop).
-    pub(crate) fn add(&mut self, value: impl Into<Param<'a>>) {
-        self.params.push(value.into());
-    }
-
     /// The SQL text.
     pub(crate) fn sql(&self) -> &str {
         &self.sql

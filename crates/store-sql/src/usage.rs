@@ -61,18 +61,19 @@ impl UsageInserts {
     fn bound<'a>(&'a self, chunk: &'a [UsageRecord]) -> Statement<'a> {
         let mut insert = Statement::with_capacity(self.for_rows(chunk.len()), chunk.len() * self.arity);
         for record in chunk {
-            insert.add(record.at);
-            insert.add(record.workspace.as_str());
-            insert.add(record.model.as_str());
-            insert.add(record.subject.as_str());
-            insert.add(record.key_id.as_deref());
-            insert.add(record.provider.as_str());
-            insert.add(i32::from(record.status));
-            insert.add(record.input_tokens);
-            insert.add(record.output_tokens);
-            insert.add(record.total_tokens);
-            insert.add(record.latency_ms);
-            insert.add(record.ttfb_ms);
+            insert = insert
+                .bind(record.at)
+                .bind(record.workspace.as_str())
+                .bind(record.model.as_str())
+                .bind(record.subject.as_str())
+                .bind(record.key_id.as_deref())
+                .bind(record.provider.as_str())
+                .bind(i32::from(record.status))
+                .bind(record.input_tokens)
+                .bind(record.output_tokens)
+                .bind(record.total_tokens)
+                .bind(record.latency_ms)
+                .bind(record.ttfb_ms);
         }
         insert
     }
