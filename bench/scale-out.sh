@@ -4,7 +4,7 @@
 #      each timed until an inference node serves it (both the release binary, on a fresh schema;
 #      benches/propagation.rs);
 #  (b) usage write throughput: 200,000 records through the usage writer into PostgreSQL and into
-#      SQLite (crates/store/benches/usage_write.rs).
+#      SQLite (crates/store-sql/benches/usage_write.rs).
 # Needs MODELGATE_TEST_POSTGRES_URL: a database where it may create (and then drops) a schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +12,4 @@ cd "$(dirname "$0")/.."
 export MODELGATE_TEST_POSTGRES_URL
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, PostgreSQL $(psql "$MODELGATE_TEST_POSTGRES_URL" -tAc 'SHOW server_version' 2>/dev/null || echo '?')"
 cargo bench -p modelgate --bench propagation
-cargo bench -p modelgate-store --bench usage_write
+cargo bench -p modelgate-store-sql --bench usage_write

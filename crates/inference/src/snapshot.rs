@@ -12,7 +12,9 @@ use modelgate_domain::{
     IntegrationConnectionSpec, ModelSpec, PolicyLocation, PolicyMaxTokens, PolicySpec, PolicyType, RuntimeType, Scope,
 };
 use modelgate_providers::{descriptor, CredentialStyle, Family};
-use modelgate_store::{ApiKeyRecord, ConfigChange, ResourceKey, ResourceKind, ResourceRecord, Store, StoreError};
+use modelgate_store::{
+    ApiKeyRecord, ConfigChange, ConfigurationStore, ResourceKey, ResourceKind, ResourceRecord, StoreError,
+};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -412,7 +414,7 @@ fn sources_of(connections: Vec<ResourceRecord>, policies: &[ResourceRecord]) -> 
     Sources { connections, policies, upstreams: Default::default() }
 }
 
-async fn load_grants(store: &dyn Store) -> Result<Grants, StoreError> {
+async fn load_grants(store: &dyn ConfigurationStore) -> Result<Grants, StoreError> {
     let (admins, platform_admins) = store.all_admins().await?;
     Ok(grants_of(store.all_api_keys().await?, admins, platform_admins))
 }
@@ -439,7 +441,11 @@ fn grants_of(keys: Vec<ApiKeyRecord>, admins: Vec<(String, String)>, platform_ad
 
 /// Reads everything from the store and builds a snapshot. Connections whose credentials
 /// cannot be opened are left out of their routes (with the reason kept for error messages).
-pub async fn build(store: &dyn Store, keyring: &Keyring, cooldowns: &Cooldowns) -> Result<Snapshot, StoreError> {
+pub async fn build(
+    store: &dyn ConfigurationStore,
+    keyring: &Keyring,
+    cooldowns: &Cooldowns,
+) -> Result<Snapshot, StoreError> {
     let configuration = store.configuration().await?;
     let mut sources = sources_of(configuration.connections, &configuration.policies);
     cooldowns.keep_only(&sources.connections);
@@ -474,7 +480,7 @@ const BIG_CONFIGURATION: usize = 5_000;
 /// thread meanwhile instead of leaving them queued behind it. Small ones (milliseconds) stay on
 /// the worker: the extra thread costs memory (its own malloc arena) for nothing.
 async fn build_beside_requests(
-    store: &dyn Store,
+    store: &dyn ConfigurationStore,
     keyring: &Keyring,
     cooldowns: &Cooldowns,
     current_routes: usize,
@@ -493,7 +499,7 @@ async fn build_beside_requests(
 /// The current snapshot and how to replace it.
 pub struct SnapshotHandle {
     current: ArcSwap<Snapshot>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ConfigurationStore>,
     keyring: Keyring,
     /// Connections' cooldowns, carried from one snapshot to the next.
     cooldowns: Cooldowns,
@@ -505,7 +511,7 @@ pub struct SnapshotHandle {
 
 impl SnapshotHandle {
     /// Builds the first snapshot.
-    pub async fn load(store: Arc<dyn Store>, keyring: Keyring) -> Result<SnapshotHandle, StoreError> {
+    pub async fn load(store: Arc<dyn ConfigurationStore>, keyring: Keyring) -> Result<SnapshotHandle, StoreError> {
         let cooldowns = Cooldowns::default();
         let snapshot = build(store.as_ref(), &keyring, &cooldowns).await?;
         Ok(SnapshotHandle {
@@ -662,30 +668,68 @@ mod tests {
         assert!(names.iter().all(|name| after.route("w", name).is_some()));
     }
 
+    /// A store whose resources table can be taken away: reads of resources (the whole
+    /// configuration, one model) fail meanwhile, as after `ALTER TABLE resources RENAME`; the
+    /// configuration is otherwise empty.
+    #[derive(Default)]
+    struct ResourcesAway {
+        away: std::sync::atomic::AtomicBool,
+    }
+
+    impl ResourcesAway {
+        fn set_away(&self, away: bool) {
+            self.away.store(away, Ordering::Relaxed);
+        }
+
+        fn read_resources(&self) -> Result<(), StoreError> {
+            match self.away.load(Ordering::Relaxed) {
+                true => Err(StoreError::Database("no such table: resources".into())),
+                false => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ConfigurationStore for ResourcesAway {
+        async fn configuration(&self) -> Result<modelgate_store::Configuration, StoreError> {
+            self.read_resources()?;
+            Ok(Default::default())
+        }
+
+        async fn get_resource(&self, _key: &ResourceKey) -> Result<Option<ResourceRecord>, StoreError> {
+            self.read_resources()?;
+            Ok(None)
+        }
+
+        async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn all_admins(&self) -> Result<(Vec<(String, String)>, Vec<String>), StoreError> {
+            Ok((Vec::new(), Vec::new()))
+        }
+    }
+
     /// An update that fails leaves the snapshot marked stale, so a sole writer's resync rebuilds
     /// it instead of only confirming it; the next full build clears the mark.
     #[tokio::test]
     async fn a_failed_update_marks_the_snapshot_stale_until_a_full_build() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = modelgate_store::open(&url).await.unwrap();
+        let store = Arc::new(ResourcesAway::default());
         let keyring = Keyring::new(modelgate_domain::secret_box::MasterKey::from_bytes([7; 32]), vec![]);
-        let handle = SnapshotHandle::load(store, keyring).await.unwrap();
+        let handle = SnapshotHandle::load(store.clone(), keyring).await.unwrap();
         assert!(!handle.is_stale());
 
-        let side = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::raw_sql("ALTER TABLE resources RENAME TO resources_away").execute(&side).await.unwrap();
+        store.set_away(true);
         let change = ConfigChange::Model { workspace: "default".into(), name: "m".into() };
         assert!(handle.apply(&change).await.is_err());
         assert!(handle.is_stale(), "a failed update marks the snapshot stale");
         assert!(handle.apply(&ConfigChange::Everything).await.is_err());
         assert!(handle.is_stale(), "a failed full build leaves it stale");
 
-        sqlx::raw_sql("ALTER TABLE resources_away RENAME TO resources").execute(&side).await.unwrap();
+        store.set_away(false);
         handle.apply(&change).await.unwrap();
         assert!(handle.is_stale(), "one model read again does not make the rest current");
         handle.reload().await.unwrap();
         assert!(!handle.is_stale(), "a full build does");
-        side.close().await;
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use modelgate_domain::timestamp::now_micros;
 use modelgate_domain::{api_key, Scope};
-use modelgate_store::{ApiKeyRecord, Store, StoreError};
+use modelgate_store::{ApiKeyRecord, IdentityStore, StoreError};
 
 /// The workspace every node creates on first start.
 pub const BOOTSTRAP_WORKSPACE: &str = "default";
@@ -28,7 +28,7 @@ fn admin_key_record(key: &str, name: &str) -> ApiKeyRecord {
 
 /// Creates the default workspace and the admin key on a fresh store. Returns the generated key
 /// when one was made (to be shown once); a configured bootstrap key is ensured, never returned.
-pub async fn run(store: &dyn Store, configured_key: Option<&str>) -> anyhow::Result<Option<String>> {
+pub async fn run(store: &dyn IdentityStore, configured_key: Option<&str>) -> anyhow::Result<Option<String>> {
     let fresh = !store.is_initialized().await?;
     let at = now_micros();
     store.ensure_workspace(BOOTSTRAP_WORKSPACE, "bootstrap", at).await?;

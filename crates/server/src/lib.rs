@@ -15,7 +15,7 @@ use anyhow::Context;
 use modelgate_control_plane::{ConfigChange, ConfigListener, ControlPlane};
 use modelgate_domain::usage::UsageRecord;
 use modelgate_inference::{InferencePlane, NodeLocation, RedisState, SnapshotHandle, UsageSink};
-use modelgate_store::{ChangeFeed, Store, StoreError};
+use modelgate_store::{ChangeFeed, ChangeFeedStore, Store, StoreError, UsageStore};
 use modelgate_store::{UsageWriter, UsageWriterTask};
 use serve::Plane;
 use std::net::SocketAddr;
@@ -44,7 +44,7 @@ pub struct RunningServer {
 /// Rebuilds this node's snapshot, then tells the other nodes sharing the database.
 struct SnapshotReloader {
     snapshot: Arc<SnapshotHandle>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ChangeFeedStore>,
 }
 
 #[async_trait::async_trait]
@@ -110,7 +110,7 @@ enum FeedEvent {
 /// feed was open are lost, so each (re)opening is followed by a full rebuild.
 fn spawn_refresh(
     snapshot: Arc<SnapshotHandle>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ChangeFeedStore>,
     every: std::time::Duration,
     sole_writer: bool,
     status: Arc<FeedStatus>,
@@ -225,7 +225,7 @@ fn spawn_plane(
 /// Deletes usage records older than the retention, at start and every hour, so the table does
 /// not grow without bound.
 fn spawn_usage_retention(
-    store: Arc<dyn Store>,
+    store: Arc<dyn UsageStore>,
     days: u64,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
@@ -292,7 +292,7 @@ fn inference_node_admin(
 /// Opens the store, which applies any pending migrations (under PostgreSQL's advisory lock), and
 /// closes it: `modelgate migrate`, for deployments that migrate before rolling nodes.
 pub async fn migrate(args: &ServeArgs) -> anyhow::Result<()> {
-    let store = modelgate_store::open(&args.database_url()?).await.context("cannot open the store")?;
+    let store = modelgate_store_sql::open(&args.database_url()?).await.context("cannot open the store")?;
     store.close().await;
     Ok(())
 }
@@ -300,7 +300,7 @@ pub async fn migrate(args: &ServeArgs) -> anyhow::Result<()> {
 /// Starts a node with `args` and returns once its planes are listening.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let database_url = args.database_url()?;
-    let store = modelgate_store::open(&database_url).await.context("cannot open the store")?;
+    let store = modelgate_store_sql::open(&database_url).await.context("cannot open the store")?;
     let keyring = master_key::load_keyring(args.master_key.as_deref(), &args.previous_master_keys, &args.data_dir)?;
     let bootstrap_api_key = bootstrap::run(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
 

@@ -20,7 +20,7 @@ pub struct RotationReport {
 /// Reseals every secret not yet under the current key; fails, changing nothing further, on a
 /// secret no configured key can open.
 pub async fn rotate_master_key(args: &ServeArgs) -> anyhow::Result<RotationReport> {
-    let store = modelgate_store::open(&args.database_url()?).await.context("cannot open the store")?;
+    let store = modelgate_store_sql::open(&args.database_url()?).await.context("cannot open the store")?;
     let keyring = load_keyring(args.master_key.as_deref(), &args.previous_master_keys, &args.data_dir)?;
     let mut report = RotationReport::default();
     for (key, sealed) in store.sealed_secrets().await? {

@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use modelgate_domain::timestamp::now_micros;
 use modelgate_domain::usage::UsageRecord;
-use modelgate_store::sqlite::SqliteStore;
-use modelgate_store::{Store, UsageQuery};
+use modelgate_store::{Store, UsageQuery, UsageStore};
+use modelgate_store_sql::SqlStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -37,8 +37,8 @@ fn usage((workspace, model, seconds, status, tokens, latency, ttfb): Row) -> Usa
     }
 }
 
-async fn open_store(server: &TestServer) -> SqliteStore {
-    SqliteStore::open(&format!("sqlite://{}", server.db_path().display())).await.unwrap()
+async fn open_store(server: &TestServer) -> SqlStore {
+    SqlStore::open(&format!("sqlite://{}", server.db_path().display())).await.unwrap()
 }
 
 async fn insert(server: &TestServer, records: &[UsageRecord]) {
@@ -320,14 +320,14 @@ async fn the_openapi_document_describes_the_usage_routes() {
 
 #[tokio::test]
 async fn usage_older_than_the_retention_is_deleted_at_start() {
-    use modelgate_store::{Store, UsageQuery};
+    use modelgate_store::{UsageQuery, UsageStore};
     let dir = tempfile::tempdir().unwrap();
     let mut args = args_for(dir.path());
     args.usage_retention_days = 1;
     let mut server = TestServer::start_with(dir, args.clone()).await;
     server.stop().await;
     let url = format!("sqlite://{}", server.db_path().display());
-    let store = modelgate_store::sqlite::SqliteStore::open(&url).await.unwrap();
+    let store = modelgate_store_sql::SqlStore::open(&url).await.unwrap();
     let now = modelgate_domain::timestamp::now_micros();
     let record = |at| modelgate_domain::usage::UsageRecord {
         at,

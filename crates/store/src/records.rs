@@ -33,7 +33,8 @@ impl ResourceKind {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> Option<ResourceKind> {
+    /// The kind a `kind` column value names.
+    pub fn parse(text: &str) -> Option<ResourceKind> {
         [ResourceKind::Model, ResourceKind::IntegrationConnection, ResourceKind::Policy]
             .into_iter()
             .find(|k| k.as_str() == text)

@@ -12,7 +12,7 @@
 //! oldest beyond that. Usage is metering, not billing-grade accounting: losing records under
 //! overload is preferred to slowing requests down.
 
-use crate::{Store, UsageRecord};
+use crate::{UsageRecord, UsageStore};
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,7 +89,7 @@ impl UsageWriter {
     /// Starts the writer task on the current Tokio runtime. `capacity`, `max_batch` and
     /// `flush_every` are raised to at least 1 (record, record, millisecond).
     pub fn spawn(
-        store: Arc<dyn Store>,
+        store: Arc<dyn UsageStore>,
         capacity: usize,
         max_batch: usize,
         flush_every: Duration,
@@ -160,7 +160,7 @@ impl UsageWriterTask {
 
 /// The task's state: records taken from the queue and not yet written, oldest first.
 struct Batcher {
-    store: Arc<dyn Store>,
+    store: Arc<dyn UsageStore>,
     pending: VecDeque<UsageRecord>,
     /// Most records kept pending; beyond, the oldest are dropped.
     limit: usize,
@@ -262,18 +262,54 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::SqliteStore;
-    use crate::{Micros, UsageQuery};
-    use std::path::Path;
+    use crate::{Micros, StoreError, UsageQuery};
+    use async_trait::async_trait;
+    use std::sync::atomic::AtomicBool;
 
     const LONG: Duration = Duration::from_secs(3600);
 
-    // The writer's logic is engine-neutral, so one engine suffices; SQLite because these tests
-    // break and repair its table through a side connection to the file.
-    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.unwrap();
-        (dir, store)
+    /// Usage kept in memory, whose writes fail while [`MemoryUsage::fail`] says so: the writer's
+    /// logic is engine-neutral, and this stands in for a database whose usage table is gone.
+    #[derive(Default)]
+    struct MemoryUsage {
+        records: Mutex<Vec<UsageRecord>>,
+        failing: AtomicBool,
+    }
+
+    impl MemoryUsage {
+        fn fail(&self, failing: bool) {
+            self.failing.store(failing, Ordering::Relaxed);
+        }
+    }
+
+    #[async_trait]
+    impl UsageStore for MemoryUsage {
+        async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(StoreError::Database("no such table: usage_records".into()));
+            }
+            self.records.lock().unwrap().extend_from_slice(records);
+            Ok(())
+        }
+
+        async fn query_usage(&self, query: &UsageQuery) -> Result<Vec<UsageRecord>, StoreError> {
+            let records = self.records.lock().unwrap();
+            let mut found: Vec<UsageRecord> = records
+                .iter()
+                .filter(|r| r.workspace == query.workspace && (query.from..query.to).contains(&r.at))
+                .filter(|r| query.model.as_ref().is_none_or(|model| &r.model == model))
+                .cloned()
+                .collect();
+            found.sort_by_key(|r| r.at);
+            Ok(found)
+        }
+
+        async fn delete_usage_before(&self, before: Micros) -> Result<u64, StoreError> {
+            let mut records = self.records.lock().unwrap();
+            let count = records.len();
+            records.retain(|r| r.at >= before);
+            Ok((count - records.len()) as u64)
+        }
     }
 
     fn usage(at: Micros) -> UsageRecord {
@@ -293,7 +329,7 @@ mod tests {
         }
     }
 
-    async fn stored(store: &SqliteStore) -> Vec<Micros> {
+    async fn stored(store: &MemoryUsage) -> Vec<Micros> {
         let query = UsageQuery { workspace: "ws".into(), model: None, from: 0, to: Micros::MAX };
         store.query_usage(&query).await.unwrap().iter().map(|r| r.at).collect()
     }
@@ -309,23 +345,9 @@ mod tests {
         panic!("timed out waiting until {what}");
     }
 
-    /// Another connection to the store's file, to break and repair its schema.
-    async fn side_connection(dir: &Path) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("test.db").display())).await.unwrap()
-    }
-
-    async fn break_usage_table(pool: &sqlx::SqlitePool) {
-        sqlx::raw_sql("DROP TABLE usage_records").execute(pool).await.unwrap();
-    }
-
-    async fn repair_usage_table(pool: &sqlx::SqlitePool) {
-        sqlx::raw_sql(include_str!("../migrations/sqlite/0002_usage.sql")).execute(pool).await.unwrap();
-    }
-
     #[tokio::test]
     async fn writes_full_batches_and_keeps_the_rest_for_later() {
-        let (_dir, store) = temp_store().await;
-        let store = Arc::new(store);
+        let store = Arc::new(MemoryUsage::default());
         let (writer, task) = UsageWriter::spawn(store.clone(), 100, 3, LONG);
         for at in 0..7 {
             writer.record(usage(at));
@@ -341,8 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn flushes_on_the_interval() {
-        let (_dir, store) = temp_store().await;
-        let store = Arc::new(store);
+        let store = Arc::new(MemoryUsage::default());
         let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, Duration::from_millis(30));
         writer.record(usage(1));
         writer.record(usage(2));
@@ -353,8 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn shutdown_flushes_everything_and_later_records_are_dropped() {
-        let (_dir, store) = temp_store().await;
-        let store = Arc::new(store);
+        let store = Arc::new(MemoryUsage::default());
         let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, LONG);
         for at in 0..5 {
             writer.record(usage(at));
@@ -368,8 +388,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_every_writer_flushes_and_ends_the_task() {
-        let (_dir, store) = temp_store().await;
-        let store = Arc::new(store);
+        let store = Arc::new(MemoryUsage::default());
         let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, LONG);
         let clone = writer.clone();
         writer.record(usage(1));
@@ -383,8 +402,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_records_dropped_when_the_queue_is_full() {
-        let (_dir, store) = temp_store().await;
-        let store = Arc::new(store);
+        let store = Arc::new(MemoryUsage::default());
         // On this single-threaded runtime the task cannot run before the test awaits, so the
         // queue (capacity 2) fills up.
         let (writer, task) = UsageWriter::spawn(store.clone(), 2, 100, LONG);
@@ -399,17 +417,15 @@ mod tests {
 
     #[tokio::test]
     async fn retries_after_a_store_error() {
-        let (dir, store) = temp_store().await;
-        let store = Arc::new(store);
-        let side = side_connection(dir.path()).await;
-        break_usage_table(&side).await;
+        let store = Arc::new(MemoryUsage::default());
+        store.fail(true);
         let (writer, task) = UsageWriter::spawn(store.clone(), 100, 2, Duration::from_millis(20));
         for at in 0..3 {
             writer.record(usage(at));
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!((writer.written(), writer.dropped()), (0, 0), "kept, not written, not dropped");
-        repair_usage_table(&side).await;
+        store.fail(false);
         eventually("the kept records are written", || writer.written() == 3).await;
         assert_eq!(stored(&store).await, [0, 1, 2]);
         assert_eq!(writer.dropped(), 0);
@@ -418,17 +434,15 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_only_the_newest_records_while_the_store_fails() {
-        let (dir, store) = temp_store().await;
-        let store = Arc::new(store);
-        let side = side_connection(dir.path()).await;
-        break_usage_table(&side).await;
+        let store = Arc::new(MemoryUsage::default());
+        store.fail(true);
         let (writer, task) = UsageWriter::spawn(store.clone(), 3, 2, Duration::from_millis(20));
         for at in 0..8 {
             writer.record(usage(at));
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         eventually("the oldest are dropped", || writer.dropped() == 5).await;
-        repair_usage_table(&side).await;
+        store.fail(false);
         eventually("the newest are written", || writer.written() == 3).await;
         assert_eq!(stored(&store).await, [5, 6, 7]);
         task.shutdown().await;
@@ -437,10 +451,8 @@ mod tests {
 
     #[tokio::test]
     async fn shutdown_with_a_failing_store_counts_the_lost_records() {
-        let (dir, store) = temp_store().await;
-        let store = Arc::new(store);
-        let side = side_connection(dir.path()).await;
-        break_usage_table(&side).await;
+        let store = Arc::new(MemoryUsage::default());
+        store.fail(true);
         let (writer, task) = UsageWriter::spawn(store.clone(), 100, 100, LONG);
         writer.record(usage(1));
         writer.record(usage(2));

@@ -4,8 +4,8 @@
 use modelgate_domain::api_key;
 use modelgate_domain::timestamp::now_micros;
 use modelgate_server::{RunningServer, ServeArgs};
-use modelgate_store::sqlite::SqliteStore;
-use modelgate_store::{ApiKeyRecord, Store};
+use modelgate_store::{ApiKeyRecord, IdentityStore, Store};
+use modelgate_store_sql::SqlStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -61,7 +61,7 @@ impl TestServer {
 
     /// Adds an API key straight into the store (the API for keys comes with identity).
     pub async fn add_key(&self, workspace: &str, scopes: &[&str], expires_at: Option<i64>) -> String {
-        let store = SqliteStore::open(&format!("sqlite://{}", self.db_path().display())).await.unwrap();
+        let store = SqlStore::open(&format!("sqlite://{}", self.db_path().display())).await.unwrap();
         store.ensure_workspace(workspace, "test", now_micros()).await.unwrap();
         let key = api_key::generate();
         store

@@ -1,14 +1,14 @@
 //! Usage records per second the store sustains, written the way nodes write them: through a
 //! [`UsageWriter`] with the server's settings (channel of 10,000, batches of 500, one transaction
 //! per batch), into a fresh PostgreSQL schema (`MODELGATE_TEST_POSTGRES_URL`; skipped without it)
-//! and a fresh SQLite file. `bench/scale-out.sh` runs it; alone: `cargo bench -p modelgate-store`.
+//! and a fresh SQLite file. `bench/scale-out.sh` runs it; alone: `cargo bench -p modelgate-store-sql`.
 //!
 //! The producer never lets more than 8,000 records wait (it pauses until the writer catches up),
 //! so nothing is dropped and the figure is what the writer and the database sustain, not how fast
 //! records can be queued. The clock stops when the writer's shutdown has flushed the last batch.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/postgres.rs"]
+#[path = "../../store/tests/support/postgres.rs"]
 mod postgres_support;
 
 use modelgate_store::{Store, UsageRecord, UsageWriter};
@@ -24,13 +24,14 @@ async fn main() {
     println!("usage records written through UsageWriter (batches of {}):", UsageWriter::DEFAULT_MAX_BATCH);
     match postgres_support::TestSchema::create("usage write benchmark").await {
         Some(schema) => {
-            let store = modelgate_store::open(&schema.url).await.unwrap();
+            let store = modelgate_store_sql::open(&schema.url).await.unwrap();
             run("PostgreSQL", store).await;
         }
         None => println!("  PostgreSQL: skipped"),
     }
     let dir = tempfile::tempdir().unwrap();
-    let store = modelgate_store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await.unwrap();
+    let store =
+        modelgate_store_sql::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await.unwrap();
     run("SQLite", store).await;
 }
 

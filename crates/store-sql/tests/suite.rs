@@ -4,11 +4,12 @@
 //! `MODELGATE_TEST_POSTGRES_URL` (skipped when unset, failing when unset under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/postgres.rs"]
+#[path = "../../store/tests/support/postgres.rs"]
 mod postgres_support;
 
 use modelgate_domain::secret_box::SealedSecret;
 use modelgate_store::*;
+use modelgate_store_sql::open;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::future::Future;
