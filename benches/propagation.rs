@@ -1,6 +1,6 @@
 //! How long a configuration change made through a control node takes to be served by an
 //! inference node: both the real binary (release build), on a fresh schema of the PostgreSQL
-//! database in `MODELGATE_TEST_POSTGRES_URL`, the resync interval an hour (only the change feed
+//! database in `MODELGATE_TEST_POSTGRES_URL` (else the default loopback one), the resync interval an hour (only the change feed
 //! carries changes). `bench/scale-out.sh` runs it; alone: `cargo bench -p modelgate --bench
 //! propagation`.
 //!

@@ -1,11 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Identity and tenancy over real HTTP: workspaces, service accounts, scoped API keys,
 //! OAuth2 client credentials, isolation, the scope matrix and master-key rotation.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
