@@ -16,5 +16,6 @@ mod policies;
 mod postgres;
 mod server;
 mod shared_limits;
+mod tidy;
 mod translation;
 mod usage;
