@@ -225,16 +225,6 @@ const WITHOUT_SCOPE: &[(&str, &str, &str)] = &[
     ("post", "/oauth/token", "the client credentials are the body itself: there is no caller before it"),
 ];
 
-/// A key of a new service account of the default workspace, holding exactly `scope`.
-async fn key_with(server: &TestServer, scope: &str) -> String {
-    let (status, account) = server.post("/service_accounts", json!({"name": scope.replace(':', "-")})).await;
-    assert_eq!(status, StatusCode::OK, "{account}");
-    let keys = format!("/service_accounts/{}/api_keys", account["client_id"].as_str().unwrap());
-    let (status, key) = server.post(&keys, json!({"name": "k", "scopes": [scope]})).await;
-    assert_eq!(status, StatusCode::OK, "{key}");
-    key["apiKey"].as_str().unwrap().to_string()
-}
-
 /// Every operation of the served OpenAPI document, called with a malformed JSON body and made-up
 /// path parameters: by a key lacking the scope the document declares for it, it answers 403
 /// (never the 400, 404 or 415 that would tell the caller something about the body or the
@@ -245,7 +235,7 @@ async fn key_with(server: &TestServer, scope: &str) -> String {
 async fn every_control_plane_route_requires_its_scope_before_reading_anything() {
     let server = TestServer::start().await;
     let document: Value = server.client.get(server.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
-    let no_scope = key_with(&server, "models:invoke").await;
+    let (_, no_scope) = service_account_key(&server, "default", Some(&["models:invoke"])).await;
     let mut scoped_keys = HashMap::new();
     let mut exempt_seen = BTreeSet::new();
     let mut wrong = Vec::new();
@@ -280,7 +270,8 @@ async fn every_control_plane_route_requires_its_scope_before_reading_anything() 
             // Only a user's admin key has keys of its own: a service account is refused whatever it holds.
             if scope != "admin" {
                 if !scoped_keys.contains_key(scope) {
-                    scoped_keys.insert(scope.to_string(), key_with(&server, scope).await);
+                    let (_, key) = service_account_key(&server, "default", Some(&[scope])).await;
+                    scoped_keys.insert(scope.to_string(), key);
                 }
                 let (status, body) = call(&scoped_keys[scope]).await;
                 if status == StatusCode::FORBIDDEN {
