@@ -10,7 +10,7 @@
 # the embedded SQLite store; --redis shares its limit windows through Redis; the modelgate row is
 # then labelled modelgate-pg or modelgate-pg-redis. --models sets the filler models (1000).
 #
-# Builds modelgate in release mode, starts it pinned to the proxy CPU with an embedded store in a
+# Builds modelgate with the dist profile (as published), starts it pinned to the proxy CPU with an embedded store in a
 # temporary directory, and configures it as a user would: a connection to the mock upstream
 # (key sk-mock-upstream-key), models for the OpenAI and Anthropic paths with a maxToken policy,
 # 1,000 further models and 100 further keys; the client is a service-account key with only the

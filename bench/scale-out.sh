@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/scale-out.sh: figures of a scale-out deployment on PostgreSQL (not pinned to CPUs).
 #  (a) propagation: 200 models created, then 200 updates of one model, through a control node,
-#      each timed until an inference node serves it (both the release binary, on a fresh schema;
+#      each timed until an inference node serves it (both the binary of the bench profile, on a fresh schema;
 #      benches/propagation.rs);
 #  (b) usage write throughput: 200,000 records through the usage writer into PostgreSQL and into
 #      SQLite (crates/store-sql/benches/usage_write.rs).

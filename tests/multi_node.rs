@@ -3,8 +3,9 @@
 //! provider upstream. The resync interval is an hour, so only the change feed (LISTEN/NOTIFY)
 //! explains how a change made through the control node reaches the inference nodes.
 //!
-//! Needs `MODELGATE_TEST_POSTGRES_URL` (skipped without it, failing without it under `CI=true`);
-//! each test gets a fresh schema.
+//! Needs PostgreSQL (`MODELGATE_TEST_POSTGRES_URL`, else the default loopback address; skipped
+//! with a printed line where it does not answer, failing under `CI=true`); each test gets a fresh
+//! schema.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../crates/store/tests/support/postgres.rs"]
@@ -148,7 +149,9 @@ async fn ready_when(node: &Node, check: impl Fn(&Value) -> bool) -> (u16, Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_control_and_two_inference_processes_share_the_configuration_and_usage() {
-    let Some(schema) = TestSchema::create("one_control_and_two_inference_processes").await else {
+    let Some(schema) =
+        TestSchema::create("one_control_and_two_inference_processes_share_the_configuration_and_usage").await
+    else {
         return;
     };
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();

@@ -16,12 +16,13 @@ DATA="$(mktemp -d /tmp/modelgate-bench.XXXXXX)"
 SCHEMA=""
 : "${FILLER_MODELS:=1000}" "${POSTGRES:=}" "${REDIS:=}"
 
-# Builds the release binary, unless MODELGATE_BIN names one to measure.
+# Builds the binary as published (the `dist` profile: fat LTO, one codegen unit), unless
+# MODELGATE_BIN names one to measure.
 build_modelgate() {
   if [ -z "${MODELGATE_BIN:-}" ]; then
-    log "building modelgate (release)"
-    (cd "$ROOT" && cargo build --release --quiet --bin modelgate)
-    MODELGATE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/modelgate"
+    log "building modelgate (dist profile)"
+    (cd "$ROOT" && cargo build --profile dist --quiet --bin modelgate)
+    MODELGATE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/dist/modelgate"
   fi
   [ -x "$MODELGATE_BIN" ] || die "no modelgate binary at $MODELGATE_BIN"
 }

@@ -1,5 +1,6 @@
 //! The resources of the control plane, shaped exactly as Blaxel's reference
-//! (`shared/reference/blaxel-controlplane-subset.yml`): `metadata` / `spec` / `status` / `events`.
+//! (`crates/server/tests/fixtures/blaxel-controlplane-subset.yml`): `metadata` / `spec` /
+//! `status` / `events`.
 //!
 //! The same types are read from requests and written to responses. Read-only fields are
 //! accepted on input but always discarded (see [`read_only`]); the control plane fills them.

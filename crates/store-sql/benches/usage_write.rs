@@ -1,6 +1,7 @@
 //! Usage records per second the store sustains, written the way nodes write them: through a
 //! [`UsageWriter`] with the server's settings (channel of 10,000, batches of 500, one transaction
-//! per batch), into a fresh PostgreSQL schema (`MODELGATE_TEST_POSTGRES_URL`; skipped without it)
+//! per batch), into a fresh PostgreSQL schema (`MODELGATE_TEST_POSTGRES_URL`, else the default loopback
+//! database; skipped where PostgreSQL does not answer)
 //! and a fresh SQLite file. `bench/scale-out.sh` runs it; alone: `cargo bench -p modelgate-store-sql`.
 //!
 //! The producer never lets more than 8,000 records wait (it pauses until the writer catches up),

@@ -1,7 +1,8 @@
 //! The store's behaviour, one suite for every engine: each behaviour below is an `async fn`
 //! taking a fresh store (or its URL), and [`suite!`] makes one test per engine of it,
-//! `sqlite::<behaviour>` on a temporary file and `postgres::<behaviour>` in a fresh schema of
-//! `MODELGATE_TEST_POSTGRES_URL` (skipped when unset, failing when unset under `CI=true`).
+//! `sqlite::<behaviour>` on a temporary file and `postgres::<behaviour>` in a fresh schema of the
+//! test database (`MODELGATE_TEST_POSTGRES_URL`, else the default loopback one; skipped with a
+//! printed line where PostgreSQL does not answer, failing under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../store/tests/support/postgres.rs"]
@@ -25,10 +26,10 @@ macro_rules! suite {
         }
         mod postgres {
             $(#[tokio::test] async fn $behaviour() {
-                crate::with_postgres(stringify!($behaviour), crate::$behaviour).await;
+                crate::with_postgres(concat!("postgres::", stringify!($behaviour)), crate::$behaviour).await;
             })*
             $(#[tokio::test] async fn $url_behaviour() {
-                crate::with_postgres_url(stringify!($url_behaviour), crate::$url_behaviour).await;
+                crate::with_postgres_url(concat!("postgres::", stringify!($url_behaviour)), crate::$url_behaviour).await;
             })*
         }
     };

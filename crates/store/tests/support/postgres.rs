@@ -1,16 +1,14 @@
-//! A fresh PostgreSQL schema per test, in the database `MODELGATE_TEST_POSTGRES_URL` names, so
-//! tests run in parallel without seeing each other's rows. Without the variable a test is
-//! skipped, unless `CI=true`: then it fails, so CI never passes without running them.
+//! A fresh PostgreSQL schema per test, in the database `test_services` finds (the one
+//! `MODELGATE_TEST_POSTGRES_URL` names, else the default loopback one), so tests run in parallel
+//! without seeing each other's rows. Where PostgreSQL does not answer, a test is skipped with a
+//! visible line, or fails under `CI=true` (the rule of `modelgate_mock_provider::test_services`).
 //!
-//! Shared by the store's suite and the server's PostgreSQL test (`#[path]`), so both follow the
-//! same rule.
+//! Shared by the store's suite, the server's tests, the multi-process tests and the benchmarks
+//! (`#[path]`), so all follow the same rule.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sqlx::{Connection, PgConnection};
 use std::sync::atomic::{AtomicU32, Ordering};
-
-/// The variable holding the URL of a database the tests may create schemas in.
-pub const URL_VARIABLE: &str = "MODELGATE_TEST_POSTGRES_URL";
 
 /// A schema made for one test, dropped (with everything in it) when this is dropped.
 pub struct TestSchema {
@@ -21,25 +19,15 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    /// Creates a schema for the test `test`; `None` (after saying why) when the tests are to be
-    /// skipped. Panics when `CI=true` and the variable is unset, or the database is unreachable.
+    /// Creates a schema for the test `test`; `None` (after saying so) when it is to be skipped.
+    /// Panics when PostgreSQL is needed but absent (`CI=true`) or refuses the schema.
     pub async fn create(test: &str) -> Option<TestSchema> {
-        let base = match std::env::var(URL_VARIABLE) {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-                "{URL_VARIABLE} is not set but CI=true: the PostgreSQL tests must run in CI; \
-                 set it to a database they may create schemas in (postgres://postgres@127.0.0.1:5432/test)"
-            ),
-            _ => {
-                eprintln!("skipping {test}: {URL_VARIABLE} is not set (e.g. postgres://postgres@127.0.0.1:5432/test)");
-                return None;
-            }
-        };
+        let base = modelgate_mock_provider::test_services::postgres_url(test)?;
         let name = unique_name();
         // The URL is not printed: it may hold a password.
         let mut connection = PgConnection::connect(&base)
             .await
-            .unwrap_or_else(|e| panic!("cannot connect to the database of {URL_VARIABLE}: {e}"));
+            .unwrap_or_else(|e| panic!("{test}: cannot connect to the test database: {e}"));
         sqlx::raw_sql(&format!("CREATE SCHEMA {name}")).execute(&mut connection).await.unwrap();
         connection.close().await.unwrap();
         let separator = if base.contains('?') { '&' } else { '?' };

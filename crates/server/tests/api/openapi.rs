@@ -1,11 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The OpenAPI document the server really serves, checked against Blaxel's published reference
-//! (`shared/reference/blaxel-controlplane-subset.yml`) for every schema and path we implement:
+//! (`tests/fixtures/blaxel-controlplane-subset.yml`) for every schema and path we implement:
 //! same property names, required, enums, read-only flags and JSON types.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,7 +58,7 @@ const ALLOWED: &[(&str, &str)] = &[
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 fn reference_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/blaxel-controlplane-subset.yml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blaxel-controlplane-subset.yml")
 }
 
 fn load_reference() -> Value {

@@ -1,9 +1,6 @@
 //! `/v0/models` over real HTTP: the contract of `reference/seed-create-model.md`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -1,10 +1,7 @@
 //! The unified OpenAI-compatible chat endpoint for providers whose API is not OpenAI's:
 //! requests, responses, streams, tool calls and errors translated, against mock providers.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use modelgate_mock_provider::{Fault, MockConfig, MockProvider};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

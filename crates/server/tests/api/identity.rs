@@ -1,37 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Identity and tenancy over real HTTP: workspaces, service accounts, scoped API keys,
 //! OAuth2 client credentials, isolation, the scope matrix and master-key rotation.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-/// A service account in `workspace` (created by the admin) and an API key for it.
-async fn service_account_key(server: &TestServer, workspace: &str, scopes: Option<&[&str]>) -> (String, String) {
-    let (status, account) = server
-        .call_as(
-            ADMIN_KEY,
-            Method::POST,
-            "/service_accounts",
-            Some(json!({"name": "app"})),
-            &[("X-Blaxel-Workspace", workspace)],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{account}");
-    let client_id = account["client_id"].as_str().unwrap().to_string();
-    let mut body = json!({"name": "k"});
-    if let Some(scopes) = scopes {
-        body["scopes"] = json!(scopes);
-    }
-    let path = format!("/service_accounts/{client_id}/api_keys");
-    let (status, key) =
-        server.call_as(ADMIN_KEY, Method::POST, &path, Some(body), &[("X-Blaxel-Workspace", workspace)]).await;
-    assert_eq!(status, StatusCode::OK, "{key}");
-    (client_id, key["apiKey"].as_str().unwrap().to_string())
-}
 
 async fn create_workspace(server: &TestServer, name: &str) {
     let (status, body) = server.post("/workspaces", json!({"name": name, "displayName": name.to_uppercase()})).await;

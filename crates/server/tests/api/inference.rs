@@ -1,10 +1,7 @@
 //! The inference plane over real sockets, against mock providers that speak each provider's
 //! wire format: routing, credentials, streaming, usage, policies, fallback and faults.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use modelgate_mock_provider::{Fault, MockConfig, MockProvider};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

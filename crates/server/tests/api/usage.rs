@@ -1,10 +1,7 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `/v0/usage` and `/v0/models/{name}/usage` over real HTTP, on records written straight into
 //! the node's store (as the inference plane's usage writer does).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use modelgate_domain::timestamp::now_micros;
 use modelgate_domain::usage::UsageRecord;
 use modelgate_store::{Store, UsageQuery, UsageStore};

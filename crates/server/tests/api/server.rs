@@ -1,10 +1,7 @@
 //! The server as a whole over real HTTP: errors for every kind of bad request, authentication
 //! and workspaces, health, bootstrap, restarts and the master key.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use modelgate_domain::timestamp::now_micros;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -145,6 +145,30 @@ impl TestServer {
     }
 }
 
+/// A service account in `workspace` (created by the admin) and an API key for it.
+pub async fn service_account_key(server: &TestServer, workspace: &str, scopes: Option<&[&str]>) -> (String, String) {
+    let (status, account) = server
+        .call_as(
+            ADMIN_KEY,
+            Method::POST,
+            "/service_accounts",
+            Some(json!({"name": "app"})),
+            &[("X-Blaxel-Workspace", workspace)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    let client_id = account["client_id"].as_str().unwrap().to_string();
+    let mut body = json!({"name": "k"});
+    if let Some(scopes) = scopes {
+        body["scopes"] = json!(scopes);
+    }
+    let path = format!("/service_accounts/{client_id}/api_keys");
+    let (status, key) =
+        server.call_as(ADMIN_KEY, Method::POST, &path, Some(body), &[("X-Blaxel-Workspace", workspace)]).await;
+    assert_eq!(status, StatusCode::OK, "{key}");
+    (client_id, key["apiKey"].as_str().unwrap().to_string())
+}
+
 pub fn connection(name: &str, integration: &str, api_key: &str) -> Value {
     json!({"metadata": {"name": name}, "spec": {"integration": integration, "secret": {"apiKey": api_key}}})
 }

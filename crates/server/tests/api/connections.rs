@@ -1,10 +1,7 @@
 //! `/v0/integrations/...` over real HTTP: connections, their write-only secrets, and the
 //! provider catalogue.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,13 +1,10 @@
 //! A node on PostgreSQL, end to end over HTTP: the same flow as on SQLite, a restart on the same
-//! schema, and a rotation. Needs `MODELGATE_TEST_POSTGRES_URL` (skipped without it, failing
-//! without it under `CI=true`); each run gets a fresh schema.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! schema, and a rotation. Needs PostgreSQL (found, or skipped with a printed line, as
+//! `modelgate_mock_provider::test_services` says; failing under `CI=true`); each run gets a fresh
+//! schema.
 
-mod common;
-#[path = "../../store/tests/support/postgres.rs"]
-mod postgres_support;
-
-use common::*;
+use crate::common::*;
+use crate::postgres_support;
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -60,7 +57,9 @@ async fn a_node_on_postgres_keeps_its_resources_across_restarts() {
 #[tokio::test]
 async fn a_change_through_one_node_reaches_the_other_within_a_second() {
     use modelgate_mock_provider::{MockConfig, MockProvider};
-    let Some(schema) = postgres_support::TestSchema::create("a_change_through_one_node_reaches_the_other").await else {
+    let Some(schema) =
+        postgres_support::TestSchema::create("a_change_through_one_node_reaches_the_other_within_a_second").await
+    else {
         return;
     };
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();
@@ -128,7 +127,8 @@ async fn a_change_through_one_node_reaches_the_other_within_a_second() {
 #[tokio::test]
 async fn control_and_inference_roles_split_the_planes() {
     use modelgate_mock_provider::{MockConfig, MockProvider};
-    let Some(schema) = postgres_support::TestSchema::create("control_and_inference_roles").await else {
+    let Some(schema) = postgres_support::TestSchema::create("control_and_inference_roles_split_the_planes").await
+    else {
         return;
     };
     let mock = MockProvider::start(MockConfig::default()).await.unwrap();
