@@ -54,13 +54,15 @@ pub fn parse_expires_in(text: &str) -> Result<Option<i64>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    let (number, unit) = text.split_at(text.len() - 1);
+    // The unit is the last character (not byte: the text is the client's).
+    let unit = text.chars().last().unwrap_or_default();
+    let number = &text[..text.len() - unit.len_utf8()];
     let seconds_per_unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
         _ => return Err(format!("'{text}' must be a number followed by s, m, h, d or w (e.g. 30d, 24h, 1w)")),
     };
     let number: i64 = number.parse().map_err(|_| format!("'{text}' must start with a whole number (e.g. 30d)"))?;
@@ -89,6 +91,10 @@ mod tests {
         assert_eq!(parse_expires_in("24h"), Ok(Some(86_400)));
         assert_eq!(parse_expires_in("1w"), Ok(Some(604_800)));
         assert_eq!(parse_expires_in("2s"), Ok(Some(2)));
+        // A unit that is not one byte long is refused, not cut in the middle of a character.
+        for multi_byte in ["1é", "é", "30日", "1\u{1F600}"] {
+            assert!(parse_expires_in(multi_byte).is_err(), "{multi_byte}");
+        }
         for bad in ["0d", "-1d", "d", "30", "3x", "99999w"] {
             assert!(parse_expires_in(bad).is_err(), "{bad}");
         }

@@ -116,10 +116,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// The rest of a string whose opening quote was consumed.
+    /// The rest of a string whose opening quote was consumed. An escape's backslash may be the
+    /// last byte (a provider's answer is untrusted): then there is no string to skip.
     fn skip_string_rest(&mut self) -> Option<()> {
         loop {
-            let offset = memchr::memchr2(b'"', b'\\', &self.json[self.at..])?;
+            let offset = memchr::memchr2(b'"', b'\\', self.json.get(self.at..)?)?;
             let found = self.json[self.at + offset];
             self.at += offset + if found == b'\\' { 2 } else { 1 };
             if found == b'"' {
@@ -164,6 +165,8 @@ mod tests {
             br#"{"prompt_tokens":1 "x":2}"#,
             br#"{"x":{"y":1}"#,
             br#"{"x":"unterminated}"#,
+            br#"{"x":"\"#,
+            br#"{"x":["\"#,
             br#"[1]"#,
             br#"null"#,
             b"",

@@ -411,6 +411,20 @@ mod tests {
         (String::from_utf8(seen).unwrap(), usage)
     }
 
+    /// A provider's bytes are untrusted: an answer cut inside an escape is relayed as it came,
+    /// with no usage, whatever the chunking (an in-place scan once read past its end).
+    #[test]
+    fn a_truncated_answer_is_relayed_as_sent_without_usage() {
+        let body = r#"{"usage":{"x":"\"#;
+        for family in [Family::OpenAiCompatible, Family::Anthropic, Family::Gemini, Family::Cohere] {
+            for size in 1..=body.len() {
+                let (seen, usage) = run(family, false, false, body, size);
+                assert_eq!(seen, body, "{family:?} in chunks of {size}");
+                assert_eq!((usage.input, usage.output, usage.total), (0, 0, 0), "{family:?}");
+            }
+        }
+    }
+
     const OPENAI_STREAM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\
         data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n\
         data: [DONE]\n\n";

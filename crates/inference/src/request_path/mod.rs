@@ -31,7 +31,7 @@ use crate::upstream_request::{upstream_headers, upstream_query, upstream_uri, up
 use crate::InferencePlane;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::ALLOW;
+use axum::http::header::{ALLOW, CONTENT_LENGTH};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -115,13 +115,16 @@ async fn serve(
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
-    // The body is read only once the caller is known.
+    // The body is read only once the caller is known, and not at all when its declared length
+    // is already over the limit.
+    let too_large =
+        || GatewayError::payload_too_large(format!("the request body exceeds {} bytes", state.max_body_bytes));
+    if declared_length(&parts.headers).is_some_and(|length| length > state.max_body_bytes as u64) {
+        return too_large().into_response();
+    }
     let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return GatewayError::payload_too_large(format!("the request body exceeds {} bytes", state.max_body_bytes))
-                .into_response()
-        }
+        Err(_) => return too_large().into_response(),
     };
     let model: Cow<'_, str> = match model {
         ModelName::Path(name) => Cow::Borrowed(name),
@@ -141,6 +144,11 @@ async fn serve(
     }
     let client = ClientRequest { method: &parts.method, path, query: parts.uri.query(), headers: &parts.headers };
     proxy(context, &client, bytes).await
+}
+
+/// The body length a request declares in `content-length`, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// What the client asked, as each upstream request is built from it.

@@ -491,3 +491,22 @@ async fn master_key_rotation_keeps_every_secret() {
     let error = modelgate_server::rotate_master_key(&args).await.unwrap_err();
     assert!(format!("{error:#}").contains("MODELGATE_PREVIOUS_MASTER_KEYS"), "{error:#}");
 }
+
+/// A key lifetime is the client's text: one whose unit is not a single byte (`1é`) is a 400
+/// naming the field, on both key routes, and the worker that read it keeps serving.
+#[tokio::test]
+async fn a_lifetime_with_a_multi_byte_unit_is_a_400_naming_expires_in() {
+    let server = TestServer::start().await;
+    let (status, account) = server.post("/service_accounts", json!({"name": "ci"})).await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    let account_keys = format!("/service_accounts/{}/api_keys", account["client_id"].as_str().unwrap());
+    for path in ["/users/me/api_keys", account_keys.as_str()] {
+        for lifetime in ["1é", "é", "30日"] {
+            let (status, body) = server.post(path, json!({"name": "x", "expires_in": lifetime})).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {lifetime}: {body}");
+            assert!(body["message"].as_str().unwrap().contains("expires_in"), "{body}");
+        }
+    }
+    let (status, _) = server.post("/users/me/api_keys", json!({"name": "x", "expires_in": "1d"})).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -800,3 +800,28 @@ async fn the_provider_path_goes_upstream_as_written_and_wrong_methods_get_the_er
     let response = s.call(Method::POST, "/default/models/%FF/v1/chat/completions").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A body declared larger than the limit is refused at once with 413, before any of it is read
+/// (the client here never sends it).
+#[tokio::test]
+async fn a_body_declared_over_the_limit_is_refused_before_it_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup().await;
+    s.connection("openai", "openai", json!({})).await;
+    s.model("gpt", "openai", &["openai"], "m").await;
+    let address = s.run.trim_start_matches("http://").to_string();
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let declared = modelgate_inference::DEFAULT_MAX_BODY_BYTES + 1;
+    let head = format!(
+        "POST /default/models/gpt/v1/chat/completions HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {ADMIN_KEY}\r\n\
+         content-type: application/json\r\ncontent-length: {declared}\r\n\r\n"
+    );
+    connection.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), connection.read(&mut answer)).await;
+    let read = read.expect("answered without waiting for the body").unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("exceeds"), "{answer}");
+    assert_eq!(s.mock.request_count(), 0);
+}
