@@ -6,8 +6,9 @@
 use crate::auth::{Caller, SubjectType};
 use crate::body::JsonBody;
 use crate::error::{ApiError, Error};
+use crate::extract::Path;
 use crate::ControlPlane;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use modelgate_domain::identity::{ApiKey, CreateApiKey};
 use modelgate_domain::timestamp::{now_micros, to_rfc3339};

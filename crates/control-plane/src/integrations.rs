@@ -2,8 +2,8 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Error};
+use crate::extract::Path;
 use crate::ControlPlane;
-use axum::extract::Path;
 use axum::Json;
 use modelgate_domain::{RuntimeType, Scope};
 use modelgate_providers::{integration, Integration};

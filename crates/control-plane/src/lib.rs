@@ -13,6 +13,7 @@ mod body;
 mod connections;
 mod document;
 pub mod error;
+mod extract;
 mod health;
 mod integrations;
 mod listing;

@@ -10,8 +10,9 @@
 
 use crate::auth::Caller;
 use crate::error::{not_found, ApiError, Error};
+use crate::extract::{Path, Query};
 use crate::ControlPlane;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::Json;
 use modelgate_domain::timestamp::{now_micros, to_rfc3339, Micros};
@@ -203,9 +204,7 @@ async fn model_usage(
 
 /// Parses the query string; done in the handler, after the scope check.
 fn query_params<T: DeserializeOwned>(uri: &Uri) -> Result<T, ApiError> {
-    Query::try_from_uri(uri)
-        .map(|Query(params)| params)
-        .map_err(|rejection| ApiError::BadRequest(format!("query: {}", rejection.body_text())))
+    Query::try_from_uri(uri).map(|Query(params)| params)
 }
 
 fn report(

@@ -5,8 +5,9 @@
 use crate::auth::{may_act_in, workspace_not_found, Caller, SubjectType};
 use crate::body::JsonBody;
 use crate::error::{ApiError, Error};
+use crate::extract::{Path, Query};
 use crate::ControlPlane;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use modelgate_domain::identity::Workspace;
 use modelgate_domain::timestamp::{now_micros, to_rfc3339};

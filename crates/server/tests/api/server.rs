@@ -258,3 +258,24 @@ async fn a_database_failure_is_a_500_with_the_error_schema_and_writes_nothing() 
 async fn sqlx_pool(server: &TestServer) -> sqlx::SqlitePool {
     sqlx::SqlitePool::connect(&format!("sqlite://{}", server.db_path().display())).await.unwrap()
 }
+
+/// A query or path parameter that does not parse is a 400 in the Error schema, like every other
+/// control-plane failure (not axum's plain-text answer), and changes nothing.
+#[tokio::test]
+async fn unreadable_query_and_path_parameters_answer_the_error_schema() {
+    let server = TestServer::start().await;
+    assert_eq!(server.post("/workspaces", json!({"name": "team-q"})).await.0, StatusCode::OK);
+    for (method, path) in [
+        (Method::DELETE, "/workspaces/team-q?force=null"),
+        (Method::DELETE, "/workspaces/team-q?force=yes"),
+        (Method::GET, "/models/m/usage?from=1&to=2&interval=1h&extra=%FF"),
+        (Method::GET, "/models/%FF"),
+    ] {
+        let (status, body) = server.call(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+        assert_eq!(body["code"], 400, "{method} {path}: {body}");
+        assert_eq!(body["error"], "bad_request", "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+    assert_eq!(server.get("/workspaces/team-q").await.0, StatusCode::OK, "the refused delete changed nothing");
+}
