@@ -41,15 +41,8 @@ pub fn to_document<S: Serialize>(metadata: &Metadata, spec: &S) -> Result<serde_
 }
 
 /// The stored spec of a record; a 500 when it cannot be read.
-pub fn spec_of<S: DeserializeOwned>(record: &ResourceRecord) -> Result<S, ApiError> {
-    stored_spec(record).map_err(ApiError::Internal)
-}
-
-/// The stored spec of a record, or why it cannot be read.
-pub fn stored_spec<S: DeserializeOwned>(record: &ResourceRecord) -> Result<S, String> {
-    let document: Document<S> = serde_json::from_value(record.document.clone())
-        .map_err(|e| format!("the stored {} '{}' cannot be read: {e}", record.key.kind.label(), record.key.name))?;
-    Ok(document.spec)
+pub fn spec_of<S: DeserializeOwned + Default>(record: &ResourceRecord) -> Result<S, ApiError> {
+    record.spec().map_err(ApiError::Internal)
 }
 
 /// The full `metadata` of a stored record, read-only fields filled.

@@ -8,7 +8,7 @@
 
 use crate::auth::Caller;
 use crate::body::JsonBody;
-use crate::document::{deployment_event, events_of, metadata_of, new_revision_id, spec_of, stored_spec, to_document};
+use crate::document::{deployment_event, events_of, metadata_of, new_revision_id, spec_of, to_document};
 use crate::error::{not_found, ApiError, Error};
 use crate::extract::{Path, Query};
 use crate::listing::{search_text, ApiVersion, ListParams, Listing};
@@ -83,7 +83,7 @@ async fn plan_deployment(
                 workspace,
             )
         })?;
-        let connection: IntegrationConnectionSpec = match stored_spec(&record) {
+        let connection: IntegrationConnectionSpec = match record.spec() {
             Ok(connection) => connection,
             Err(reason) => {
                 unreadable.get_or_insert(reason);
@@ -109,7 +109,7 @@ async fn plan_deployment(
         let record = state.store.get_resource(&key).await?.ok_or_else(|| {
             crate::error::missing_reference(&Reference { kind: ResourceKind::Policy, name: name.clone() }, workspace)
         })?;
-        match stored_spec(&record) {
+        match record.spec() {
             Ok(policy) => check_policy(model, name, &policy)?,
             // Served without its policy, the model could run without its limits: it fails.
             Err(reason) => {

@@ -211,19 +211,6 @@ impl Snapshot {
     }
 }
 
-/// The stored spec of a record, or why it cannot be read. A record without a spec has the
-/// default one; a spec that does not decode is an error, never the default (a policy read as
-/// "no limit" would fail open).
-fn spec_of<T: serde::de::DeserializeOwned + Default>(record: &ResourceRecord) -> Result<T, String> {
-    // Read in place: cloning every document's spec first doubled a rebuild's transient memory.
-    match record.document.get("spec") {
-        None | Some(serde_json::Value::Null) => Ok(T::default()),
-        Some(spec) => T::deserialize(spec).map_err(|error| {
-            format!("the stored spec of {} '{}' cannot be read ({error})", record.key.kind.label(), record.key.name)
-        }),
-    }
-}
-
 /// Builds the upstream of one connection, or says why it cannot be used.
 fn build_upstream(
     keyring: &Keyring,
@@ -233,7 +220,7 @@ fn build_upstream(
     sandbox: bool,
 ) -> Result<Upstream, String> {
     let name = &record.key.name;
-    let spec: IntegrationConnectionSpec = spec_of(record)?;
+    let spec: IntegrationConnectionSpec = record.spec()?;
     let config = spec.config.unwrap_or_default();
     let provider = descriptor(runtime_type);
     let base_url = config
@@ -318,7 +305,7 @@ struct RouteInputs<'a> {
 /// The route of one model record, or `None` for a model without a runtime type. A model whose
 /// spec, or one of whose policies, cannot be read gets a route that refuses every request.
 fn build_route(record: &ResourceRecord, inputs: &RouteInputs<'_>, cache: &mut UpstreamCache) -> Option<Route> {
-    let spec: ModelSpec = match spec_of(record) {
+    let spec: ModelSpec = match record.spec() {
         Ok(spec) => spec,
         Err(reason) => return refusing_route(record, reason),
     };
@@ -410,7 +397,7 @@ fn refusing_route(record: &ResourceRecord, reason: String) -> Option<Route> {
 
 fn sources_of(connections: Vec<ResourceRecord>, policies: &[ResourceRecord]) -> Sources {
     let connections = connections.into_iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r)).collect();
-    let policies = policies.iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), spec_of(r))).collect();
+    let policies = policies.iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r.spec())).collect();
     Sources { connections, policies, upstreams: Default::default() }
 }
 

@@ -84,6 +84,20 @@ pub struct ResourceRecord {
     pub updated_by: String,
 }
 
+impl ResourceRecord {
+    /// The stored `spec`, read in place. A document without one has the default spec; a spec
+    /// that does not decode is an error naming the record, never the default (a policy read as
+    /// "no limit" would fail open).
+    pub fn spec<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, String> {
+        match self.document.get("spec") {
+            None | Some(serde_json::Value::Null) => Ok(T::default()),
+            Some(spec) => T::deserialize(spec).map_err(|error| {
+                format!("the stored spec of {} '{}' cannot be read ({error})", self.key.kind.label(), self.key.name)
+            }),
+        }
+    }
+}
+
 /// A revision to record with a write.
 #[derive(Clone, Debug)]
 pub struct RevisionWrite {

@@ -13,7 +13,8 @@ use modelgate_providers::Family;
 use modelgate_translate::embeddings::EmbeddingRequest;
 use modelgate_translate::openai::ChatRequest;
 use modelgate_translate::{Provider, RequestContext as TranslateContext, ResponseContext};
-use std::sync::Mutex;
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 
 /// `max_tokens` sent to providers that require one when the client gives none (a connection's
 /// `config.maxTokens` overrides it).
@@ -66,7 +67,7 @@ pub(super) struct TranslatedChat {
     model: Option<String>,
     answer: ResponseContext,
     /// The last translation, by the `max_tokens` default it was made with.
-    last: Mutex<Option<(u64, std::sync::Arc<Translated>)>>,
+    last: Mutex<Option<(u64, Arc<Translated>)>>,
 }
 
 /// How the answer is shaped on its way back to the client.
@@ -82,8 +83,8 @@ pub(super) enum AnswerShape {
 /// What one attempt sends: where (in the provider's API) and which body.
 pub(super) struct Outgoing<'a> {
     pub method: Method,
-    pub path: std::borrow::Cow<'a, str>,
-    pub query: Option<std::borrow::Cow<'a, str>>,
+    pub path: Cow<'a, str>,
+    pub query: Option<Cow<'a, str>>,
     pub body: Bytes,
 }
 
@@ -108,7 +109,6 @@ impl Plan {
         path: &'a str,
         query: Option<&'a str>,
     ) -> Result<Outgoing<'a>, GatewayError> {
-        use std::borrow::Cow;
         match self {
             // `Bytes` clones share the buffer: each attempt sends the same body without a copy.
             Plan::Native(prepared) => Ok(Outgoing {
@@ -181,7 +181,7 @@ fn default_max_tokens(upstream: &Upstream) -> u64 {
 
 impl TranslatedChat {
     /// The translation for `upstream`: the last one when its `max_tokens` default is the same.
-    fn for_upstream(&self, upstream: &Upstream) -> Result<std::sync::Arc<Translated>, GatewayError> {
+    fn for_upstream(&self, upstream: &Upstream) -> Result<Arc<Translated>, GatewayError> {
         let max_tokens = default_max_tokens(upstream);
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match last {
@@ -190,14 +190,14 @@ impl TranslatedChat {
         }
     }
 
-    fn translate(&self, default_max_tokens: u64) -> Result<std::sync::Arc<Translated>, GatewayError> {
+    fn translate(&self, default_max_tokens: u64) -> Result<Arc<Translated>, GatewayError> {
         let context = TranslateContext { model: self.model.clone(), default_max_tokens };
         let translated =
             modelgate_translate::request(self.provider, &self.request, &context).map_err(translation_error)?;
         let body = serde_json::to_vec(&translated.body)
             .map_err(|e| GatewayError::bad_request(e.to_string()).from_source(ErrorSource::Gateway))?;
         let translated =
-            std::sync::Arc::new(Translated { path: translated.path, query: translated.query, body: Bytes::from(body) });
+            Arc::new(Translated { path: translated.path, query: translated.query, body: Bytes::from(body) });
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((default_max_tokens, translated.clone()));
         Ok(translated)
     }
