@@ -1,7 +1,7 @@
 //! The `modelgate` binary: parses the command line and hands over to `modelgate-server`.
 
 use clap::{Parser, Subcommand};
-use modelgate_server::{LogFormat, ServeArgs, BOOTSTRAP_WORKSPACE};
+use modelgate_server::{LogFormat, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -76,19 +76,22 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_logging(args.log_format);
-            let server = modelgate_server::start(args).await?;
+            let mut server = modelgate_server::start(args).await?;
             if let Some(key) = &server.bootstrap_api_key {
-                // Printed on stdout, once, and never logged.
-                println!("Created workspace '{BOOTSTRAP_WORKSPACE}' and an admin API key. It is shown only this once; store it now:");
-                println!();
-                println!("    {key}");
-                println!();
+                modelgate_server::print_bootstrap_api_key(key);
             }
             println!("control plane:   http://{}/v0", server.api_addr);
             if let Some(run_addr) = server.run_addr {
                 println!("inference plane: http://{run_addr}");
             }
-            shutdown_signal().await;
+            // A node whose store answered only after the start fails here if the rest of its start
+            // does (a migration): it is already down.
+            if let Some(error) = tokio::select! {
+                () = shutdown_signal() => None,
+                error = server.failed() => Some(error),
+            } {
+                return Err(error);
+            }
             tracing::info!("shutting down: finishing in-flight requests");
             server.shutdown().await?;
             Ok(())

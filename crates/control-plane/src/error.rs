@@ -8,6 +8,10 @@ use modelgate_store::{Reference, ResourceKind, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// `Retry-After` of a 503 (the store unreachable, the node starting): the store's health is
+/// probed every half second, so a few seconds is a fair first wait.
+pub const STORE_RETRY_AFTER_SECONDS: u64 = 5;
+
 /// Standard error response returned by the API when a request fails.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Error {
@@ -34,6 +38,7 @@ pub enum ApiError {
     Conflict(String),
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
+    /// 503 with `Retry-After: STORE_RETRY_AFTER_SECONDS`.
     Unavailable(String),
     /// 429 with the seconds to wait.
     TooManyRequests(String, u64),
@@ -98,8 +103,19 @@ fn in_use(kind: ResourceKind, name: &str, referrers: &[Reference]) -> ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        ApiError::Internal(format!("store: {error}"))
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%error, "control-plane request failed: the store is unreachable");
+                store_unavailable()
+            }
+            other => ApiError::Internal(format!("store: {other}")),
+        }
     }
+}
+
+/// 503 for a request the store could not serve because it is unreachable.
+pub fn store_unavailable() -> ApiError {
+    ApiError::Unavailable("the store is unreachable; retry in a few seconds".into())
 }
 
 impl From<modelgate_domain::ValidationError> for ApiError {
@@ -113,6 +129,7 @@ impl IntoResponse for ApiError {
         let (status, error) = self.parts();
         let retry_after = match &self {
             ApiError::TooManyRequests(_, seconds) => Some(*seconds),
+            ApiError::Unavailable(_) => Some(STORE_RETRY_AFTER_SECONDS),
             _ => None,
         };
         let message = match self {

@@ -20,6 +20,7 @@ mod listing;
 mod models;
 mod oauth;
 mod openapi;
+mod outage;
 mod policies;
 mod service_accounts;
 mod throttle;
@@ -70,6 +71,12 @@ pub struct ControlPlane {
     pub auth_throttle: throttle::AuthThrottle,
     /// Who hears about changes (the inference plane's snapshot).
     pub listener: Option<Arc<dyn ConfigListener>>,
+    /// Whether the store answers (kept current by the server's probe): readiness, and 503 at
+    /// once while it does not.
+    pub store_health: Arc<modelgate_store::StoreHealth>,
+    /// Why this node cannot serve although its store answers (a master key that opens none of
+    /// the stored secrets): readiness says it and answers 503.
+    pub not_ready_because: Option<String>,
 }
 
 /// Default for [`ControlPlane::token_ttl_seconds`]: two hours, as Blaxel's tokens.
@@ -112,6 +119,7 @@ pub fn router(state: Arc<ControlPlane>) -> Router {
             }),
         )
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), outage::fail_fast))
         .layer(axum::middleware::from_fn(check_api_version))
         .layer(axum::middleware::from_fn_with_state(state.clone(), announce_changes));
     Router::new().nest("/v0", api).fallback(route_not_found).with_state(state)

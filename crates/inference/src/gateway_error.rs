@@ -142,6 +142,16 @@ impl GatewayError {
         error
     }
 
+    /// 503 `NODE_NOT_READY` with `Retry-After`: the node is starting and cannot serve yet (its
+    /// store does not answer, so it has no routes).
+    pub fn node_not_ready(message: impl Into<String>, retry_after: u64) -> GatewayError {
+        let mut error = GatewayError::new(StatusCode::SERVICE_UNAVAILABLE, "NODE_NOT_READY", "api_error", message)
+            .from_source(ErrorSource::Gateway);
+        error.retryable = true;
+        error.retry_after = Some(retry_after.max(1));
+        error
+    }
+
     /// 504 `UPSTREAM_TIMEOUT`.
     pub fn upstream_timeout(message: impl Into<String>) -> GatewayError {
         let mut error = GatewayError::new(StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT", "api_error", message)

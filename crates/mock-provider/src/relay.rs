@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,6 +19,10 @@ enum Link {
     /// Closes the relayed ones and holds new ones unanswered (a network partition: connecting
     /// hangs instead of failing); they are relayed once the link is restored.
     Partitioned,
+    /// Keeps the relayed ones open but lets nothing through, and holds new ones unanswered
+    /// (packets silently dropped: a query on an open connection hangs instead of failing).
+    /// What was sent meanwhile arrives once the link is restored, as TCP retransmits it.
+    Blackholed,
 }
 
 /// Relays `127.0.0.1:{port}` to a target until dropped.
@@ -52,7 +58,14 @@ impl Relay {
         self.link.send_replace(Link::Partitioned);
     }
 
-    /// Relays new connections again, and those held by a partition.
+    /// Lets nothing through any more, without closing anything: relayed connections stay open
+    /// and silent, new ones are held unanswered, until [`Relay::restore`] (then everything
+    /// sent meanwhile is delivered) or [`Relay::cut`] (then everything is closed).
+    pub fn blackhole(&self) {
+        self.link.send_replace(Link::Blackholed);
+    }
+
+    /// Relays new connections again, and those held by a partition or a blackhole.
     pub fn restore(&self) {
         self.link.send_replace(Link::Open);
     }
@@ -72,16 +85,37 @@ async fn accept(listener: TcpListener, target: SocketAddr, link: Arc<watch::Send
             continue;
         }
         tokio::spawn(async move {
-            let held = link.wait_for(|state| *state != Link::Partitioned).await.map(|state| *state);
+            let held = link.wait_for(|state| matches!(state, Link::Open | Link::Cut)).await.map(|state| *state);
             if !matches!(held, Ok(Link::Open)) {
                 return;
             }
             let Ok(server) = TcpStream::connect(target).await else { return };
-            let (mut client, mut server) = (client, server);
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            let (upstream, downstream) = (link.clone(), link.clone());
+            let both_ways = async {
+                tokio::join!(pump(client_read, server_write, upstream), pump(server_read, client_write, downstream))
+            };
             tokio::select! {
-                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                _ = link.wait_for(|state| *state != Link::Open) => {}
+                _ = both_ways => {}
+                _ = link.wait_for(|state| matches!(state, Link::Cut | Link::Partitioned)) => {}
             }
         });
+    }
+}
+
+/// Copies one direction of a relayed connection; while the link is blackholed, what is read
+/// waits here undelivered.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: watch::Receiver<Link>) -> std::io::Result<()> {
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = from.read(&mut buffer).await?;
+        if read == 0 {
+            return to.shutdown().await;
+        }
+        if link.wait_for(|state| *state != Link::Blackholed).await.is_err() {
+            return Ok(());
+        }
+        to.write_all(&buffer[..read]).await?;
     }
 }

@@ -149,6 +149,11 @@ impl ServeArgs {
         }
     }
 
+    /// The deadline for a request's headers; `None` (0) waits forever.
+    pub fn header_timeout(&self) -> Option<std::time::Duration> {
+        (self.header_timeout > 0).then(|| std::time::Duration::from_secs(self.header_timeout))
+    }
+
     /// The interval of full snapshot resyncs.
     pub fn resync_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.resync_interval.max(1))

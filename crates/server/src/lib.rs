@@ -6,6 +6,7 @@ mod config;
 mod master_key;
 mod rotation;
 mod serve;
+mod starting;
 
 pub use bootstrap::BOOTSTRAP_WORKSPACE;
 pub use config::{LogFormat, Role, ServeArgs};
@@ -13,9 +14,10 @@ pub use rotation::rotate_master_key;
 
 use anyhow::Context;
 use modelgate_control_plane::{ConfigChange, ConfigListener, ControlPlane};
+use modelgate_domain::secret_box::Keyring;
 use modelgate_domain::usage::UsageRecord;
 use modelgate_inference::{InferencePlane, NodeLocation, RedisState, SnapshotHandle, UsageSink};
-use modelgate_store::{ChangeFeed, ChangeFeedStore, Store, StoreError, UsageStore};
+use modelgate_store::{ChangeFeed, ChangeFeedStore, Store, StoreError, StoreHealth, UsageStore};
 use modelgate_store::{UsageWriter, UsageWriterTask};
 use serve::Plane;
 use std::net::SocketAddr;
@@ -32,12 +34,34 @@ pub struct RunningServer {
     /// Where the inference plane listens; `None` on a control-plane node.
     pub run_addr: Option<SocketAddr>,
     /// The admin API key created on first start, to be shown once; `None` on later starts or
-    /// when `MODELGATE_BOOTSTRAP_API_KEY` gave it.
+    /// when `MODELGATE_BOOTSTRAP_API_KEY` gave it (or printed by the node itself when the
+    /// store answered only after `start` returned).
     pub bootstrap_api_key: Option<String>,
     stop: watch::Sender<bool>,
+    /// Serves until stopped, then shuts the node down; ends early only if a start continued in
+    /// the background fails for good.
+    node: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A started node's parts that shutdown needs.
+struct Serving {
     planes: Vec<JoinHandle<std::io::Result<()>>>,
     store: Arc<dyn Store>,
     usage_task: UsageWriterTask,
+}
+
+impl Serving {
+    /// Runs until `stop`, then lets in-flight requests finish and closes the store.
+    async fn run_until(self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+        for plane in self.planes {
+            plane.await.context("a listener task failed")?.context("a listener failed")?;
+        }
+        // In-flight requests are done: write their usage before the store closes.
+        self.usage_task.shutdown().await;
+        self.store.close().await;
+        Ok(())
+    }
 }
 
 /// Rebuilds the inference plane's snapshot after a control-plane change.
@@ -196,13 +220,18 @@ impl RunningServer {
     /// Stops accepting connections, lets in-flight requests finish and closes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        for plane in self.planes {
-            plane.await.context("a listener task failed")?.context("a listener failed")?;
+        self.node.await.context("the node's task failed")?
+    }
+
+    /// Completes only if the node stops by itself: its store did not answer at start, and when
+    /// it did, the rest of the start failed (a migration, say). Not to be followed by
+    /// [`RunningServer::shutdown`]: the node is already down.
+    pub async fn failed(&mut self) -> anyhow::Error {
+        match (&mut self.node).await {
+            Ok(Err(error)) => error,
+            Ok(Ok(())) => anyhow::anyhow!("the node stopped"),
+            Err(error) => anyhow::Error::new(error).context("the node's task failed"),
         }
-        // In-flight requests are done: write their usage before the store closes.
-        self.usage_task.shutdown().await;
-        self.store.close().await;
-        Ok(())
     }
 }
 
@@ -251,16 +280,15 @@ fn spawn_usage_retention(
     })
 }
 
-/// How long readiness waits for the store to answer before reporting it unreachable (the pool
-/// would wait up to its 10 s acquire timeout; load balancers' probes give up sooner).
-const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// What an inference node's API address serves: liveness, and readiness that reflects the
-/// snapshot, the store and the change feed. A node keeps serving known routes through a store
+/// snapshot, the store (as its health probe last saw it: answered at once whatever the store
+/// does), the change feed and the master key. A node keeps serving known routes through a store
 /// outage, so readiness stays 200 (`"store": "unreachable"`, `"changeFeed": "reopening"`) until
-/// its snapshot is older than ten resync intervals, then turns 503 (`"status": "stale"`).
+/// its snapshot is older than ten resync intervals, then turns 503 (`"status": "stale"`). A
+/// master key that opens none of the stored secrets is 503 (`"secrets"` says so).
 fn inference_node_admin(
-    store: Arc<dyn Store>,
+    store_health: Arc<StoreHealth>,
+    not_ready_because: Option<String>,
     inference: Arc<InferencePlane>,
     feed: Arc<FeedStatus>,
     resync: std::time::Duration,
@@ -268,21 +296,20 @@ fn inference_node_admin(
     use axum::http::StatusCode;
     use axum::routing::get;
     let ready = move || {
-        let (store, inference, feed) = (store.clone(), inference.clone(), feed.clone());
-        async move {
-            let age = inference.snapshot.get().built_at.and_then(|t| t.elapsed().ok()).unwrap_or_default();
-            let store_ok = matches!(tokio::time::timeout(READY_STORE_TIMEOUT, store.ping()).await, Ok(Ok(())));
-            let limits = match inference.limiter.redis_state() {
-                RedisState::NotConfigured => "per node",
-                RedisState::Up => "shared through Redis",
-                RedisState::Down => "per node: Redis unreachable",
-            };
-            let body = serde_json::json!({"status": if age < resync * 10 { "ready" } else { "stale" },
-                "snapshotAgeSeconds": age.as_secs_f64(), "store": if store_ok { "ok" } else { "unreachable" },
-                "changeFeed": feed.describe(), "limits": limits});
-            let status = if age < resync * 10 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            (status, axum::Json(body))
-        }
+        let age = inference.snapshot.get().built_at.and_then(|t| t.elapsed().ok()).unwrap_or_default();
+        let limits = match inference.limiter.redis_state() {
+            RedisState::NotConfigured => "per node",
+            RedisState::Up => "shared through Redis",
+            RedisState::Down => "per node: Redis unreachable",
+        };
+        let fresh = age < resync * 10;
+        let body = serde_json::json!({"status": if fresh { "ready" } else { "stale" },
+            "snapshotAgeSeconds": age.as_secs_f64(), "store": if store_health.is_up() { "ok" } else { "unreachable" },
+            "changeFeed": feed.describe(), "limits": limits,
+            "secrets": not_ready_because.as_deref().unwrap_or("ok")});
+        let status =
+            if fresh && not_ready_because.is_none() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        std::future::ready((status, axum::Json(body)))
     };
     axum::Router::new()
         .route("/v0/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
@@ -297,26 +324,179 @@ pub async fn migrate(args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts a node with `args` and returns once its planes are listening.
+/// Prints the admin API key created on first start, on stdout and never in the log: the only
+/// time it is shown.
+pub fn print_bootstrap_api_key(key: &str) {
+    println!(
+        "Created workspace '{BOOTSTRAP_WORKSPACE}' and an admin API key. It is shown only this once; store it now:"
+    );
+    println!();
+    println!("    {key}");
+    println!();
+}
+
+/// What the store gave a starting node.
+struct Prepared {
+    store: Arc<dyn Store>,
+    bootstrap_api_key: Option<String>,
+    snapshot: SnapshotHandle,
+    /// A master key that opens none of the stored secrets.
+    not_ready_because: Option<String>,
+}
+
+/// Opens the store, bootstraps it and builds the route snapshot.
+async fn prepare(
+    database_url: String,
+    bootstrap_api_key: Option<String>,
+    keyring: Keyring,
+) -> anyhow::Result<Prepared> {
+    let store = modelgate_store_sql::open(&database_url).await.context("cannot open the store")?;
+    match prepare_opened(store.clone(), bootstrap_api_key, keyring).await {
+        Ok((bootstrap_api_key, snapshot, not_ready_because)) => {
+            Ok(Prepared { store, bootstrap_api_key, snapshot, not_ready_because })
+        }
+        Err(error) => {
+            store.close().await;
+            Err(error)
+        }
+    }
+}
+
+/// [`prepare`] once the store is open.
+async fn prepare_opened(
+    store: Arc<dyn Store>,
+    bootstrap_api_key: Option<String>,
+    keyring: Keyring,
+) -> anyhow::Result<(Option<String>, SnapshotHandle, Option<String>)> {
+    let created_key = bootstrap::run(store.as_ref(), bootstrap_api_key.as_deref()).await?;
+    let not_ready_because = master_key::check_opens_stored_secrets(store.as_ref(), &keyring).await?;
+    let snapshot = SnapshotHandle::load(store, keyring).await.context("cannot build the route snapshot")?;
+    Ok((created_key, snapshot, not_ready_because))
+}
+
+/// Whether `error` is the store not answering, which waiting may cure (not a wrong URL, a
+/// failed migration or a refused file).
+fn store_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Unavailable(_))))
+}
+
+/// The listeners of a starting node.
+struct Listeners {
+    api: TcpListener,
+    run: Option<TcpListener>,
+}
+
+/// Starts a node with `args` and returns once its planes are listening. When the store does not
+/// answer, it returns at once too: the node then answers health and readiness (503) and
+/// retries in the background (see [`starting`]).
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let database_url = args.database_url()?;
-    let store = modelgate_store_sql::open(&database_url).await.context("cannot open the store")?;
     let keyring = master_key::load_keyring(args.master_key.as_deref(), &args.previous_master_keys, &args.data_dir)?;
-    let bootstrap_api_key = bootstrap::run(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
-
-    let api_listener = bind(args.api_addr, "control plane").await?;
-    let run_listener = match args.role {
-        Role::Control => None,
-        Role::All | Role::Inference => Some(bind(args.run_addr, "inference plane").await?),
+    let redis = match &args.redis_url {
+        Some(url) => Some(
+            modelgate_inference::RedisCounters::new(url, &args.redis_prefix, args.redis_timeout())
+                .context("invalid MODELGATE_REDIS_URL")?,
+        ),
+        None => None,
     };
-    let api_addr = api_listener.local_addr()?;
-    let run_addr = run_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let listeners = Listeners {
+        api: bind(args.api_addr, "control plane").await?,
+        run: match args.role {
+            Role::Control => None,
+            Role::All | Role::Inference => Some(bind(args.run_addr, "inference plane").await?),
+        },
+    };
+    let api_addr = listeners.api.local_addr()?;
+    let run_addr = listeners.run.as_ref().map(TcpListener::local_addr).transpose()?;
+    let (stop, stopped) = watch::channel(false);
+    let (node, bootstrap_api_key) = match prepare(database_url.clone(), args.bootstrap_api_key.clone(), keyring.clone())
+        .await
+    {
+        Ok(mut prepared) => {
+            let bootstrap_api_key = prepared.bootstrap_api_key.take();
+            let serving = serve_node(&args, keyring, redis, prepared, listeners, stopped.clone())?;
+            (tokio::spawn(serving.run_until(stopped)), bootstrap_api_key)
+        }
+        Err(error) if store_unreachable(&error) => {
+            tracing::error!(error = %format!("{error:#}"), "the store is unreachable; serving health and readiness (503) while retrying");
+            let start = start_when_store_answers(database_url, args, keyring, redis, listeners, stopped);
+            (tokio::spawn(start), None)
+        }
+        Err(error) => return Err(error),
+    };
+    Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, node })
+}
+
+/// Serves the waiting answers and retries [`prepare`] with a growing wait while the store does
+/// not answer; then serves the node until `stop`.
+async fn start_when_store_answers(
+    database_url: String,
+    args: ServeArgs,
+    keyring: Keyring,
+    redis: Option<modelgate_inference::RedisCounters>,
+    listeners: Listeners,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let waiting = starting::Waiting::new();
+    let planes =
+        starting::serve_while_waiting(&listeners.api, listeners.run.as_ref(), &waiting, args.header_timeout())?;
+    let retrying = retry_prepare(database_url, args.bootstrap_api_key.clone(), keyring.clone(), waiting, stop.clone());
+    let prepared = retrying.await;
+    planes.stop().await?;
+    let Some(prepared) = prepared else {
+        return Ok(()); // stopped while waiting
+    };
+    let mut prepared = prepared?;
+    tracing::info!("the store answers; the node starts serving");
+    if let Some(key) = prepared.bootstrap_api_key.take() {
+        print_bootstrap_api_key(&key);
+    }
+    let stopped = stop.clone();
+    serve_node(&args, keyring, redis, prepared, listeners, stopped)?.run_until(stop).await
+}
+
+/// [`prepare`] until it succeeds or fails for another reason than an unreachable store; `None`
+/// if stopped first.
+async fn retry_prepare(
+    database_url: String,
+    bootstrap_api_key: Option<String>,
+    keyring: Keyring,
+    waiting: starting::Waiting,
+    mut stop: watch::Receiver<bool>,
+) -> Option<anyhow::Result<Prepared>> {
+    let mut wait = starting::RETRY_MIN;
+    loop {
+        waiting.retrying_in(wait);
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return None,
+            () = tokio::time::sleep(wait) => {}
+        }
+        match prepare(database_url.clone(), bootstrap_api_key.clone(), keyring.clone()).await {
+            Err(error) if store_unreachable(&error) => {
+                wait = (wait * 2).min(starting::RETRY_MAX);
+                tracing::warn!(error = %format!("{error:#}"), retry_in_seconds = wait.as_secs(), "the store is still unreachable");
+            }
+            done => return Some(done),
+        }
+    }
+}
+
+/// Builds both planes on what [`prepare`] gave and serves them on `listeners` until `stopped`.
+fn serve_node(
+    args: &ServeArgs,
+    keyring: Keyring,
+    redis: Option<modelgate_inference::RedisCounters>,
+    prepared: Prepared,
+    listeners: Listeners,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<Serving> {
+    let Prepared { store, snapshot, not_ready_because, .. } = prepared;
+    let api_addr = listeners.api.local_addr()?;
+    let run_addr = listeners.run.as_ref().map(TcpListener::local_addr).transpose()?;
     let public_run_url =
         args.public_run_url.clone().unwrap_or_else(|| format!("http://{}", run_addr.unwrap_or(args.run_addr)));
 
-    let snapshot = Arc::new(
-        SnapshotHandle::load(store.clone(), keyring.clone()).await.context("cannot build the route snapshot")?,
-    );
+    let snapshot = Arc::new(snapshot);
     let (usage_writer, usage_task) = UsageWriter::spawn(
         store.clone(),
         UsageWriter::DEFAULT_CAPACITY,
@@ -334,13 +514,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if let Some(clock) = &args.clock {
         inference.clock = clock.clone();
     }
-    if let Some(url) = &args.redis_url {
-        let counters = modelgate_inference::RedisCounters::new(url, &args.redis_prefix, args.redis_timeout())
-            .context("invalid MODELGATE_REDIS_URL")?;
+    if let Some(counters) = redis {
         inference.limiter = modelgate_inference::Limiter::shared(counters, inference.metrics.limit_local_fallbacks());
         tracing::info!("maxToken and rate-limit windows are shared through Redis");
     }
-    let store_for_ready = store.clone();
+    let store_health = Arc::new(StoreHealth::new(true));
     let feed_status = Arc::new(FeedStatus::default());
     let control_plane = Arc::new(ControlPlane {
         store: store.clone(),
@@ -350,6 +528,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         token_ttl_seconds: args.access_token_ttl,
         auth_throttle: Default::default(),
         listener: Some(Arc::new(SnapshotReloader { snapshot: snapshot.clone(), store: store.clone() })),
+        store_health: store_health.clone(),
+        not_ready_because: not_ready_because.clone(),
     });
     let inference = Arc::new(inference);
     let metrics_source = inference.clone();
@@ -360,24 +540,43 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     });
     let control_app = match args.role {
         Role::All | Role::Control => modelgate_control_plane::router(control_plane).route("/metrics", metrics),
-        Role::Inference => {
-            inference_node_admin(store_for_ready, inference.clone(), feed_status.clone(), args.resync_interval())
-                .route("/metrics", metrics)
-        }
+        Role::Inference => inference_node_admin(
+            store_health.clone(),
+            not_ready_because,
+            inference.clone(),
+            feed_status.clone(),
+            args.resync_interval(),
+        )
+        .route("/metrics", metrics),
     };
-    let (stop, stopped) = watch::channel(false);
-    let header_timeout = (args.header_timeout > 0).then(|| std::time::Duration::from_secs(args.header_timeout));
-    let mut planes = vec![spawn_plane(api_listener, Plane::Control(control_app), header_timeout, stopped.clone())];
-    if let Some(run_listener) = run_listener {
+    let header_timeout = args.header_timeout();
+    let mut planes = vec![spawn_plane(listeners.api, Plane::Control(control_app), header_timeout, stopped.clone())];
+    if let Some(run_listener) = listeners.run {
         let inference = Plane::Inference(modelgate_inference::app(inference));
         planes.push(spawn_plane(run_listener, inference, header_timeout, stopped.clone()));
     }
     if args.role != Role::Inference {
         planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));
     }
+    planes.push(spawn_store_health(store_health, store.clone(), stopped.clone()));
     // With `--role all`, this process's control plane makes every change (on an embedded store).
     let sole_writer = args.role == Role::All;
     planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), sole_writer, feed_status, stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
-    Ok(RunningServer { api_addr, run_addr, bootstrap_api_key, stop, planes, store, usage_task })
+    Ok(Serving { planes, store, usage_task })
+}
+
+/// Keeps `health` current (see [`StoreHealth::watch`]) until `stop`.
+fn spawn_store_health(
+    health: Arc<StoreHealth>,
+    store: Arc<dyn Store>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => {}
+            () = health.watch(store.as_ref()) => {}
+        }
+        Ok(())
+    })
 }

@@ -2,7 +2,8 @@
 //! the data directory, created with mode 0600 on first start.
 
 use anyhow::Context;
-use modelgate_domain::secret_box::{Keyring, MasterKey};
+use modelgate_domain::secret_box::{connection_secret_context, Keyring, MasterKey};
+use modelgate_store::{Store, StoreError};
 use std::io::Write;
 use std::path::Path;
 
@@ -42,4 +43,29 @@ pub fn load(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<MasterK
         }
         Err(error) => Err(error).with_context(|| format!("cannot read key file {}", path.display())),
     }
+}
+
+/// Whether the keyring opens the stored connection secrets. `Some(reason)` when there are some
+/// and none opens (a wrong `MODELGATE_MASTER_KEY`, or a lost key file replaced by a new one):
+/// every call through them would fail, so the node reports it (logged at error level, and in
+/// readiness, which answers 503) instead of looking healthy. Some opening and others not is
+/// logged as a warning only: those connections' models are `FAILED`.
+pub async fn check_opens_stored_secrets(store: &dyn Store, keyring: &Keyring) -> Result<Option<String>, StoreError> {
+    let sealed = store.sealed_secrets().await?;
+    let opened = sealed
+        .iter()
+        .filter(|(key, secret)| keyring.open(secret, &connection_secret_context(&key.workspace, &key.name)).is_ok())
+        .count();
+    let stored = sealed.len();
+    if stored > 0 && opened == 0 {
+        let reason = format!("none of {stored} stored secrets opens with the configured master key");
+        tracing::error!(
+            "{reason}: every model using them fails; start with the key that sealed them (MODELGATE_MASTER_KEY, or MODELGATE_PREVIOUS_MASTER_KEYS during a rotation)"
+        );
+        return Ok(Some(reason));
+    }
+    if opened < stored {
+        tracing::warn!(stored, opened, "some stored secrets do not open with the configured master keys");
+    }
+    Ok(None)
 }

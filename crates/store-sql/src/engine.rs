@@ -27,9 +27,35 @@ pub(crate) enum RowLock {
     Share,
 }
 
-/// A database error, kept whole for the log.
+/// A database error, kept whole for the log. One that says the database cannot be reached now
+/// is [`StoreError::Unavailable`], which the control plane answers with 503 and `Retry-After`
+/// and a starting node retries: no connection within the pool's acquire timeout, a refused or
+/// broken connection (a connection closed mid-handshake reads as a protocol error), a closed
+/// pool, or PostgreSQL saying so (SQLSTATE class 08, connection exceptions; 57P, shutting down
+/// or starting up; 53300, too many connections).
 pub(crate) fn database(error: sqlx::Error) -> StoreError {
-    StoreError::Database(Box::new(error))
+    let unreachable = match &error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => {
+            error.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300")
+        }
+        _ => false,
+    };
+    if unreachable {
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        StoreError::Database(Box::new(error))
+    }
+}
+
+/// A connection of either engine outside the pools, kept by [`Engine::probe`].
+pub(crate) enum ProbeConnection {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
 }
 
 impl Engine {
@@ -80,6 +106,16 @@ impl Engine {
             Engine::Postgres(pool) => {
                 postgres::begin_consistent_read(pool).await.map(|t| Session::Postgres(Held::Transaction(t)))
             }
+        }
+        .map_err(database)
+    }
+
+    /// A new connection outside the pools, for [`crate::SqlStore`]'s probe.
+    pub(crate) async fn connect_alone(&self) -> Result<ProbeConnection, StoreError> {
+        use sqlx::ConnectOptions;
+        match self {
+            Engine::Sqlite(pools) => pools.reader.connect_options().connect().await.map(ProbeConnection::Sqlite),
+            Engine::Postgres(pool) => pool.connect_options().connect().await.map(ProbeConnection::Postgres),
         }
         .map_err(database)
     }

@@ -32,12 +32,14 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 /// The store on one SQLite file or PostgreSQL database.
 pub struct SqlStore {
     engine: Engine,
+    /// The connection [`Store::probe`] pings, opened on first use and after a failed probe.
+    probe: tokio::sync::Mutex<Option<engine::ProbeConnection>>,
 }
 
 impl SqlStore {
     /// Opens the database `url` names (see [`open`]).
     pub async fn open(url: &str) -> Result<SqlStore, StoreError> {
-        Ok(SqlStore { engine: Engine::open(url).await? })
+        Ok(SqlStore { engine: Engine::open(url).await?, probe: tokio::sync::Mutex::new(None) })
     }
 }
 
@@ -48,7 +50,26 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn probe(&self) -> Result<(), StoreError> {
+        use sqlx::Connection;
+        let mut slot = self.probe.lock().await;
+        // Out of its slot while in use: a probe that fails, or is dropped by a timeout, drops
+        // the connection with it, and the next probe connects afresh.
+        let mut connection = match slot.take() {
+            Some(connection) => connection,
+            None => self.engine.connect_alone().await?,
+        };
+        match &mut connection {
+            engine::ProbeConnection::Sqlite(connection) => connection.ping().await,
+            engine::ProbeConnection::Postgres(connection) => connection.ping().await,
+        }
+        .map_err(engine::database)?;
+        *slot = Some(connection);
+        Ok(())
+    }
+
     async fn close(&self) {
+        self.probe.lock().await.take();
         self.engine.close().await;
     }
 }

@@ -4,7 +4,7 @@
 //! transaction; changes are announced with `NOTIFY` and heard with `LISTEN`.
 //!
 //! Migrations run at open under sqlx's migrator lock, a session-level `pg_advisory_lock` keyed
-//! by the database name, on a connection of their own that is closed afterwards: nodes that
+//! by the database name, on a connection of their own (a pool of one) that is closed afterwards: nodes that
 //! start together migrate one at a time, and the lock is released even if a migration fails.
 
 use crate::engine::{database, RowLock};
@@ -12,13 +12,21 @@ use crate::usage::UsageInserts;
 use async_trait::async_trait;
 use modelgate_store::{ChangeFeed, ChangeSource, ConfigChange, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Most connections one node keeps to the database.
 const MAX_CONNECTIONS: u32 = 10;
+
+/// Longest wait for a pooled connection (or a new one); beyond it the store is unavailable and
+/// the control plane answers 503, within the 2 s it promises.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest wait for the first connection at open: a database behind a network partition
+/// accepts nothing and answers nothing, and a node starting then retries instead of hanging.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The channel configuration changes are announced on.
 const CHANGE_CHANNEL: &str = "modelgate_config";
@@ -28,19 +36,30 @@ const CHANGE_CHANNEL: &str = "modelgate_config";
 /// `?options=-c%20search_path%3Dname`.
 pub(crate) async fn open(url: &str) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url).map_err(database)?;
-    let mut connection = PgConnection::connect_with(&options).await.map_err(database)?;
-    let migrated = sqlx::migrate!("migrations/postgres").run(&mut connection).await;
+    // The migration's own session, in a pool of one (sqlx's migrator holds one connection for
+    // its whole run; on a `&mut PgConnection` its future is not `Send` for every lifetime, and a
+    // server retrying its start spawns this).
+    let connecting =
+        PgPoolOptions::new().max_connections(1).acquire_timeout(CONNECT_TIMEOUT).connect_with(options.clone());
+    let session = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| no_answer_within(CONNECT_TIMEOUT))?
+        .map_err(database)?;
+    let migrated = sqlx::migrate!("migrations/postgres").run(&session).await;
     // Closing the session releases the advisory lock, whatever the migration did.
-    if let Err(error) = connection.close().await {
-        tracing::debug!(%error, "closing the migration connection failed");
-    }
+    session.close().await;
     migrated.map_err(|e| StoreError::Migration(Box::new(e)))?;
     PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(database)
+}
+
+fn no_answer_within(wait: Duration) -> StoreError {
+    let message = format!("PostgreSQL did not answer within {} s", wait.as_secs());
+    StoreError::Unavailable(Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, message)))
 }
 
 /// A read-only transaction whose reads all see one snapshot of the database.

@@ -8,6 +8,7 @@ use crate::usage::UsageInserts;
 use modelgate_store::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -33,10 +34,44 @@ impl Pools {
 }
 
 /// Opens (creating if needed) the database at `url` (`sqlite://path/to/file.db`) and runs the
-/// embedded migrations.
+/// embedded migrations. Every failure to open names the file.
 pub(crate) async fn open(url: &str) -> Result<Pools, StoreError> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(crate::engine::database)?
+    let options = SqliteConnectOptions::from_str(url).map_err(crate::engine::database)?;
+    let path = options.get_filename().to_path_buf();
+    let in_memory = path.as_os_str().is_empty() || path.starts_with(":memory:") || url.contains("mode=memory");
+    if !in_memory {
+        create_private(&path)?;
+        // SQLite creates the log beside the database when the first connection opens; made here,
+        // a directory that refuses it is reported with the OS's reason, not SQLite's
+        // "unable to open database file".
+        let mut log = path.clone().into_os_string();
+        log.push("-wal");
+        create_private(Path::new(&log))?;
+    }
+    // A file that cannot be opened now will not open by waiting: never `Unavailable` (retried).
+    open_pools(options).await.map_err(|error| match error {
+        StoreError::Database(error) | StoreError::Unavailable(error) => at_path(&path, error),
+        other => other,
+    })
+}
+
+/// Creates `path`, if missing, readable and writable by this user alone. SQLite gives the log and
+/// shared-memory files it creates beside a database the database file's mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop).map_err(|error| at_path(path, Box::new(error)))
+}
+
+/// `error` prefixed with the file it is about (said once: SQLite's own messages name no path).
+fn at_path(path: &Path, error: modelgate_store::DatabaseError) -> StoreError {
+    StoreError::Database(format!("SQLite database {}: {error}", path.display()).into())
+}
+
+async fn open_pools(options: SqliteConnectOptions) -> Result<Pools, StoreError> {
+    let options = options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)

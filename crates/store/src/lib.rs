@@ -12,10 +12,12 @@
 //! meter itself.
 
 mod change;
+mod health;
 mod records;
 mod usage_writer;
 
 pub use change::{ChangeFeed, ChangeSource, ConfigChange};
+pub use health::StoreHealth;
 pub use records::*;
 pub use usage_writer::{UsageWriter, UsageWriterTask};
 
@@ -58,6 +60,10 @@ pub enum StoreError {
     /// for the log, never for a client.
     #[error("database error: {0}")]
     Database(DatabaseError),
+    /// The database cannot be reached now (refused, cut, or no answer in time): worth retrying
+    /// later, unlike [`StoreError::Database`].
+    #[error("database unreachable: {0}")]
+    Unavailable(DatabaseError),
     #[error("migration failed: {0}")]
     Migration(DatabaseError),
     /// A database URL of no supported engine (the scheme it has).
@@ -206,6 +212,13 @@ pub trait ChangeFeedStore: Send + Sync + 'static {
 pub trait Store: ConfigurationStore + ResourceStore + IdentityStore + UsageStore + ChangeFeedStore {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Checks that the database answers on a connection kept for this alone, so that a pool
+    /// busy with long queries does not look like an outage ([`StoreHealth`] calls it). A
+    /// probe dropped before it ends (a timeout) leaves nothing half-done behind.
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
 
     /// Closes the store's connections, waiting for running queries; later calls fail.
     async fn close(&self) {}

@@ -16,6 +16,7 @@ mod policies;
 mod postgres;
 mod server;
 mod shared_limits;
+mod store_outage;
 mod tidy;
 mod translation;
 mod usage;
