@@ -471,6 +471,7 @@ async fn retry_prepare(
             _ = stop.wait_for(|stopped| *stopped) => return None,
             () = tokio::time::sleep(wait) => {}
         }
+        waiting.attempting();
         match prepare(database_url.clone(), bootstrap_api_key.clone(), keyring.clone()).await {
             Err(error) if store_unreachable(&error) => {
                 wait = (wait * 2).min(starting::RETRY_MAX);

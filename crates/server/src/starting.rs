@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use modelgate_control_plane::error::{ApiError, STORE_RETRY_AFTER_SECONDS};
 use modelgate_inference::GatewayError;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -18,22 +18,33 @@ pub(crate) const RETRY_MIN: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts.
 pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// Why the node does not serve yet, as readiness says it.
+/// When the next attempt to open the store comes (`None`: one is running), for readiness.
 #[derive(Clone)]
-pub(crate) struct Waiting(Arc<watch::Sender<String>>);
+pub(crate) struct Waiting(Arc<watch::Sender<Option<Instant>>>);
 
 impl Waiting {
     pub(crate) fn new() -> Waiting {
-        Waiting(Arc::new(watch::Sender::new("store unreachable: retrying".to_string())))
+        Waiting(Arc::new(watch::Sender::new(None)))
     }
 
     /// Records that the next attempt comes in `wait`.
     pub(crate) fn retrying_in(&self, wait: Duration) {
-        self.0.send_replace(format!("store unreachable: retrying, next attempt in {} s", wait.as_secs()));
+        self.0.send_replace(Some(Instant::now() + wait));
+    }
+
+    /// Records that an attempt is running.
+    pub(crate) fn attempting(&self) {
+        self.0.send_replace(None);
     }
 
     fn detail(&self) -> String {
-        self.0.borrow().clone()
+        match *self.0.borrow() {
+            Some(at) => {
+                let seconds = at.saturating_duration_since(Instant::now()).as_secs_f64().ceil();
+                format!("store unreachable: retrying, next attempt in {seconds} s")
+            }
+            None => "store unreachable: retrying, an attempt is running".to_string(),
+        }
     }
 }
 
