@@ -369,7 +369,15 @@ async fn prepare_opened(
     keyring: Keyring,
 ) -> anyhow::Result<(Option<String>, SnapshotHandle, Option<String>)> {
     let created_key = bootstrap::run(store.as_ref(), bootstrap_api_key.as_deref()).await?;
-    let not_ready_because = master_key::check_opens_stored_secrets(store.as_ref(), &keyring).await?;
+    let not_ready_because = match master_key::check_opens_stored_secrets(store.as_ref(), &keyring).await {
+        Ok(reason) => reason,
+        Err(error @ StoreError::Unavailable(_)) => return Err(error.into()),
+        // A check that cannot run must not keep a node from serving what it can.
+        Err(error) => {
+            tracing::warn!(%error, "could not check that the master key opens the stored secrets");
+            None
+        }
+    };
     let snapshot = SnapshotHandle::load(store, keyring).await.context("cannot build the route snapshot")?;
     Ok((created_key, snapshot, not_ready_because))
 }
