@@ -372,3 +372,28 @@ where
         self.try_get(column).map_err(database)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_that_say_the_database_cannot_be_reached_are_unavailable() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let cases: [(sqlx::Error, bool); 7] = [
+            (sqlx::Error::PoolTimedOut, true),
+            (sqlx::Error::PoolClosed, true),
+            (sqlx::Error::Io(io()), true),
+            (sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into()), true),
+            (sqlx::Error::WorkerCrashed, true),
+            (sqlx::Error::RowNotFound, false),
+            (sqlx::Error::ColumnNotFound("name".into()), false),
+        ];
+        for (error, unavailable) in cases {
+            let text = error.to_string();
+            let mapped = database(error);
+            assert_eq!(matches!(mapped, StoreError::Unavailable(_)), unavailable, "{text}: {mapped:?}");
+            assert!(matches!(mapped, StoreError::Unavailable(_) | StoreError::Database(_)), "{text}");
+        }
+    }
+}
