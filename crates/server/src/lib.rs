@@ -45,10 +45,18 @@ pub struct RunningServer {
 
 /// A started node's parts that shutdown needs.
 struct Serving {
+    /// The listeners: in-flight requests finish at shutdown.
     planes: Vec<JoinHandle<std::io::Result<()>>>,
+    /// The snapshot's refresh, usage retention and the store's probe: ended at shutdown even in
+    /// the middle of a query the store does not answer (packets dropped), which would otherwise
+    /// hold the shutdown forever.
+    background: Vec<JoinHandle<std::io::Result<()>>>,
     store: Arc<dyn Store>,
     usage_task: UsageWriterTask,
 }
+
+/// Longest wait for the store's connections to close at shutdown.
+const STORE_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Serving {
     /// Runs until `stop`, then lets in-flight requests finish and closes the store.
@@ -57,9 +65,15 @@ impl Serving {
         for plane in self.planes {
             plane.await.context("a listener task failed")?.context("a listener failed")?;
         }
+        for task in self.background {
+            task.abort();
+            let _ = task.await;
+        }
         // In-flight requests are done: write their usage before the store closes.
         self.usage_task.shutdown().await;
-        self.store.close().await;
+        if tokio::time::timeout(STORE_CLOSE_TIMEOUT, self.store.close()).await.is_err() {
+            tracing::warn!("the store's connections did not close within 5 s; exiting without waiting for them");
+        }
         Ok(())
     }
 }
@@ -564,15 +578,15 @@ fn serve_node(
         let inference = Plane::Inference(modelgate_inference::app(inference));
         planes.push(spawn_plane(run_listener, inference, header_timeout, stopped.clone()));
     }
+    let mut background = vec![spawn_store_health(store_health, store.clone(), stopped.clone())];
     if args.role != Role::Inference {
-        planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));
+        background.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));
     }
-    planes.push(spawn_store_health(store_health, store.clone(), stopped.clone()));
     // With `--role all`, this process's control plane makes every change (on an embedded store).
     let sole_writer = args.role == Role::All;
-    planes.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), sole_writer, feed_status, stopped));
+    background.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), sole_writer, feed_status, stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
-    Ok(Serving { planes, store, usage_task })
+    Ok(Serving { planes, background, store, usage_task })
 }
 
 /// Keeps `health` current (see [`StoreHealth::watch`]) until `stop`.
