@@ -163,8 +163,6 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<ControlPlane>) -> Result<Self, ApiError> {
-        let ip = client_ip(parts);
-        state.auth_throttle.check(ip)?;
         let result = async {
             let token = bearer_credential(&parts.headers)?.ok_or_else(|| {
                 ApiError::Unauthorized("missing credentials: send 'Authorization: Bearer <modelgate API key>'".into())
@@ -174,10 +172,11 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
         .await;
         let principal = match result {
             Ok(principal) => principal,
-            Err(error) => {
-                state.auth_throttle.record_failure(ip).await;
-                return Err(error);
+            // Only a failure is throttled: a credential that verifies is never held back.
+            Err(error @ ApiError::Unauthorized(_)) => {
+                return Err(state.auth_throttle.record_failure(client_ip(parts)).await.unwrap_or(error));
             }
+            Err(error) => return Err(error),
         };
         let workspace = match requested_workspace(parts)? {
             Some(requested) if requested != principal.home_workspace => {

@@ -35,15 +35,18 @@ impl FromRequest<Arc<ControlPlane>> for JsonBody {
 
     async fn from_request(request: Request, state: &Arc<ControlPlane>) -> Result<Self, ApiError> {
         let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let limit = state.max_body_bytes;
-        let too_large = || ApiError::PayloadTooLarge(format!("the request body exceeds the limit of {limit} bytes"));
-        let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > limit) {
-            return Err(too_large());
-        }
-        let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large())?;
+        let bytes = read(request, state).await?;
         Ok(JsonBody { content_type, bytes })
     }
+}
+
+/// Reads a request's body within the plane's limits (size, time, the node's budget of body
+/// bytes, which is given back once the body is parsed).
+pub async fn read(request: Request, state: &ControlPlane) -> Result<axum::body::Bytes, ApiError> {
+    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let body = modelgate_body::read(request.into_body(), declared, &state.body_limits).await?;
+    // Control-plane bodies are small and short-lived: the reservation ends with the read.
+    Ok(body.into_bytes())
 }
 
 /// Parses JSON, naming the offending field on a shape error.

@@ -33,7 +33,7 @@ async fn health() -> Json<Health> {
 async fn ready(State(state): State<Arc<ControlPlane>>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::Unavailable("the store does not answer".into())
+        ApiError::Unavailable("the store does not answer".into(), crate::error::STORE_RETRY_AFTER_SECONDS)
     })?;
     Ok(Json(Health { status: "ready" }))
 }

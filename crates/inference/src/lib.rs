@@ -33,7 +33,7 @@ pub use snapshot::SnapshotHandle;
 pub use token_limits::{Clock, SystemClock};
 
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use modelgate_domain::usage::UsageRecord;
 use std::convert::Infallible;
@@ -86,12 +86,12 @@ pub struct InferencePlane {
     pub clock: Arc<dyn Clock>,
     pub timeouts: Timeouts,
     pub location: NodeLocation,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
+    /// How request bodies are read: size limit, time limit, the node's budget of body bytes.
+    pub body_limits: modelgate_body::BodyLimits,
     pub metrics: metrics::Metrics,
 }
 
-/// Default for [`InferencePlane::max_body_bytes`] (requests carry images and documents).
+/// Default size limit of [`InferencePlane::body_limits`] (requests carry images and documents).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 impl InferencePlane {
@@ -111,7 +111,11 @@ impl InferencePlane {
             clock: Arc::new(SystemClock),
             timeouts,
             location,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_limits: modelgate_body::BodyLimits::new(
+                DEFAULT_MAX_BODY_BYTES,
+                Some(modelgate_body::DEFAULT_TIMEOUT),
+                modelgate_body::DEFAULT_BUDGET_BYTES,
+            ),
             metrics: Default::default(),
         }
     }
@@ -148,7 +152,20 @@ impl tower_service::Service<Request> for InferenceApp {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        use futures_util::FutureExt;
         let state = self.state.clone();
-        Box::pin(async move { Ok(request_path::dispatch(state, request).await) })
+        Box::pin(async move {
+            // A panic (a bug) becomes a 500 in the plane's error shape, counted, instead of a
+            // connection dropped without an answer. A panic after the answer has started (in
+            // the relay) can only end the connection.
+            let answer = std::panic::AssertUnwindSafe(request_path::dispatch(&state, request)).catch_unwind().await;
+            Ok(answer.unwrap_or_else(|_| {
+                state.metrics.handler_panicked("inference");
+                // The panic hook has already logged the message and where it happened.
+                tracing::error!("an inference request panicked; answered 500");
+                GatewayError::internal("internal error: the request failed inside modelgate; see the server log")
+                    .into_response()
+            }))
+        })
     }
 }

@@ -40,6 +40,7 @@ pub struct Metrics {
     routes: Gauge,
     redis_up: Gauge,
     limit_local_fallbacks: Counter<u64, AtomicU64>,
+    handler_panics: Family<Labels, Counter>,
     series: RwLock<SeriesCache>,
     first_byte_series: RwLock<Vec<(String, Histogram)>>,
 }
@@ -102,6 +103,12 @@ impl Default for Metrics {
             "Limit checks and token additions counted on this node only because Redis did not answer",
             limit_local_fallbacks.clone(),
         );
+        let handler_panics = Family::<Labels, Counter>::default();
+        registry.register(
+            "handler_panics",
+            "Requests whose handler panicked (a bug; answered 500 and logged), by plane (control, inference)",
+            handler_panics.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -114,6 +121,7 @@ impl Default for Metrics {
             routes,
             redis_up,
             limit_local_fallbacks,
+            handler_panics,
             series: Default::default(),
             first_byte_series: Default::default(),
         }
@@ -210,6 +218,11 @@ impl Metrics {
         let labels =
             vec![("provider", provider.to_string()), ("source", source.to_string()), ("code", code.to_string())];
         self.upstream_attempt_failures.get_or_create(&labels).inc();
+    }
+
+    /// Counts a request whose handler panicked on `plane` (`control` or `inference`).
+    pub fn handler_panicked(&self, plane: &'static str) {
+        self.handler_panics.get_or_create(&vec![("plane", plane.to_string())]).inc();
     }
 
     /// Observes the gateway's own time before sending upstream.

@@ -84,6 +84,18 @@ pub struct ServeArgs {
     /// timeout for its connections to modelgate.
     #[arg(long, env = "MODELGATE_HEADER_TIMEOUT", default_value_t = 75)]
     pub header_timeout: u64,
+    /// Seconds a request's body may take to arrive once its headers have (both planes): a client
+    /// that sends headers and then nothing, or trickles its body, gets 408 (0: never).
+    #[arg(long, env = "MODELGATE_BODY_TIMEOUT", default_value_t = 30)]
+    pub body_timeout: u64,
+    /// Bytes of request bodies this node reads and holds at once, across all connections of both
+    /// planes; a body that does not fit is answered 503 with `Retry-After`.
+    #[arg(long, env = "MODELGATE_MAX_INFLIGHT_BODY_BYTES", default_value_t = modelgate_body::DEFAULT_BUDGET_BYTES)]
+    pub max_inflight_body_bytes: usize,
+    /// Seconds a stopping node waits for open requests and streams to finish (after SIGTERM or
+    /// SIGINT); then it ends them, records their usage and writes its usage queue before exiting.
+    #[arg(long, env = "MODELGATE_DRAIN_TIMEOUT", default_value_t = 30)]
+    pub drain_timeout: u64,
     /// This node's country (e.g. us), for location policies.
     #[arg(long, env = "MODELGATE_LOCATION_COUNTRY")]
     pub location_country: Option<String>,
@@ -137,6 +149,9 @@ impl ServeArgs {
             first_byte_timeout: 300,
             idle_timeout: 120,
             header_timeout: 75,
+            body_timeout: 30,
+            max_inflight_body_bytes: modelgate_body::DEFAULT_BUDGET_BYTES,
+            drain_timeout: 30,
             location_country: None,
             location_continent: None,
             location: None,
@@ -157,6 +172,11 @@ impl ServeArgs {
     /// How long a request waits for Redis.
     pub fn redis_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.redis_timeout_ms.max(1))
+    }
+
+    /// How long a request body may take to arrive; `None` waits for ever.
+    pub fn body_timeout(&self) -> Option<std::time::Duration> {
+        (self.body_timeout > 0).then(|| std::time::Duration::from_secs(self.body_timeout))
     }
 
     /// The timeouts of upstream calls.

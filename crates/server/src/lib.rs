@@ -213,13 +213,13 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 fn spawn_plane(
     listener: TcpListener,
     plane: Plane,
-    header_timeout: Option<std::time::Duration>,
+    times: serve::ConnectionTimes,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    tokio::spawn(serve::serve(listener, plane, header_timeout, stopped))
+    tokio::spawn(serve::serve(listener, plane, times, stopped))
 }
 
 /// Deletes usage records older than the retention, at start and every hour, so the table does
@@ -331,6 +331,10 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let usage_counters = usage_writer.clone();
     let mut inference =
         InferencePlane::new(snapshot.clone(), Arc::new(StoreUsage(usage_writer)), args.timeouts(), location);
+    // One budget of body bytes for both planes: what a node holds of request bodies at once.
+    let body_budget = modelgate_body::BodyBudget::new(args.max_inflight_body_bytes);
+    inference.body_limits.timeout = args.body_timeout();
+    inference.body_limits.budget = body_budget.clone();
     if let Some(clock) = &args.clock {
         inference.clock = clock.clone();
     }
@@ -346,7 +350,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         store: store.clone(),
         keyring,
         public_run_url,
-        max_body_bytes: args.max_body_bytes,
+        body_limits: modelgate_body::BodyLimits {
+            max_bytes: args.max_body_bytes,
+            timeout: args.body_timeout(),
+            budget: body_budget,
+        },
         token_ttl_seconds: args.access_token_ttl,
         auth_throttle: Default::default(),
         listener: Some(Arc::new(SnapshotReloader { snapshot: snapshot.clone(), store: store.clone() })),
@@ -365,12 +373,20 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
                 .route("/metrics", metrics)
         }
     };
+    let panics_counted = inference.clone();
+    let control_app = modelgate_control_plane::catch_panics(
+        control_app,
+        Arc::new(move || panics_counted.metrics.handler_panicked("control")),
+    );
     let (stop, stopped) = watch::channel(false);
-    let header_timeout = (args.header_timeout > 0).then(|| std::time::Duration::from_secs(args.header_timeout));
-    let mut planes = vec![spawn_plane(api_listener, Plane::Control(control_app), header_timeout, stopped.clone())];
+    let times = serve::ConnectionTimes {
+        header_timeout: (args.header_timeout > 0).then(|| std::time::Duration::from_secs(args.header_timeout)),
+        drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+    };
+    let mut planes = vec![spawn_plane(api_listener, Plane::Control(control_app), times, stopped.clone())];
     if let Some(run_listener) = run_listener {
         let inference = Plane::Inference(modelgate_inference::app(inference));
-        planes.push(spawn_plane(run_listener, inference, header_timeout, stopped.clone()));
+        planes.push(spawn_plane(run_listener, inference, times, stopped.clone()));
     }
     if args.role != Role::Inference {
         planes.push(spawn_usage_retention(store.clone(), args.usage_retention_days, stopped.clone()));

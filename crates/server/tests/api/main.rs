@@ -8,6 +8,7 @@ mod common;
 mod postgres_support;
 
 mod connections;
+mod hardening;
 mod identity;
 mod inference;
 mod models;
