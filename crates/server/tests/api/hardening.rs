@@ -252,3 +252,57 @@ async fn shutdown_ends_streams_open_past_the_drain_timeout_and_records_their_usa
     assert_eq!(status, StatusCode::OK, "{usage}");
     assert_eq!(usage["totals"]["requests"], 1, "{usage}");
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_the_documented_object_is_refused_naming_what_is_wrong() {
+    let server = TestServer::start().await;
+    // An array is not the object the schema documents: no key is made from it.
+    for body in [json!([null, null]), json!(["x", 3]), json!("name"), json!(7)] {
+        let (status, answer) = server.post("/users/me/api_keys", body.clone()).await;
+        assert!(assert_error(status, &answer, StatusCode::BAD_REQUEST).contains("JSON object"), "{body}: {answer}");
+    }
+    let (_, keys) = server.get("/users/me/api_keys").await;
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "only the bootstrap key: {keys}");
+
+    // A typo is refused by name instead of silently dropping the policy its author believes in.
+    let policy = json!({"metadata": {"name": "tiny"}, "spec": {"type": "maxToken", "maxTokens": {"granularity": "minute", "step": 1, "total": 10}}});
+    assert_eq!(server.post("/policies", policy).await.0, StatusCode::OK);
+    let connection =
+        json!({"metadata": {"name": "c"}, "spec": {"integration": "openai", "secret": {"apiKey": "sk-x"}}});
+    assert_eq!(server.post("/integrations/connections", connection).await.0, StatusCode::OK);
+    let typo = json!({"metadata": {"name": "m"}, "spec": {"integrationConnections": ["c"], "polices": ["tiny"],
+        "runtime": {"type": "openai", "model": "gpt-4o-mini", "tmeout": 3}}});
+    let (status, answer) = server.post("/models", typo).await;
+    let message = assert_error(status, &answer, StatusCode::BAD_REQUEST);
+    assert!(message.contains("'spec.polices'") && message.contains("'spec.runtime.tmeout'"), "{message}");
+    assert_eq!(server.get("/models/m").await.0, StatusCode::NOT_FOUND, "nothing was saved");
+
+    // What the reference documents is accepted, read-only fields and a manifest's envelope included.
+    let model = json!({"apiVersion": "blaxel.ai/v1alpha1", "kind": "Model",
+        "metadata": {"name": "m", "workspace": "default", "createdAt": "2026-01-01T00:00:00Z", "labels": {"team": "a"}},
+        "spec": {"integrationConnections": ["c"], "policies": ["tiny"], "runtime": {"type": "openai", "model": "gpt-4o-mini"}},
+        "status": "DEPLOYED", "events": [{"type": "x"}]});
+    let (status, answer) = server.post("/models", model).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["spec"]["policies"], json!(["tiny"]));
+}
+
+#[tokio::test]
+async fn a_model_called_without_a_provider_path_is_a_404_naming_its_paths() {
+    let n = node(|_| {}).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{}/default/models/gpt", n.run))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "application/json")
+        .body(CHAT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "ROUTE_NOT_FOUND", "{body}");
+    assert_eq!(body["error"]["retryable"], false, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("/v1/chat/completions"), "{body}");
+    assert_eq!(n.mock.request_count(), 0, "nothing went upstream");
+}
