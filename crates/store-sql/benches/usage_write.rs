@@ -12,7 +12,7 @@
 #[path = "../../store/tests/support/postgres.rs"]
 mod postgres_support;
 
-use modelgate_store::{Store, UsageRecord, UsageWriter};
+use modelgate_store::{Store, UsageRecord, UsageRecordId, UsageWriter};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,7 @@ async fn run(engine: &str, store: Arc<dyn Store>) {
 /// A record as the inference plane makes one: ten models, a hundred keys.
 fn record(at: i64, i: u64) -> UsageRecord {
     UsageRecord {
+        id: Some(UsageRecordId::next()),
         at: at + i as i64,
         workspace: "default".into(),
         model: format!("model-{}", i % 10),

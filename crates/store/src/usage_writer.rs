@@ -314,6 +314,7 @@ mod tests {
 
     fn usage(at: Micros) -> UsageRecord {
         UsageRecord {
+            id: None,
             at,
             workspace: "ws".into(),
             model: "m".into(),
