@@ -19,3 +19,4 @@ mod shared_limits;
 mod tidy;
 mod translation;
 mod usage;
+mod usage_spool;
