@@ -38,6 +38,9 @@ use tokio::time::MissedTickBehavior;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest the shutdown flush writes to the store; what is left then is spooled.
 pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(10);
+/// Longest one replay runs before the task looks at its queue and stop signal again (a large spool
+/// is replayed over several turns).
+const REPLAY_SLICE: Duration = Duration::from_secs(2);
 /// Least time between two error lines about dropped records.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -504,12 +507,13 @@ impl Batcher {
     }
 
     /// Stores the spooled records in order, a batch at a time, until the spool is empty, the
-    /// store fails or the shutdown deadline passes. Records arriving meanwhile are spooled
-    /// behind them.
+    /// store fails, [`REPLAY_SLICE`] has passed or the shutdown deadline has. Records arriving
+    /// meanwhile are spooled behind them.
     async fn replay(&mut self) {
         let Some(spool) = self.spool.clone() else { return };
         let max = self.max_batch;
-        while self.spooled() && !self.past_deadline() {
+        let slice_ends = Instant::now() + REPLAY_SLICE;
+        while self.spooled() && !self.past_deadline() && Instant::now() < slice_ends {
             let reader = spool.clone();
             let batch = match blocking(move || lock(&reader).read(max)).await {
                 Some(Ok(batch)) => batch,
