@@ -476,6 +476,7 @@ mod tests {
         ttfb: Option<i64>,
     ) -> UsageRecord {
         UsageRecord {
+            id: None,
             at: T0 + seconds * SECOND,
             workspace: "ws".into(),
             model: model.into(),

@@ -122,11 +122,11 @@ impl InferencePlane {
 }
 
 impl InferencePlane {
-    /// The Prometheus text exposition; `usage_dropped` comes from the usage writer.
-    pub fn render_metrics(&self, usage_dropped: u64) -> String {
+    /// The Prometheus text exposition; `usage` comes from the usage writer.
+    pub fn render_metrics(&self, usage: modelgate_store::UsageWriterStats) -> String {
         let snapshot = self.snapshot.get();
         let age = snapshot.built_at.and_then(|t| t.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64());
-        self.metrics.render(age, snapshot.route_count(), usage_dropped, &self.limiter)
+        self.metrics.render(age, snapshot.route_count(), usage, &self.limiter)
     }
 }
 

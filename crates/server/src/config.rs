@@ -113,6 +113,17 @@ pub struct ServeArgs {
     /// (0 keeps them forever).
     #[arg(long, env = "MODELGATE_USAGE_RETENTION_DAYS", default_value_t = 90)]
     pub usage_retention_days: u64,
+    /// Usage records held in memory before they are written (or spooled); a record that finds
+    /// the queue full is dropped. Hold at least a few seconds of requests.
+    #[arg(long, env = "MODELGATE_USAGE_QUEUE_SIZE", default_value_t = modelgate_store::UsageWriter::DEFAULT_CAPACITY)]
+    pub usage_queue_size: usize,
+    /// Directory of the usage spool (`usage-spool.jsonl`), where usage records wait while the
+    /// database cannot take them; default: the data directory. One node per directory.
+    #[arg(long, env = "MODELGATE_USAGE_SPOOL_DIR")]
+    pub usage_spool_dir: Option<PathBuf>,
+    /// Largest size of the usage spool, in bytes; records beyond are dropped (counted and logged).
+    #[arg(long, env = "MODELGATE_USAGE_SPOOL_MAX_BYTES", default_value_t = modelgate_store::UsageWriter::DEFAULT_SPOOL_MAX_BYTES)]
+    pub usage_spool_max_bytes: u64,
     /// Redis (or Valkey) URL, `redis://[:password@]host:6379[/db]` or `rediss://` for TLS: with it,
     /// maxToken and rate-limit windows are counted there and hold across nodes. Without it, or
     /// while it does not answer, each node counts its own.
@@ -157,6 +168,9 @@ impl ServeArgs {
             location: None,
             resync_interval: 30,
             usage_retention_days: 90,
+            usage_queue_size: modelgate_store::UsageWriter::DEFAULT_CAPACITY,
+            usage_spool_dir: None,
+            usage_spool_max_bytes: modelgate_store::UsageWriter::DEFAULT_SPOOL_MAX_BYTES,
             redis_url: None,
             redis_prefix: "modelgate".to_string(),
             redis_timeout_ms: 200,
@@ -186,6 +200,22 @@ impl ServeArgs {
             connect: Duration::from_secs(self.connect_timeout.max(1)),
             first_byte: Duration::from_secs(self.first_byte_timeout.max(1)),
             idle: Duration::from_secs(self.idle_timeout.max(1)),
+        }
+    }
+
+    /// How usage records are queued and where they are spooled: nodes that run the inference
+    /// plane (the only ones recording usage) spool to the spool directory, by default the data
+    /// directory; a control node has no spool (it would replay another process's).
+    pub fn usage_writer(&self) -> modelgate_store::UsageWriterSettings {
+        let spool_dir = match self.role {
+            Role::Control => None,
+            Role::All | Role::Inference => Some(self.usage_spool_dir.clone().unwrap_or_else(|| self.data_dir.clone())),
+        };
+        modelgate_store::UsageWriterSettings {
+            capacity: self.usage_queue_size,
+            spool_dir,
+            spool_max_bytes: self.usage_spool_max_bytes,
+            ..modelgate_store::UsageWriterSettings::default()
         }
     }
 
@@ -241,6 +271,20 @@ mod tests {
         let default = with_url(dir.path(), None).unwrap();
         assert_eq!(default, format!("sqlite://{}", dir.path().join("data").join("modelgate.db").display()));
         assert!(dir.path().join("data").is_dir(), "the default creates the data directory");
+    }
+
+    #[test]
+    fn usage_spools_in_the_data_directory_unless_told_and_never_on_a_control_node() {
+        let mut args = ServeArgs::ephemeral(PathBuf::from("/var/lib/modelgate"));
+        let settings = args.usage_writer();
+        assert_eq!(settings.spool_dir.as_deref(), Some(std::path::Path::new("/var/lib/modelgate")));
+        assert_eq!((settings.capacity, settings.spool_max_bytes), (10_000, 1 << 30));
+        args.usage_spool_dir = Some(PathBuf::from("/spool"));
+        args.usage_queue_size = 50;
+        let settings = args.usage_writer();
+        assert_eq!((settings.spool_dir.as_deref(), settings.capacity), (Some(std::path::Path::new("/spool")), 50));
+        args.role = Role::Control;
+        assert_eq!(args.usage_writer().spool_dir, None);
     }
 
     #[test]

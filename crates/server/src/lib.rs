@@ -317,12 +317,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let snapshot = Arc::new(
         SnapshotHandle::load(store.clone(), keyring.clone()).await.context("cannot build the route snapshot")?,
     );
-    let (usage_writer, usage_task) = UsageWriter::spawn(
-        store.clone(),
-        UsageWriter::DEFAULT_CAPACITY,
-        UsageWriter::DEFAULT_MAX_BATCH,
-        UsageWriter::DEFAULT_FLUSH_EVERY,
-    );
+    let (usage_writer, usage_task) = UsageWriter::spawn(store.clone(), args.usage_writer());
     let location = NodeLocation {
         country: args.location_country.clone(),
         continent: args.location_continent.clone(),
@@ -363,7 +358,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let metrics_source = inference.clone();
     // Prometheus scrapes the control-plane listener, which is meant to stay internal.
     let metrics = axum::routing::get(move || {
-        let text = metrics_source.render_metrics(usage_counters.dropped());
+        let text = metrics_source.render_metrics(usage_counters.stats());
         async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text) }
     });
     let control_app = match args.role {

@@ -66,6 +66,7 @@ suite! {
         usage_round_trips_in_a_half_open_range_by_workspace_and_model,
         old_usage_expires,
         a_large_usage_batch_is_written_whole,
+        a_usage_batch_written_twice_is_stored_once,
         deleting_a_workspace_deletes_its_usage_only;
     url:
         reopening_keeps_everything,
@@ -205,6 +206,7 @@ fn service_account(client_id: &str, workspace: &str, at: Micros) -> ServiceAccou
 
 fn usage(workspace: &str, model: &str, at: Micros) -> UsageRecord {
     UsageRecord {
+        id: None,
         at,
         workspace: workspace.into(),
         model: model.into(),
@@ -992,6 +994,24 @@ async fn a_large_usage_batch_is_written_whole(store: Arc<dyn Store>) {
     store.insert_usage(&same_instant).await.unwrap();
     let tied = store.query_usage(&usage_query("ws", Some("tie"), 0, i64::MAX)).await.unwrap();
     assert_eq!(tied, same_instant, "records of one instant keep their insertion order");
+}
+
+async fn a_usage_batch_written_twice_is_stored_once(store: Arc<dyn Store>) {
+    // 111 records: the statements of 100, 10 and 1 rows all meet a stored id.
+    let batch: Vec<UsageRecord> =
+        (0..111).map(|i| UsageRecord { id: Some(UsageRecordId::next()), ..usage("ws", "m", i) }).collect();
+    store.insert_usage(&batch).await.unwrap();
+    // Replayed after an ambiguous failure, and again inside a larger batch with new records.
+    store.insert_usage(&batch).await.unwrap();
+    let newer: Vec<UsageRecord> =
+        (111..120).map(|i| UsageRecord { id: Some(UsageRecordId::next()), ..usage("ws", "m", i) }).collect();
+    store.insert_usage(&[batch.clone(), newer.clone()].concat()).await.unwrap();
+    let stored = store.query_usage(&usage_query("ws", None, 0, 1_000)).await.unwrap();
+    assert_eq!(stored, [batch, newer].concat(), "each id once, ids read back");
+    // Records without an id (rows from before ids) are never taken for duplicates.
+    let old = usage("ws", "old", 5);
+    store.insert_usage(&[old.clone(), old.clone()]).await.unwrap();
+    assert_eq!(store.query_usage(&usage_query("ws", Some("old"), 0, 1_000)).await.unwrap(), [old.clone(), old]);
 }
 
 async fn deleting_a_workspace_deletes_its_usage_only(store: Arc<dyn Store>) {

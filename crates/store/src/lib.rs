@@ -13,11 +13,15 @@
 
 mod change;
 mod records;
+mod usage_spool;
 mod usage_writer;
 
 pub use change::{ChangeFeed, ChangeSource, ConfigChange};
 pub use records::*;
-pub use usage_writer::{UsageWriter, UsageWriterTask};
+pub use usage_spool::SPOOL_FILE;
+pub use usage_writer::{
+    UsageWriter, UsageWriterSettings, UsageWriterStats, UsageWriterTask, SHUTDOWN_BUDGET, WRITE_TIMEOUT,
+};
 
 use async_trait::async_trait;
 use modelgate_domain::secret_box::SealedSecret;

@@ -7,7 +7,7 @@ use crate::gateway_error::GatewayError;
 use crate::relay::OnFinish;
 use crate::usage_tap::Usage;
 use axum::response::{IntoResponse, Response};
-use modelgate_domain::usage::UsageRecord;
+use modelgate_domain::usage::{UsageRecord, UsageRecordId};
 use std::time::Duration;
 
 impl RequestContext {
@@ -22,6 +22,7 @@ impl RequestContext {
             state.metrics.upstream_first_byte(provider, ttfb.as_secs_f64());
         }
         state.usage.record(UsageRecord {
+            id: Some(UsageRecordId::next()),
             at: self.at,
             workspace: route.workspace.clone(),
             model: route.name.clone(),

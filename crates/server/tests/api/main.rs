@@ -20,3 +20,4 @@ mod shared_limits;
 mod tidy;
 mod translation;
 mod usage;
+mod usage_spool;

@@ -19,6 +19,7 @@ type Row = (&'static str, &'static str, i64, u16, (i64, i64), i64, Option<i64>);
 
 fn usage((workspace, model, seconds, status, tokens, latency, ttfb): Row) -> UsageRecord {
     UsageRecord {
+        id: None,
         at: T0 + seconds * SECOND,
         workspace: workspace.into(),
         model: model.into(),
