@@ -21,6 +21,8 @@ mod models;
 mod oauth;
 mod openapi;
 mod policies;
+#[cfg(test)]
+mod properties;
 mod service_accounts;
 mod throttle;
 mod usage;

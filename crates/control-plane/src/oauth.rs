@@ -82,18 +82,18 @@ fn basic_credentials(request: &Request) -> Result<Option<(String, String)>, OAut
     Ok(Some((id.to_string(), secret.to_string())))
 }
 
-async fn read_body(request: Request, state: &Arc<ControlPlane>) -> Result<TokenRequest, OAuthError> {
+async fn read_body(request: Request, limits: &modelgate_body::BodyLimits) -> Result<TokenRequest, OAuthError> {
     let content_type =
         request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let (parts, body) = request.into_parts();
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let bytes = match modelgate_body::read(body, declared, &state.body_limits).await {
+    let bytes = match modelgate_body::read(body, declared, limits).await {
         Ok(body) => body.into_bytes(),
         Err(error) => return Err(unreadable_body(error)),
     };
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-        let axum::Form(body) = axum::Form::<TokenRequest>::from_request(request, state)
+        let axum::Form(body) = axum::Form::<TokenRequest>::from_request(request, &())
             .await
             .map_err(|e| OAuthError::bad("invalid_request", format!("the form body is not valid: {e}")))?;
         return Ok(body);
@@ -127,7 +127,7 @@ async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Resu
     parts.extensions.clear();
     let request = Request::from_parts(parts, body);
     let basic = basic_credentials(&request)?;
-    let body = read_body(request, &state).await?;
+    let body = read_body(request, &state.body_limits).await?;
     match body.grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {
@@ -193,4 +193,81 @@ async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Resu
         expires_in: state.token_ttl_seconds,
         scope: account.scopes.join(" "),
     }))
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, header_bytes};
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn request(content_type: &str, authorization: Option<HeaderValue>, body: Vec<u8>) -> Request {
+        let mut request = Request::new(axum::body::Body::from(body));
+        *request.method_mut() = axum::http::Method::POST;
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            request.headers_mut().insert(CONTENT_TYPE, value);
+        }
+        if let Some(value) = authorization {
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        request
+    }
+
+    fn limits() -> modelgate_body::BodyLimits {
+        modelgate_body::BodyLimits::new(1024, None, 1 << 20)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().build().unwrap()
+    }
+
+    /// Every byte percent-encoded.
+    fn encode(text: &str) -> String {
+        text.bytes().map(|byte| format!("%{byte:02X}")).collect()
+    }
+
+    const FORM: &str = "grant_type=client_credentials&client_id=sa_0123&client_secret=mgs_abc%2B%2F";
+    const JSON: &str = r#"{"grant_type":"client_credentials","client_id":"sa_0123","client_secret":"mgs_abc"}"#;
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any Authorization header is client credentials, none, or `invalid_client`; the
+        /// credentials of a well-formed one come back as sent.
+        #[test]
+        fn any_basic_header_is_read_or_refused(
+            value in header_bytes(vec![format!("Basic {}", STANDARD.encode("sa_1:mgs_x")), "basic Og==".into(), "Bearer x".into()]),
+            id in "[^:]{0,12}",
+            secret in ".{0,12}",
+        ) {
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                if let Err(error) = basic_credentials(&request("", Some(value), Vec::new())) {
+                    prop_assert_eq!((error.status, error.error), (StatusCode::UNAUTHORIZED, "invalid_client"));
+                }
+            }
+            let valid = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))).unwrap();
+            prop_assert_eq!(basic_credentials(&request("", Some(valid), Vec::new())).unwrap(), Some((id, secret)));
+        }
+
+        /// Any token request body, form or JSON or neither, is read or refused with
+        /// `invalid_request`; a form's fields come back as encoded.
+        #[test]
+        fn any_token_request_body_is_read_or_refused(
+            body in header_bytes(vec![FORM.into(), JSON.into()]),
+            content_type in proptest::sample::select(&["application/x-www-form-urlencoded", "application/json", "text/plain", "application/x-www-form-urlencoded; charset=utf-8"][..]),
+            fields in proptest::array::uniform3(proptest::option::of(".{0,12}")),
+        ) {
+            let runtime = runtime();
+            if let Err(error) = runtime.block_on(read_body(request(content_type, None, body), &limits())) {
+                prop_assert_eq!((error.status, error.error), (StatusCode::BAD_REQUEST, "invalid_request"));
+            }
+            let form: Vec<String> = ["grant_type", "client_id", "client_secret"].iter().zip(&fields)
+                .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={}", encode(v))))
+                .collect();
+            let form = request("application/x-www-form-urlencoded", None, form.join("&").into_bytes());
+            let read = runtime.block_on(read_body(form, &limits())).unwrap();
+            prop_assert_eq!([read.grant_type, read.client_id, read.client_secret], fields);
+        }
+    }
 }

@@ -15,6 +15,8 @@ mod gateway_error;
 mod json_scan;
 pub mod limiter;
 pub mod metrics;
+#[cfg(test)]
+mod properties;
 pub mod redis_counters;
 pub mod relay;
 mod request_path;
