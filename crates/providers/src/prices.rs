@@ -21,8 +21,9 @@
 //! # How a model name is resolved
 //! [`PriceCatalogue::lookup`] tries, within the runtime type's table, in order:
 //! 1. the name exactly as the route sends it (case matters: `Phi-4`);
-//! 2. the name without a provider prefix: everything up to the last `models/` (Gemini's
-//!    `models/gemini-2.5-pro`, Vertex's `projects/p/locations/l/publishers/google/models/...`),
+//! 2. the name without a provider prefix: a leading `models/` or everything up to the last
+//!    `/models/` (Gemini's `models/gemini-2.5-pro`, Vertex's
+//!    `projects/p/locations/l/publishers/google/models/...`),
 //!    else a first path segment naming a provider (`openai/gpt-4o`, `gemini/...`, `vertex_ai/...`;
 //!    see `names::PROVIDER_PREFIXES`). Other slashes are part of the name (Groq's
 //!    `openai/gpt-oss-120b` is found at step 1);

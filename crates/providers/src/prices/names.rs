@@ -33,8 +33,11 @@ pub(super) fn candidates(model: &str) -> impl Iterator<Item = &str> {
 
 /// `models/gemini-2.5-pro` -> `gemini-2.5-pro`; `openai/gpt-4o` -> `gpt-4o`; other names as given.
 fn without_provider_prefix(model: &str) -> &str {
-    if let Some(at) = model.rfind("models/") {
-        return &model[at + "models/".len()..];
+    if let Some(name) = model.strip_prefix("models/") {
+        return name;
+    }
+    if let Some(at) = model.rfind("/models/") {
+        return &model[at + "/models/".len()..];
     }
     match model.split_once('/') {
         Some((head, rest)) if PROVIDER_PREFIXES.contains(&head) => rest,
@@ -102,6 +105,7 @@ mod tests {
             ),
             // A slash that is part of the name stays; so do numbers that are not a snapshot.
             ("meta-llama/llama-3.3-70b", &["meta-llama/llama-3.3-70b", "meta-llama/llama-3.3-70b"]),
+            ("acme/custom-models/gpt-4o", &["acme/custom-models/gpt-4o", "acme/custom-models/gpt-4o"]),
             ("gpt-4-0613", &["gpt-4-0613", "gpt-4-0613"]),
             ("mistral-large-2411", &["mistral-large-2411", "mistral-large-2411"]),
             ("-001", &["-001", "-001"]),
