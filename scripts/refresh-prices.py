@@ -78,6 +78,12 @@ def runtime_type(provider):
 
 def price_of(entry):
     price = {}
+    # An image model's output tokens are image tokens (gpt-image-1: `usage.output_tokens`); where
+    # litellm gives neither a text output price nor a per-image price, the image token price is
+    # the output price (with a per-image price, images are priced per image, not twice).
+    no_output_price = "output_cost_per_token" not in entry and "output_cost_per_image" not in entry
+    if entry.get("mode") == "image_generation" and no_output_price:
+        entry = {**entry, "output_cost_per_token": entry.get("output_cost_per_image_token")}
     for field, ours in FIELDS:
         value = entry.get(field)
         if ours in price or isinstance(value, bool) or not isinstance(value, (int, float)):

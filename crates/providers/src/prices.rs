@@ -62,7 +62,7 @@ const EMBEDDED: &str = include_str!("../data/prices.json");
 pub struct ModelPrice {
     /// Per input token not read from or written to a cache.
     pub input: f64,
-    /// Per output token (reasoning tokens included).
+    /// Per output token (reasoning tokens included; an image model's image tokens).
     pub output: f64,
     /// Per input token read from the provider's prompt cache.
     pub cache_read: Option<f64>,

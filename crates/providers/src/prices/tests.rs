@@ -62,8 +62,11 @@ fn real_names_resolve_to_their_prices() {
         let resolved = catalogue.resolve(runtime_type, model);
         assert_eq!(resolved, Some((entry, &expected)), "{} {model}", runtime_type.as_str());
     }
-    let image = catalogue.lookup(RuntimeType::Gemini, "imagen-3.0-generate-001").unwrap();
-    assert_eq!(image.per_image, 0.04);
+    // Image models: per image (Imagen), or per image token as output (gpt-image-1).
+    let imagen = catalogue.lookup(RuntimeType::Gemini, "imagen-3.0-generate-001").unwrap();
+    assert_eq!((imagen.per_image, imagen.output), (0.04, 0.0));
+    let gpt_image = catalogue.lookup(RuntimeType::Openai, "gpt-image-1").unwrap();
+    assert_eq!((gpt_image.input, gpt_image.output, gpt_image.per_image), (5e-6, 4e-5, 0.0));
 }
 
 #[test]
