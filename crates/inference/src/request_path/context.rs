@@ -2,6 +2,7 @@
 //! from one snapshot, and moved (not copied) into the relay that records the request at its end.
 
 use crate::caller::Caller;
+use crate::reservation::Reservation;
 use crate::snapshot::Route;
 use crate::InferencePlane;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub(super) struct RequestContext {
     pub started: Instant,
     /// The same moment, in microseconds since the Unix epoch (the usage record's time).
     pub at: i64,
+    /// What the request holds in its route's maxToken windows (settled when it is recorded).
+    pub reservation: Option<Reservation>,
 }
 
 impl RequestContext {
