@@ -15,7 +15,7 @@ impl RequestContext {
     pub fn record(&self, status: u16, usage: Usage, ttfb: Option<Duration>) {
         let state = &self.state;
         let route = &self.route;
-        state.limiter.settle(route, self.counted_as(), self.reservation, usage, state.clock.now_secs());
+        state.limiter.settle(route, self.counted_as(), self.take_reservation(), usage, state.clock.now_secs());
         let provider = route.runtime_type.as_str();
         state.metrics.request(&route.workspace, &route.name, provider, status, usage.input, usage.output);
         if let Some(ttfb) = ttfb {

@@ -134,7 +134,15 @@ async fn serve(
         Err(error) => return error.into_response(),
     };
     drop(snapshot);
-    let mut context = RequestContext { state: state.clone(), route, caller, started, at, reservation: None };
+    let mut context = RequestContext {
+        state: state.clone(),
+        route,
+        caller,
+        started,
+        at,
+        reservation: None,
+        settled: Default::default(),
+    };
     match request_filter::admit(&context, &bytes).await {
         Ok(reservation) => context.reservation = reservation,
         Err(error) => return context.fail(error),

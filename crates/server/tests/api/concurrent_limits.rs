@@ -130,13 +130,19 @@ pub fn check(setting: &str, body: &Value, outcome: &Outcome) {
     assert!(outcome.spent <= bound, "{setting}: {} tokens spent, over the bound {bound}", outcome.spent);
 }
 
-#[tokio::test]
-async fn fifty_concurrent_clients_spend_within_the_bound_on_one_node() {
+/// A node whose clock stands still (one window for the whole test), and its inference URL.
+async fn node() -> (TestServer, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut args = args_for(dir.path());
     args.clock = Some(Arc::new(FixedClock));
     let server = TestServer::start_with(dir, args).await;
     let run = format!("http://{}", server.server.as_ref().unwrap().run_addr.unwrap());
+    (server, run)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_clients_spend_within_the_bound_on_one_node() {
+    let (server, run) = node().await;
     let mock = mock().await;
 
     // No maximum named: each reserves the default (more than it uses), so the limit holds.
@@ -151,4 +157,29 @@ async fn fifty_concurrent_clients_spend_within_the_bound_on_one_node() {
     let underestimated = body(Some(100));
     let outcome = spend(&server.client, std::slice::from_ref(&run), "underestimated", &underestimated).await;
     check("one node, max_tokens 100", &underestimated, &outcome);
+}
+
+/// A client that gives up before the provider answers (its request is dropped, never recorded)
+/// gives its reservation back: the window is not held until it ends.
+#[tokio::test]
+async fn a_request_the_client_abandons_gives_its_reservation_back() {
+    let (server, run) = node().await;
+    let mock = mock().await;
+    limited_model(&server, &mock, "abandoned").await;
+    let url = format!("{run}/default/models/abandoned/v1/chat/completions");
+    // Each request reserves 256 + 12 tokens: three do not fit in 1,000 at once.
+    let send = |delay_ms: &'static str| {
+        server.client.post(&url).bearer_auth(ADMIN_KEY).header("x-mock-delay-ms", delay_ms).json(&body(None))
+    };
+    for _ in 0..3 {
+        let gave_up = send("60000").timeout(std::time::Duration::from_millis(300)).send().await;
+        assert!(gave_up.unwrap_err().is_timeout());
+    }
+    let admitted = async || send("0").send().await.unwrap().status() == StatusCode::OK;
+    let mut waited = std::time::Duration::ZERO;
+    while !admitted().await {
+        assert!(waited < std::time::Duration::from_secs(5), "the abandoned requests still hold the window");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += std::time::Duration::from_millis(50);
+    }
 }
