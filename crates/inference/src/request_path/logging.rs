@@ -1,6 +1,6 @@
 //! The `logging` step: when a request ends, its usage record goes to the batch writer, its
-//! limit windows' reservation is settled to its tokens and its status goes to the metrics. Refusals after the route is known
-//! are recorded here too, with their status and no tokens.
+//! limit windows' reservation is settled to its tokens and its status goes to the metrics.
+//! Refusals after the route is known are recorded here too, with their status and no tokens.
 
 use super::context::RequestContext;
 use crate::gateway_error::GatewayError;
