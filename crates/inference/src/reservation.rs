@@ -19,6 +19,10 @@ pub const DEFAULT_OUTPUT_TOKENS: i64 = 256;
 /// Body bytes counted as one input token.
 pub const BYTES_PER_INPUT_TOKEN: usize = 4;
 
+/// The most tokens one request counts for, in any kind: what a client or a provider claims is
+/// untrusted, and a count past `i64` (or Redis's `HINCRBY`) must not turn into an error.
+const MAX_COUNTED: i64 = 1 << 40;
+
 /// The top-level body fields in which the client APIs bound a request's output.
 const OUTPUT_BOUNDS: [&[u8]; 3] = [b"max_tokens", b"max_completion_tokens", b"max_output_tokens"];
 
@@ -35,10 +39,10 @@ impl Amounts {
     /// `self + other`, field by field.
     pub fn plus(self, other: Amounts) -> Amounts {
         Amounts {
-            input: self.input + other.input,
-            output: self.output + other.output,
-            total: self.total + other.total,
-            requests: self.requests + other.requests,
+            input: self.input.saturating_add(other.input),
+            output: self.output.saturating_add(other.output),
+            total: self.total.saturating_add(other.total),
+            requests: self.requests.saturating_add(other.requests),
         }
     }
 
@@ -77,13 +81,14 @@ impl Reservation {
     }
 
     /// What settling to `usage` adds to the window of `limit`: actual - reserved per kind (may
-    /// be negative); the request itself stays counted.
+    /// be negative; a provider's count is taken between 0 and [`MAX_COUNTED`]); the request
+    /// itself stays counted.
     pub fn settlement(&self, limit: &TokenLimit, usage: Usage) -> Amounts {
         let reserved = self.reserved(limit);
         Amounts {
-            input: usage.input - reserved.input,
-            output: usage.output - reserved.output,
-            total: usage.total - reserved.total,
+            input: plausible(usage.input) - reserved.input,
+            output: plausible(usage.output) - reserved.output,
+            total: plausible(usage.total) - reserved.total,
             requests: 0,
         }
     }
@@ -105,9 +110,13 @@ pub fn over_limit(limit: &TokenLimit, counted: Amounts, wanted: Amounts) -> bool
 
 fn bounded(estimate: i64, threshold: Option<i64>) -> i64 {
     match threshold {
-        Some(t) if t > 0 => estimate.clamp(1, t),
-        _ => estimate.max(0),
+        Some(t) if t > 0 => plausible(estimate).clamp(1, t),
+        _ => plausible(estimate),
     }
+}
+
+fn plausible(count: i64) -> i64 {
+    count.clamp(0, MAX_COUNTED)
 }
 
 /// The tokens a request with `body` may use: see the module's documentation.
@@ -166,5 +175,85 @@ mod tests {
         assert!(over_limit(&total_100, counted(61), wanted(40)));
         assert!(over_limit(&total_100, counted(100), wanted(1)));
         assert!(!over_limit(&limit("minute", 1, 0), counted(1_000_000), wanted(1)), "0 is not evaluated");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near};
+    use crate::token_limits::test_support::limit;
+    use modelgate_domain::PolicyMaxTokens;
+    use proptest::prelude::*;
+
+    const SAMPLES: [&str; 3] = [
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi \"there\""}],"max_tokens":256}"#,
+        r#"{"model":"o3","input":[{"role":"user","content":"x"}],"max_output_tokens":9999999999999999999}"#,
+        r#"{"messages":[{"role":"user","content":[{"type":"text","text":"{\"max_tokens\":1}"}]}],"max_completion_tokens":-1}"#,
+    ];
+
+    /// What any body's estimate keeps to.
+    fn well_formed(body: &[u8]) -> Result<(), TestCaseError> {
+        let estimate = estimate(body);
+        prop_assert_eq!(estimate.input, i64::try_from(body.len().div_ceil(BYTES_PER_INPUT_TOKEN)).unwrap());
+        prop_assert!(estimate.output >= 0);
+        prop_assert_eq!(estimate.total, estimate.input.saturating_add(estimate.output));
+        Ok(())
+    }
+
+    fn thresholds() -> impl Strategy<Value = Option<i64>> {
+        proptest::option::of(prop_oneof![Just(0i64), 1i64..1_000_000, any::<i64>()])
+    }
+
+    fn usage() -> impl Strategy<Value = Usage> {
+        (any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(input, output, total)| Usage { input, output, total })
+    }
+
+    proptest! {
+        #![proptest_config(config(2000))]
+
+        #[test]
+        fn any_bytes_have_an_estimate(body in proptest::collection::vec(any::<u8>(), 0..96)) {
+            well_formed(&body)?;
+        }
+
+        #[test]
+        fn bytes_near_a_request_have_an_estimate(body in near(&SAMPLES)) {
+            well_formed(&body)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(500))]
+
+        /// A body naming one bound among other fields: the estimate's output is that bound.
+        #[test]
+        fn a_named_bound_is_read(bound in 0i64..10_000_000, field in 0usize..3, text in r#"[a-z "{}\\]{0,20}"#) {
+            let name = std::str::from_utf8(OUTPUT_BOUNDS[field]).unwrap();
+            let body = serde_json::json!({"messages": [{"role": "user", "content": text}], name: bound});
+            prop_assert_eq!(estimate(&serde_json::to_vec(&body).unwrap()).output, bound);
+        }
+
+        /// Whatever the estimate, the thresholds and the usage a provider claims: a reservation
+        /// is between 1 and each threshold, and settling never overflows.
+        #[test]
+        fn reservations_and_settlements_stay_in_range(
+            estimate in usage(),
+            (input, output, total) in (thresholds(), thresholds(), thresholds()),
+            actual in usage(),
+        ) {
+            let mut limit = limit("minute", 1, 0);
+            limit.limits = PolicyMaxTokens { input, output, total, ..limit.limits };
+            let reservation = Reservation { estimate, at: 0 };
+            let reserved = reservation.reserved(&limit);
+            for (amount, threshold) in [(reserved.input, input), (reserved.output, output), (reserved.total, total)] {
+                prop_assert!((0..=MAX_COUNTED).contains(&amount));
+                if let Some(t) = threshold.filter(|t| *t > 0) {
+                    prop_assert!((1..=t).contains(&amount));
+                }
+            }
+            let settled = reservation.settlement(&limit, actual);
+            prop_assert_eq!(reserved.plus(settled).total, actual.total.clamp(0, MAX_COUNTED));
+        }
     }
 }
