@@ -20,6 +20,7 @@ mod properties;
 pub mod redis_counters;
 pub mod relay;
 mod request_path;
+pub mod reservation;
 mod route_table;
 pub mod snapshot;
 mod sse;

@@ -336,7 +336,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     if let Some(url) = &args.redis_url {
         let counters = modelgate_inference::RedisCounters::new(url, &args.redis_prefix, args.redis_timeout())
             .context("invalid MODELGATE_REDIS_URL")?;
-        inference.limiter = modelgate_inference::Limiter::shared(counters, inference.metrics.limit_local_fallbacks());
+        let fallbacks = inference.metrics.limit_local_fallbacks();
+        inference.limiter = modelgate_inference::Limiter::shared(counters, fallbacks, inference.clock.clone());
         tracing::info!("maxToken and rate-limit windows are shared through Redis");
     }
     let store_for_ready = store.clone();

@@ -134,9 +134,18 @@ async fn serve(
         Err(error) => return error.into_response(),
     };
     drop(snapshot);
-    let context = RequestContext { state: state.clone(), route, caller, started, at };
-    if let Err(error) = request_filter::admit(&context).await {
-        return context.fail(error);
+    let mut context = RequestContext {
+        state: state.clone(),
+        route,
+        caller,
+        started,
+        at,
+        reservation: None,
+        settled: Default::default(),
+    };
+    match request_filter::admit(&context, &bytes).await {
+        Ok(reservation) => context.reservation = reservation,
+        Err(error) => return context.fail(error),
     }
     let client = ClientRequest { method: &parts.method, path, query: parts.uri.query(), headers: &parts.headers };
     let response = proxy(context, &client, bytes).await;

@@ -7,6 +7,7 @@ mod common;
 #[path = "../../../store/tests/support/postgres.rs"]
 mod postgres_support;
 
+mod concurrent_limits;
 mod connections;
 mod hardening;
 mod identity;
