@@ -1071,7 +1071,10 @@ async fn postgres_nodes_opening_together_migrate_once() {
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(migrations, [(1, true), (2, true), (3, true)]);
+    // Each migration of the directory applied once, whatever their number.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
+    let expected: Vec<(i64, bool)> = (1..=files as i64).map(|version| (version, true)).collect();
+    assert_eq!(migrations, expected);
     pool.close().await;
     for store in stores {
         store.close().await;
