@@ -3,20 +3,23 @@
 //! with its percentiles, the sums per model, the sums per key). The records (one day, ten models,
 //! a hundred keys, latencies spread over four orders of magnitude) are inserted through the store
 //! API in batches of 1,000 into a fresh SQLite file and a fresh PostgreSQL schema
-//! (`MODELGATE_TEST_POSTGRES_URL`, else the default loopback database; skipped where PostgreSQL
-//! does not answer).
+//! (`MODELGATE_TEST_POSTGRES_URL`, else the default loopback database, vacuumed and analysed as
+//! autovacuum would; skipped where PostgreSQL does not answer).
 //!
 //! For comparison it also runs the way reports were made before the database summed them: every
 //! record of the range loaded (`query_usage`) and summed and sorted in Rust. Peak memory is the
 //! process's high-water mark (`VmHWM`, reset through `/proc/self/clear_refs` before each run)
-//! above its resident size when the run starts. Run: `cargo bench -p modelgate-store-sql --bench
-//! usage_query` (`USAGE_BENCH_RECORDS` sets another count).
+//! above its resident size when the run starts. Eight reports at once are timed too.
+//!
+//! Run: `cargo bench -p modelgate-store-sql --bench usage_query` (`USAGE_BENCH_RECORDS` sets
+//! another count).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../store/tests/support/postgres.rs"]
 mod postgres_support;
 
 use modelgate_store::{Store, UsageDimension, UsageFilter, UsageQuery, UsageRecord};
+use sqlx::Connection;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,14 +35,24 @@ async fn main() {
     println!("one usage report over {records} records (a day, 15-minute buckets, by model and by key):");
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    run("SQLite", modelgate_store_sql::open(&url).await.unwrap(), records).await;
+    let store = modelgate_store_sql::open(&url).await.unwrap();
+    insert(&*store, records).await;
+    run("SQLite", store, records).await;
     match postgres_support::TestSchema::create("usage query benchmark").await {
-        Some(schema) => run("PostgreSQL", modelgate_store_sql::open(&schema.url).await.unwrap(), records).await,
+        Some(schema) => {
+            let store = modelgate_store_sql::open(&schema.url).await.unwrap();
+            insert(&*store, records).await;
+            // What autovacuum does after a million inserts, before the clock starts.
+            let mut connection = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+            sqlx::raw_sql("VACUUM ANALYZE usage_records").execute(&mut connection).await.unwrap();
+            run("PostgreSQL", store, records).await
+        }
         None => println!("  PostgreSQL: skipped"),
     }
 }
 
-async fn run(engine: &str, store: Arc<dyn Store>, records: i64) {
+/// Inserts the day's `records` in batches of 1,000.
+async fn insert(store: &dyn Store, records: i64) {
     let started = Instant::now();
     let batch: Vec<i64> = (0..1_000).collect();
     for first in (0..records).step_by(1_000) {
@@ -47,21 +60,25 @@ async fn run(engine: &str, store: Arc<dyn Store>, records: i64) {
             batch.iter().map(|i| first + i).filter(|i| *i < records).map(|i| record(i, records)).collect();
         store.insert_usage(&chunk).await.unwrap();
     }
-    println!("  {engine:<10} inserted in {:.1} s", started.elapsed().as_secs_f64());
+    println!("  inserted in {:.1} s", started.elapsed().as_secs_f64());
+}
 
+async fn run(engine: &str, store: Arc<dyn Store>, records: i64) {
     let filter =
         UsageFilter { workspace: "default".into(), from: START, to: START + DAY_MICROS, ..UsageFilter::default() };
+    let report = || async {
+        let series = store.usage_series(&filter, INTERVAL).await.unwrap();
+        let models = store.usage_groups(&filter, &[UsageDimension::Model], 1_000).await.unwrap();
+        let keys = store.usage_groups(&filter, &[UsageDimension::Key], 1_000).await.unwrap();
+        assert_eq!(series.totals.requests, records);
+        assert_eq!((models.groups.len(), keys.groups.len()), (10, 100));
+    };
     for round in 1..=2 {
-        let (seconds, peak) = measure(|| async {
-            let series = store.usage_series(&filter, INTERVAL).await.unwrap();
-            let models = store.usage_groups(&filter, &[UsageDimension::Model], 1_000).await.unwrap();
-            let keys = store.usage_groups(&filter, &[UsageDimension::Key], 1_000).await.unwrap();
-            assert_eq!(series.totals.requests, records);
-            assert_eq!((models.groups.len(), keys.groups.len()), (10, 100));
-        })
-        .await;
+        let (seconds, peak) = measure(report).await;
         println!("  {engine:<10} summed by the database (run {round}): {seconds:.2} s, peak +{peak:.1} MiB");
     }
+    let (seconds, peak) = measure(|| futures_util::future::join_all((0..8).map(|_| report()))).await;
+    println!("  {engine:<10} summed by the database, 8 at once: {seconds:.2} s, peak +{peak:.1} MiB");
     let (seconds, peak) = measure(|| async {
         let query = UsageQuery { workspace: "default".into(), model: None, from: START, to: START + DAY_MICROS };
         let loaded = store.query_usage(&query).await.unwrap();
@@ -121,7 +138,7 @@ fn sum_in_rust(records: &[UsageRecord]) -> i64 {
 async fn measure<F, Fut>(work: F) -> (f64, f64)
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future,
 {
     // "5" resets the high-water mark to the current resident size (Linux 4.0+).
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
