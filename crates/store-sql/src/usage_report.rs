@@ -1,8 +1,7 @@
 //! The usage API's sums, computed by the database: one statement groups the range's records by
 //! (bucket, latency bin) for the series, the totals and their latency percentiles; one by ttfb
-//! bin; one by the dimensions of a breakdown. All read one snapshot (a consistent read), and
-//! their rows are folded as they arrive, so a report holds its answer and one bucket's bins,
-//! never the records. The range is found through the `(workspace, at)` index; the model and key
+//! bin (the two in one consistent read); one by the dimensions of a breakdown. Rows are folded
+//! as they arrive, so a report holds its answer and one bucket's bins, never the records. The range is found through the `(workspace, at)` index; the model and key
 //! filters are checked on its rows (an index per filter would cost every metered request an
 //! insert).
 
