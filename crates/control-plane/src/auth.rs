@@ -163,8 +163,6 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<ControlPlane>) -> Result<Self, ApiError> {
-        let ip = client_ip(parts);
-        state.auth_throttle.check(ip)?;
         let result = async {
             let token = bearer_credential(&parts.headers)?.ok_or_else(|| {
                 ApiError::Unauthorized("missing credentials: send 'Authorization: Bearer <modelgate API key>'".into())
@@ -174,10 +172,11 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
         .await;
         let principal = match result {
             Ok(principal) => principal,
-            Err(error) => {
-                state.auth_throttle.record_failure(ip).await;
-                return Err(error);
+            // Only a failure is throttled: a credential that verifies is never held back.
+            Err(error @ ApiError::Unauthorized(_)) => {
+                return Err(state.auth_throttle.record_failure(client_ip(parts)).await.unwrap_or(error));
             }
+            Err(error) => return Err(error),
         };
         let workspace = match requested_workspace(parts)? {
             Some(requested) if requested != principal.home_workspace => {
@@ -189,5 +188,58 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
             _ => principal.home_workspace.clone(),
         };
         Ok(Caller { principal, workspace })
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, header_bytes};
+    use axum::http::{HeaderValue, Request};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(2000))]
+
+        /// Whatever the credential headers hold, the credential is the first one's text after
+        /// `Bearer `, trimmed, or a 401 naming the header.
+        #[test]
+        fn any_credential_header_is_read_or_refused(
+            values in proptest::collection::vec((any::<bool>(), header_bytes(vec!["Bearer mgk_abc".into(), "bearer  a.b.c ".into(), "Basic x".into()])), 0..3),
+        ) {
+            let mut headers = HeaderMap::new();
+            for (blaxel, value) in values {
+                if let Ok(value) = HeaderValue::from_bytes(&value) {
+                    headers.append(if blaxel { "x-blaxel-authorization" } else { "authorization" }, value);
+                }
+            }
+            let first = headers.get("x-blaxel-authorization").or_else(|| headers.get("authorization"));
+            match bearer_credential(&headers) {
+                Ok(Some(token)) => {
+                    let text = first.and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    prop_assert_eq!(text[7..].trim(), token);
+                }
+                Ok(None) => prop_assert!(first.is_none()),
+                Err(error) => prop_assert!(matches!(error, ApiError::Unauthorized(_))),
+            }
+        }
+
+        /// The workspace asked for by header or query, whatever either holds, is read or refused.
+        #[test]
+        fn any_requested_workspace_is_read_or_refused(
+            header in proptest::option::of(header_bytes(vec!["default".into(), " ws-1 ".into()])),
+            query in "[a-z=&%0-9A-F+é]{0,24}",
+        ) {
+            let Ok(request) = Request::builder().uri(format!("/v0/models?{query}")).body(()) else { return Ok(()) };
+            let (mut parts, ()) = request.into_parts();
+            if let Some(value) = header.and_then(|h| HeaderValue::from_bytes(&h).ok()) {
+                parts.headers.insert("x-blaxel-workspace", value);
+            }
+            match requested_workspace(&parts) {
+                Err(error) => prop_assert!(matches!(error, ApiError::BadRequest(_))),
+                Ok(Some(name)) if parts.headers.contains_key("x-blaxel-workspace") => prop_assert_eq!(name.trim(), name.as_str()),
+                Ok(_) => {}
+            }
+        }
     }
 }

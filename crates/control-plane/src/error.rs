@@ -8,10 +8,6 @@ use modelgate_store::{Reference, ResourceKind, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// `Retry-After` of a 503 (the store unreachable, the node starting): the store's health is
-/// probed every half second, so a few seconds is a fair first wait.
-pub const STORE_RETRY_AFTER_SECONDS: u64 = 5;
-
 /// Standard error response returned by the API when a request fails.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Error {
@@ -26,6 +22,11 @@ pub struct Error {
     pub message: String,
 }
 
+/// Seconds a client is told to wait (`Retry-After`) when the store cannot be reached (or the
+/// node is starting and waits for it): its health is probed every half second, so a few seconds
+/// is a fair first wait.
+pub const STORE_RETRY_AFTER_SECONDS: u64 = 5;
+
 /// A failure of a control-plane request.
 #[derive(Debug)]
 pub enum ApiError {
@@ -38,8 +39,10 @@ pub enum ApiError {
     Conflict(String),
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
-    /// 503 with `Retry-After: STORE_RETRY_AFTER_SECONDS`.
-    Unavailable(String),
+    /// 503 with the seconds to wait.
+    Unavailable(String, u64),
+    /// 408: the request body did not arrive in time.
+    RequestTimeout(String),
     /// 429 with the seconds to wait.
     TooManyRequests(String, u64),
     /// Something broke on our side; the detail is logged, never shown.
@@ -58,7 +61,8 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            ApiError::Unavailable(..) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
@@ -115,7 +119,20 @@ impl From<StoreError> for ApiError {
 
 /// 503 for a request the store could not serve because it is unreachable.
 pub fn store_unavailable() -> ApiError {
-    ApiError::Unavailable("the store is unreachable; retry in a few seconds".into())
+    ApiError::Unavailable("the store is unreachable; retry in a few seconds".into(), STORE_RETRY_AFTER_SECONDS)
+}
+
+impl From<modelgate_body::BodyError> for ApiError {
+    fn from(error: modelgate_body::BodyError) -> ApiError {
+        use modelgate_body::BodyError;
+        let message = error.to_string();
+        match error {
+            BodyError::TooLarge { .. } => ApiError::PayloadTooLarge(message),
+            BodyError::TimedOut { .. } => ApiError::RequestTimeout(message),
+            BodyError::OverBudget => ApiError::Unavailable(message, modelgate_body::OVER_BUDGET_RETRY_AFTER),
+            BodyError::Broken => ApiError::BadRequest(message),
+        }
+    }
 }
 
 impl From<modelgate_domain::ValidationError> for ApiError {
@@ -128,8 +145,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = self.parts();
         let retry_after = match &self {
-            ApiError::TooManyRequests(_, seconds) => Some(*seconds),
-            ApiError::Unavailable(_) => Some(STORE_RETRY_AFTER_SECONDS),
+            ApiError::TooManyRequests(_, seconds) | ApiError::Unavailable(_, seconds) => Some(*seconds),
             _ => None,
         };
         let message = match self {
@@ -146,7 +162,8 @@ impl IntoResponse for ApiError {
             | ApiError::Conflict(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::UnsupportedMediaType(m)
-            | ApiError::Unavailable(m)
+            | ApiError::Unavailable(m, _)
+            | ApiError::RequestTimeout(m)
             | ApiError::TooManyRequests(m, _) => m,
         };
         let mut response =

@@ -33,10 +33,10 @@ async fn health() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, body = crate::error::Error)))]
 async fn ready(State(state): State<Arc<ControlPlane>>) -> Result<Json<Health>, ApiError> {
     if !state.store_health.is_up() {
-        return Err(ApiError::Unavailable("store unreachable".into()));
+        return Err(ApiError::Unavailable("store unreachable".into(), crate::error::STORE_RETRY_AFTER_SECONDS));
     }
     if let Some(reason) = &state.not_ready_because {
-        return Err(ApiError::Unavailable(reason.clone()));
+        return Err(ApiError::Unavailable(reason.clone(), crate::error::STORE_RETRY_AFTER_SECONDS));
     }
     Ok(Json(Health { status: "ready" }))
 }

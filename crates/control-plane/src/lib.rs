@@ -22,6 +22,8 @@ mod oauth;
 mod openapi;
 mod outage;
 mod policies;
+#[cfg(test)]
+mod properties;
 mod service_accounts;
 mod throttle;
 mod usage;
@@ -63,8 +65,8 @@ pub struct ControlPlane {
     pub keyring: Keyring,
     /// Base of `metadata.url`: a model's URL is `{public_run_url}/{workspace}/models/{name}`.
     pub public_run_url: String,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
+    /// How request bodies are read: size limit, time limit, the node's budget of body bytes.
+    pub body_limits: modelgate_body::BodyLimits,
     /// Lifetime of access tokens from `/oauth/token`, in seconds.
     pub token_ttl_seconds: i64,
     /// Failed authentications per client address.
@@ -82,7 +84,7 @@ pub struct ControlPlane {
 /// Default for [`ControlPlane::token_ttl_seconds`]: two hours, as Blaxel's tokens.
 pub const DEFAULT_TOKEN_TTL_SECONDS: i64 = 2 * 3600;
 
-/// Default for [`ControlPlane::max_body_bytes`].
+/// Default size limit of [`ControlPlane::body_limits`].
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 fn api_routes() -> OpenApiRouter<Arc<ControlPlane>> {
@@ -123,6 +125,25 @@ pub fn router(state: Arc<ControlPlane>) -> Router {
         .layer(axum::middleware::from_fn(check_api_version))
         .layer(axum::middleware::from_fn_with_state(state.clone(), announce_changes));
     Router::new().nest("/v0", api).fallback(route_not_found).with_state(state)
+}
+
+/// `router` with every handler's panic (a bug) answered 500 in the `Error` schema, logged and
+/// counted by `on_panic`, instead of a connection dropped without an answer.
+pub fn catch_panics(router: Router, on_panic: Arc<dyn Fn() + Send + Sync>) -> Router {
+    router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+        let on_panic = on_panic.clone();
+        async move {
+            use futures_util::FutureExt;
+            match std::panic::AssertUnwindSafe(next.run(request)).catch_unwind().await {
+                Ok(response) => response,
+                Err(_) => {
+                    on_panic();
+                    // The panic hook has already logged the message and where it happened.
+                    ApiError::Internal("a control-plane handler panicked".into()).into_response()
+                }
+            }
+        }
+    }))
 }
 
 /// The OpenAPI document of what this server implements.
@@ -179,4 +200,36 @@ async fn check_api_version(request: Request, next: Next) -> Response {
         return ApiError::MethodNotAllowed("this route does not accept that method".into()).into_response();
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_error_schema_and_is_counted() {
+        let panics = Arc::new(AtomicU64::new(0));
+        let counted = panics.clone();
+        #[allow(clippy::panic)]
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let router = Router::new().route("/v0/boom", axum::routing::get(boom));
+        let router = catch_panics(router, Arc::new(move || _ = counted.fetch_add(1, Ordering::Relaxed)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(b"GET /v0/boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        let body: serde_json::Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert_eq!((body["code"].as_u64(), body["error"].as_str()), (Some(500), Some("internal_error")));
+        assert!(!body["message"].as_str().unwrap().contains("a bug"), "the panic's message stays in the log");
+        assert_eq!(panics.load(Ordering::Relaxed), 1);
+    }
 }

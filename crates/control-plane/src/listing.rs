@@ -252,7 +252,8 @@ fn decode_cursor(text: &str, fingerprint: &str) -> Result<Position, ApiError> {
             "cursor belongs to another query: keep workspace, sort, q and status the same while paging".into(),
         ));
     }
-    if now_micros() - cursor.t > CURSOR_LIFETIME_MICROS {
+    // The cursor is the client's bytes: its time may be anything (saturate, don't overflow).
+    if now_micros().saturating_sub(cursor.t) > CURSOR_LIFETIME_MICROS {
         return Err(ApiError::BadRequest("cursor has expired (cursors live 24 hours); start again without one".into()));
     }
     Ok(Position { created_at: cursor.c, name: cursor.n })
@@ -298,6 +299,10 @@ mod tests {
             n: "m".into(),
         });
         assert!(decode_cursor(&old, "abc").is_err());
+        // Found by the properties: a forged cursor from the start of time overflowed the age
+        // (a panic in debug builds); it has expired.
+        let forged = encode_cursor(&Cursor { f: "abc".into(), t: i64::MIN, c: 5, n: "m".into() });
+        assert!(matches!(decode_cursor(&forged, "abc"), Err(ApiError::BadRequest(_))));
     }
 
     #[test]
@@ -306,5 +311,72 @@ mod tests {
         assert!(parse_statuses("RUNNING").is_err());
         let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
         assert!(parse_statuses(&all.join(",")).unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::extract::Query;
+    use crate::properties::{config, header_bytes};
+    use proptest::prelude::*;
+
+    const KINDS: [ResourceKind; 3] = [ResourceKind::Model, ResourceKind::IntegrationConnection, ResourceKind::Policy];
+
+    fn paginated() -> ApiVersion {
+        ApiVersion(PAGINATED_VERSION.into())
+    }
+
+    /// The fingerprint of the default listing of models in `w`, which a client can work out.
+    fn fingerprint() -> String {
+        Listing::new(&paginated(), &ListParams::default(), "w", ResourceKind::Model).unwrap().fingerprint
+    }
+
+    /// Any `i64`, its ends often.
+    fn extreme() -> impl Strategy<Value = i64> {
+        prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), i64::MIN..i64::MIN + 1000, -1000i64..1000]
+    }
+
+    proptest! {
+        #![proptest_config(config(2000))]
+
+        /// A cursor is client bytes: one made for the right query with any contents is read or
+        /// refused with a 400.
+        #[test]
+        fn any_cursor_for_the_query_is_read_or_refused(t in extreme(), c in extreme(), n in ".{0,8}") {
+            let cursor = encode_cursor(&Cursor { f: fingerprint(), t, c, n: n.clone() });
+            match decode_cursor(&cursor, &fingerprint()) {
+                Ok(position) => prop_assert_eq!(position, Position { created_at: c, name: n }),
+                Err(error) => prop_assert!(matches!(error, ApiError::BadRequest(_))),
+            }
+        }
+
+        /// Any listing query, near a valid one, is a listing or a 400; any version header is a
+        /// version or none.
+        #[test]
+        fn any_listing_query_is_read_or_refused(
+            query in header_bytes(vec![
+                "limit=10&sort=name:asc&q=ab&status=deployed,FAILED".into(),
+                "anchor=end&sort=createdAt:asc&limit=999999999999999999999".into(),
+                format!("cursor={}", encode_cursor(&Cursor { f: fingerprint(), t: 0, c: 1, n: "m".into() })),
+            ]),
+            version in ".{0,12}",
+        ) {
+            ApiVersion::parse(&version);
+            let query = String::from_utf8_lossy(&query).replace(['#', ' '], "");
+            let Ok(uri) = format!("/v0/models?{query}").parse::<axum::http::Uri>() else { return Ok(()) };
+            let params = match Query::<ListParams>::try_from_uri(&uri) {
+                Ok(Query(params)) => params,
+                Err(error) => {
+                    prop_assert!(matches!(error, ApiError::BadRequest(_)));
+                    return Ok(());
+                }
+            };
+            for kind in KINDS {
+                if let Err(error) = Listing::new(&paginated(), &params, "w", kind) {
+                    prop_assert!(matches!(error, ApiError::BadRequest(_)));
+                }
+            }
+        }
     }
 }

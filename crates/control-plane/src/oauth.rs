@@ -8,7 +8,7 @@
 use crate::throttle::client_ip;
 use crate::ControlPlane;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,6 +39,13 @@ impl OAuthError {
     fn bad(error: &'static str, description: impl Into<String>) -> OAuthError {
         OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into(), retry_after: None }
     }
+
+    /// `invalid_client` for credentials sent with HTTP Basic: 401 with `WWW-Authenticate`
+    /// (RFC 6749 section 5.2); sent in the body, 400.
+    fn invalid_client(basic: bool, description: impl Into<String>) -> OAuthError {
+        let status = if basic { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+        OAuthError { status, error: "invalid_client", description: description.into(), retry_after: None }
+    }
 }
 
 impl IntoResponse for OAuthError {
@@ -50,6 +57,12 @@ impl IntoResponse for OAuthError {
             "message": self.description,
         });
         let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"modelgate\""),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
         }
@@ -59,9 +72,8 @@ impl IntoResponse for OAuthError {
 
 fn basic_credentials(request: &Request) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = request.headers().get(AUTHORIZATION) else { return Ok(None) };
-    let invalid = || {
-        OAuthError::bad("invalid_client", "the Authorization header must be 'Basic base64(client_id:client_secret)'")
-    };
+    let invalid =
+        || OAuthError::invalid_client(true, "the Authorization header must be 'Basic base64(client_id:client_secret)'");
     let text = value.to_str().map_err(|_| invalid())?;
     let encoded = text.strip_prefix("Basic ").or_else(|| text.strip_prefix("basic ")).ok_or_else(invalid)?;
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid())?;
@@ -70,20 +82,39 @@ fn basic_credentials(request: &Request) -> Result<Option<(String, String)>, OAut
     Ok(Some((id.to_string(), secret.to_string())))
 }
 
-async fn read_body(request: Request, state: &Arc<ControlPlane>) -> Result<TokenRequest, OAuthError> {
+async fn read_body(request: Request, limits: &modelgate_body::BodyLimits) -> Result<TokenRequest, OAuthError> {
     let content_type =
         request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let (parts, body) = request.into_parts();
+    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let bytes = match modelgate_body::read(body, declared, limits).await {
+        Ok(body) => body.into_bytes(),
+        Err(error) => return Err(unreadable_body(error)),
+    };
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let axum::Form(body) = axum::Form::<TokenRequest>::from_request(request, state)
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let axum::Form(body) = axum::Form::<TokenRequest>::from_request(request, &())
             .await
             .map_err(|e| OAuthError::bad("invalid_request", format!("the form body is not valid: {e}")))?;
         return Ok(body);
     }
-    let bytes = axum::body::to_bytes(request.into_body(), state.max_body_bytes)
-        .await
-        .map_err(|_| OAuthError::bad("invalid_request", "the request body is too large"))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| OAuthError::bad("invalid_request", format!("send a JSON (or form) body with grant_type: {e}")))
+}
+
+/// A token request whose body could not be read, in OAuth2's error shape.
+fn unreadable_body(error: modelgate_body::BodyError) -> OAuthError {
+    use modelgate_body::BodyError;
+    let description = error.to_string();
+    let (status, error, retry_after) = match error {
+        BodyError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", None),
+        BodyError::TimedOut { .. } => (StatusCode::REQUEST_TIMEOUT, "invalid_request", None),
+        BodyError::OverBudget => {
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", Some(modelgate_body::OVER_BUDGET_RETRY_AFTER))
+        }
+        BodyError::Broken => (StatusCode::BAD_REQUEST, "invalid_request", None),
+    };
+    OAuthError { status, error, description, retry_after }
 }
 
 /// Exchange client credentials for an access token
@@ -93,18 +124,10 @@ async fn read_body(request: Request, state: &Arc<ControlPlane>) -> Result<TokenR
 async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Result<Json<TokenResponse>, OAuthError> {
     let (mut parts, body) = request.into_parts();
     let ip = client_ip(&parts);
-    if let Err(crate::error::ApiError::TooManyRequests(message, seconds)) = state.auth_throttle.check(ip) {
-        return Err(OAuthError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            error: "slow_down",
-            description: message,
-            retry_after: Some(seconds),
-        });
-    }
     parts.extensions.clear();
     let request = Request::from_parts(parts, body);
     let basic = basic_credentials(&request)?;
-    let body = read_body(request, &state).await?;
+    let body = read_body(request, &state.body_limits).await?;
     match body.grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {
@@ -115,6 +138,7 @@ async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Resu
         }
         None => return Err(OAuthError::bad("invalid_request", "grant_type is required (client_credentials)")),
     }
+    let by_basic = basic.is_some();
     let (client_id, client_secret) = match (basic, body.client_id, body.client_secret) {
         (Some(pair), _, _) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
@@ -129,18 +153,28 @@ async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Resu
     let account = state.store.get_service_account(&client_id).await.map_err(|e| {
         tracing::error!(error = %e, "token request could not read the store");
         OAuthError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "server_error",
-            description: "internal error".into(),
-            retry_after: None,
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable",
+            description: "the store is unreachable; retry shortly".into(),
+            retry_after: Some(crate::error::STORE_RETRY_AFTER_SECONDS),
         }
     })?;
     let presented = api_key::digest(&client_secret);
     let expected =
         account.as_ref().map(|a| a.secret_digest.clone()).unwrap_or_else(|| api_key::digest("no such client"));
     let Some(account) = account.filter(|_| api_key::digests_match(&presented, &expected)) else {
-        state.auth_throttle.record_failure(ip).await;
-        return Err(OAuthError::bad("invalid_client", "the client id or client secret is not valid"));
+        // Only a failure is throttled: a client whose secret verifies is never held back.
+        if let Some(crate::error::ApiError::TooManyRequests(message, seconds)) =
+            state.auth_throttle.record_failure(ip).await
+        {
+            return Err(OAuthError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                error: "slow_down",
+                description: message,
+                retry_after: Some(seconds),
+            });
+        }
+        return Err(OAuthError::invalid_client(by_basic, "the client id or client secret is not valid"));
     };
     let now = now_micros() / 1_000_000;
     let claims = Claims {
@@ -159,4 +193,81 @@ async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Resu
         expires_in: state.token_ttl_seconds,
         scope: account.scopes.join(" "),
     }))
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, header_bytes};
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn request(content_type: &str, authorization: Option<HeaderValue>, body: Vec<u8>) -> Request {
+        let mut request = Request::new(axum::body::Body::from(body));
+        *request.method_mut() = axum::http::Method::POST;
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            request.headers_mut().insert(CONTENT_TYPE, value);
+        }
+        if let Some(value) = authorization {
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        request
+    }
+
+    fn limits() -> modelgate_body::BodyLimits {
+        modelgate_body::BodyLimits::new(1024, None, 1 << 20)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().build().unwrap()
+    }
+
+    /// Every byte percent-encoded.
+    fn encode(text: &str) -> String {
+        text.bytes().map(|byte| format!("%{byte:02X}")).collect()
+    }
+
+    const FORM: &str = "grant_type=client_credentials&client_id=sa_0123&client_secret=mgs_abc%2B%2F";
+    const JSON: &str = r#"{"grant_type":"client_credentials","client_id":"sa_0123","client_secret":"mgs_abc"}"#;
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any Authorization header is client credentials, none, or `invalid_client`; the
+        /// credentials of a well-formed one come back as sent.
+        #[test]
+        fn any_basic_header_is_read_or_refused(
+            value in header_bytes(vec![format!("Basic {}", STANDARD.encode("sa_1:mgs_x")), "basic Og==".into(), "Bearer x".into()]),
+            id in "[^:]{0,12}",
+            secret in ".{0,12}",
+        ) {
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                if let Err(error) = basic_credentials(&request("", Some(value), Vec::new())) {
+                    prop_assert_eq!((error.status, error.error), (StatusCode::UNAUTHORIZED, "invalid_client"));
+                }
+            }
+            let valid = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))).unwrap();
+            prop_assert_eq!(basic_credentials(&request("", Some(valid), Vec::new())).unwrap(), Some((id, secret)));
+        }
+
+        /// Any token request body, form or JSON or neither, is read or refused with
+        /// `invalid_request`; a form's fields come back as encoded.
+        #[test]
+        fn any_token_request_body_is_read_or_refused(
+            body in header_bytes(vec![FORM.into(), JSON.into()]),
+            content_type in proptest::sample::select(&["application/x-www-form-urlencoded", "application/json", "text/plain", "application/x-www-form-urlencoded; charset=utf-8"][..]),
+            fields in proptest::array::uniform3(proptest::option::of(".{0,12}")),
+        ) {
+            let runtime = runtime();
+            if let Err(error) = runtime.block_on(read_body(request(content_type, None, body), &limits())) {
+                prop_assert_eq!((error.status, error.error), (StatusCode::BAD_REQUEST, "invalid_request"));
+            }
+            let form: Vec<String> = ["grant_type", "client_id", "client_secret"].iter().zip(&fields)
+                .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={}", encode(v))))
+                .collect();
+            let form = request("application/x-www-form-urlencoded", None, form.join("&").into_bytes());
+            let read = runtime.block_on(read_body(form, &limits())).unwrap();
+            prop_assert_eq!([read.grant_type, read.client_id, read.client_secret], fields);
+        }
+    }
 }

@@ -53,5 +53,65 @@ pub fn finish(mut document: OpenApi) -> OpenApi {
                 .build(),
         ),
     );
+    describe_list_shapes(&mut document);
+    describe_body_errors(&mut document);
     document
+}
+
+/// The list routes whose answer depends on `Blaxel-Version`: (path, item schema, envelope schema).
+const VERSIONED_LISTS: [(&str, &str, &str); 2] =
+    [("/models", "Model", "ModelList"), ("/policies", "Policy", "PolicyList")];
+
+/// A versioned list answers a bare array of items before Blaxel-Version 2026-04-28 and the
+/// `{data, meta}` envelope from it: the 200 answer is documented as one of the two.
+fn describe_list_shapes(document: &mut OpenApi) {
+    use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+    use utoipa::openapi::{Ref, RefOr};
+    for (path, item, envelope) in VERSIONED_LISTS {
+        let Some(operation) = document.paths.paths.get_mut(path).and_then(|item| item.get.as_mut()) else { continue };
+        let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else { continue };
+        let shapes = OneOfBuilder::new()
+            .item(ArrayBuilder::new().items(Ref::from_schema_name(item)))
+            .item(Ref::from_schema_name(envelope))
+            .description(Some(format!(
+                "A bare array of {item} without Blaxel-Version or before {}; {envelope} ({{data, meta}}) from it",
+                crate::listing::PAGINATED_VERSION
+            )))
+            .build();
+        let shapes: utoipa::openapi::Schema = shapes.into();
+        for content in ok.content.values_mut() {
+            content.schema = Some(RefOr::T(shapes.clone()));
+        }
+    }
+}
+
+/// Every operation that reads a body can also answer 408 (not received in time), 413 (too
+/// large), 415 (not JSON) and 503 (the node's body budget is full), in the Error schema.
+fn describe_body_errors(document: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let answers = [
+        ("408", "The request body did not arrive within the body timeout"),
+        ("413", "The request body is larger than the limit"),
+        ("415", "The request body is not JSON (Content-Type: application/json)"),
+        ("503", "This node holds as many request bodies as its memory budget allows; retry after Retry-After"),
+    ];
+    for item in document.paths.paths.values_mut() {
+        for operation in [&mut item.post, &mut item.put, &mut item.patch].into_iter().flatten() {
+            if operation.request_body.is_none() {
+                continue;
+            }
+            for (status, description) in answers {
+                operation.responses.responses.entry(status.to_string()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build(),
+                        )
+                        .build()
+                        .into()
+                });
+            }
+        }
+    }
 }

@@ -1,6 +1,13 @@
-//! Slows down credential guessing: failed authentications are counted per client address;
-//! past a few failures each further one is answered late, and past the limit the address gets
-//! 429 until its window ends. The lock is never held across an await.
+//! Slows down credential guessing without ever locking out a valid credential: failed
+//! authentications are counted per client address; past a few failures each further failure is
+//! answered late, and past the limit every further failure is answered 429 (held the longest
+//! delay) until the address's window ends. Only failures are throttled: a request whose
+//! credential verifies is never delayed or refused here, so an attacker behind the same NAT or
+//! load balancer as the operators cannot lock them out. What a guess costs: the keys are 256-bit
+//! random values checked by digest, so guessing is hopeless whatever the rate; the throttle
+//! bounds how fast one address can try (past the limit, one answer per guess every
+//! [`MAX_DELAY`] per connection) and makes the attempts visible (each refusal is logged).
+//! The lock is never held across an await.
 
 use crate::error::ApiError;
 use axum::extract::ConnectInfo;
@@ -41,43 +48,40 @@ pub fn client_ip(parts: &Parts) -> IpAddr {
 }
 
 impl AuthThrottle {
-    /// 429 if `ip` failed too often in its current window.
-    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match windows.get(&ip) {
-            Some(window) if window.failures >= MAX_FAILURES && window.started.elapsed() < WINDOW => {
-                let retry_after = WINDOW.saturating_sub(window.started.elapsed()).as_secs().max(1);
-                Err(ApiError::TooManyRequests(
-                    format!("too many failed authentications from this address; retry in {retry_after} s"),
-                    retry_after,
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failure and waits a little longer the more failures the window holds.
-    pub async fn record_failure(&self, ip: IpAddr) {
-        let delay = delay_after(self.count_failure(ip));
+    /// Counts a failed authentication from `ip` and holds the answer back a little longer the
+    /// more failures its window holds; past [`MAX_FAILURES`], the failure becomes a 429 for the
+    /// rest of the window. Called only after a credential failed to verify.
+    pub async fn record_failure(&self, ip: IpAddr) -> Option<ApiError> {
+        let (failures, started) = self.count_failure(ip);
+        let delay = delay_after(failures);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        if failures <= MAX_FAILURES {
+            return None;
+        }
+        let retry_after = WINDOW.saturating_sub(started.elapsed()).as_secs().max(1);
+        if failures == MAX_FAILURES + 1 {
+            tracing::warn!(%ip, failures, "failed authentications from this address are refused until its window ends");
+        }
+        Some(ApiError::TooManyRequests(
+            format!("too many failed authentications from this address; retry in {retry_after} s"),
+            retry_after,
+        ))
     }
 
-    /// Counts a failure; returns the failures in the address's current window.
-    fn count_failure(&self, ip: IpAddr) -> u32 {
-        {
-            let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if windows.len() >= MAX_TRACKED {
-                windows.retain(|_, w| w.started.elapsed() < WINDOW);
-            }
-            let window = windows.entry(ip).or_insert_with(|| Window { started: Instant::now(), failures: 0 });
-            if window.started.elapsed() >= WINDOW {
-                *window = Window { started: Instant::now(), failures: 0 };
-            }
-            window.failures += 1;
-            window.failures
+    /// Counts a failure; returns the failures in the address's current window and when it started.
+    fn count_failure(&self, ip: IpAddr) -> (u32, Instant) {
+        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if windows.len() >= MAX_TRACKED {
+            windows.retain(|_, w| w.started.elapsed() < WINDOW);
         }
+        let window = windows.entry(ip).or_insert_with(|| Window { started: Instant::now(), failures: 0 });
+        if window.started.elapsed() >= WINDOW {
+            *window = Window { started: Instant::now(), failures: 0 };
+        }
+        window.failures = window.failures.saturating_add(1);
+        (window.failures, window.started)
     }
 }
 
@@ -90,20 +94,18 @@ fn delay_after(failures: u32) -> Duration {
 mod tests {
     use super::*;
 
-    #[test]
-    fn refuses_an_address_after_too_many_failures_and_forgives_after_the_window() {
+    #[tokio::test(start_paused = true)]
+    async fn refuses_failures_past_the_limit_and_forgives_after_the_window() {
         let throttle = AuthThrottle::default();
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         for _ in 0..MAX_FAILURES {
-            assert!(throttle.check(ip).is_ok());
-            throttle.count_failure(ip);
+            assert!(throttle.record_failure(ip).await.is_none());
         }
-        assert!(matches!(throttle.check(ip), Err(ApiError::TooManyRequests(_, _))));
-        assert!(throttle.check(other).is_ok(), "other addresses are not affected");
+        assert!(matches!(throttle.record_failure(ip).await, Some(ApiError::TooManyRequests(_, _))));
+        assert!(throttle.record_failure(other).await.is_none(), "other addresses are not affected");
         throttle.windows.lock().unwrap().get_mut(&ip).unwrap().started = Instant::now() - WINDOW;
-        assert!(throttle.check(ip).is_ok(), "a new window forgives");
-        assert_eq!(throttle.count_failure(ip), 1);
+        assert_eq!(throttle.count_failure(ip).0, 1, "a new window forgives");
     }
 
     #[test]

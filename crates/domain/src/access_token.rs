@@ -156,3 +156,74 @@ mod tests {
         assert!(verify(&rotated, &token, 0).is_ok());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near};
+    use proptest::prelude::*;
+
+    fn ring() -> Keyring {
+        Keyring::new(MasterKey::from_bytes([7; 32]), vec![])
+    }
+
+    fn token(exp: i64, scopes: Vec<String>) -> String {
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: "sa_0123456789abcdef".into(),
+            sub_type: "service_account".into(),
+            ws: "default".into(),
+            scopes,
+            iat: 0,
+            exp,
+            jti: "ak_0".into(),
+        };
+        sign(&ring(), &claims)
+    }
+
+    /// Signs any payload with the right key, as only a holder of the master key could: the
+    /// claims reader behind the signature check must not panic either.
+    fn signed(payload: &[u8]) -> String {
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER), URL_SAFE_NO_PAD.encode(payload));
+        let mut mac = mac_for(ring().current());
+        mac.update(signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// A token changed in any way is refused; an unchanged one is verified.
+        #[test]
+        fn only_the_token_as_signed_verifies(
+            (original, text) in (0i64..i64::MAX, proptest::collection::vec("[a-z:]{0,12}", 0..3))
+                .prop_flat_map(|(exp, scopes)| {
+                    let original = token(exp, scopes);
+                    (Just(original.clone()), prop_oneof![Just(original.clone()), near(vec![original])])
+                }),
+            now in any::<i64>(),
+        ) {
+            looks_like_token(&text);
+            match verify(&ring(), &text, now) {
+                Ok(claims) => prop_assert!(text == original && claims.exp > now),
+                Err(TokenError::Expired) => prop_assert_eq!(&text, &original),
+                Err(_) => prop_assert_ne!(text, original),
+            }
+        }
+
+        #[test]
+        fn any_text_is_verified_or_refused(text in any::<String>()) {
+            looks_like_token(&text);
+            prop_assert!(verify(&ring(), &text, 0).is_err());
+        }
+
+        #[test]
+        fn any_signed_payload_is_read_or_refused(payload in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            near(vec![r#"{"iss":"modelgate","sub":"s","sub_type":"user","ws":"w","scopes":["admin"],"iat":0,"exp":9,"jti":"j"}"#.into()])
+                .prop_map(String::into_bytes),
+        ]) {
+            let _ = verify(&ring(), &signed(&payload), 0);
+        }
+    }
+}

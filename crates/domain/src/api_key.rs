@@ -121,3 +121,43 @@ mod tests {
         assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near_str};
+    use proptest::prelude::*;
+
+    const UNITS: [(char, i64); 5] = [('s', 1), ('m', 60), ('h', 3600), ('d', 86_400), ('w', 7 * 86_400)];
+
+    /// A lifetime is either refused or within (0, 10 years], whatever the text.
+    fn holds(text: &str) -> Result<(), TestCaseError> {
+        if let Ok(Some(seconds)) = parse_expires_in(text) {
+            prop_assert!(seconds > 0 && seconds <= MAX_LIFETIME_SECONDS, "{text:?} -> {seconds}");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(2000))]
+
+        #[test]
+        fn any_text_is_a_lifetime_or_refused(text in any::<String>()) {
+            holds(&text)?;
+        }
+
+        #[test]
+        fn text_near_a_lifetime_is_a_lifetime_or_refused(
+            text in near_str(&["30d", "24h", "1w", "2s", "10m", " 7d ", "1é", "3650d"]),
+        ) {
+            holds(&text)?;
+        }
+
+        #[test]
+        fn whole_numbers_with_a_unit_are_read(number in 1i64..=10_000_000, unit in 0..UNITS.len(), pad in "[ \t]{0,2}") {
+            let (unit, seconds) = UNITS[unit];
+            let expected = Some(number * seconds).filter(|s| *s <= MAX_LIFETIME_SECONDS);
+            prop_assert_eq!(parse_expires_in(&format!("{pad}{number}{unit}{pad}")).ok().flatten(), expected);
+        }
+    }
+}

@@ -11,6 +11,9 @@ pub mod timestamp;
 pub mod usage;
 pub mod validation;
 
+#[cfg(test)]
+mod properties;
+
 pub use resources::*;
 pub use scope::Scope;
 pub use validation::ValidationError;

@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 
 /// Deserializes any value into `None`: read-only fields are ignored on input, whatever they hold.
 pub(crate) fn read_only<'de, D: Deserializer<'de>, T>(deserializer: D) -> Result<Option<T>, D::Error> {
-    serde::de::IgnoredAny::deserialize(deserializer)?;
+    // Read as a value and dropped (not skipped as `IgnoredAny`, which a body reader that refuses
+    // unknown fields would take for one).
+    serde_json::Value::deserialize(deserializer)?;
     Ok(None)
 }
 

@@ -127,3 +127,24 @@ mod tests {
         assert!(!Scope::ModelsDelete.is_granted_by(&[Scope::ModelsGet]));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(2000))]
+
+        /// Only a scope's exact name reads as that scope.
+        #[test]
+        fn only_exact_names_are_scopes(
+            text in prop_oneof![any::<String>(), near(Scope::ALL.iter().map(|s| s.as_str().to_string()).collect())],
+        ) {
+            if let Some(scope) = Scope::parse(&text) {
+                prop_assert_eq!(scope.as_str(), text);
+            }
+        }
+    }
+}

@@ -311,3 +311,48 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near_str};
+    use proptest::prelude::*;
+
+    /// Documents near valid ones: each that still parses as a resource is validated without a panic.
+    const DOCUMENTS: [&str; 4] = [
+        r#"{"metadata":{"name":"gpt","displayName":"GPT","labels":{"team":"a"}},"spec":{"runtime":{"type":"openai","model":"gpt-4o"},"integrationConnections":["c"],"policies":["p"],"flavors":[{"name":"x","type":"cpu"}]}}"#,
+        r#"{"metadata":{"name":"p"},"spec":{"type":"maxToken","maxTokens":{"granularity":"minute","step":1,"input":1,"total":10,"ratioInputOverOutput":2},"resourceTypes":["model"]}}"#,
+        r#"{"metadata":{"name":"p"},"spec":{"type":"location","locations":[{"name":"eu","type":"continent"}]}}"#,
+        r#"{"metadata":{"name":"c","externalId":"x-1"},"spec":{"integration":"openai","config":{"url":"https://a.b/v1"},"secret":{"apiKey":"k"}}}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        #[test]
+        fn names_and_urls_are_checked_without_panic(text in prop_oneof![
+            any::<String>(),
+            near_str(&["my-model-2", "a", "https://api.openai.com/v1", "http://127.0.0.1:9000/x?y#z"]),
+        ]) {
+            if validate_name("n", &text).is_ok() {
+                prop_assert!(!text.is_empty() && text.len() <= MAX_NAME_LEN && text.is_ascii());
+            }
+            if validate_base_url("u", &text).is_ok() {
+                prop_assert!(text.starts_with("http://") || text.starts_with("https://"));
+            }
+        }
+
+        #[test]
+        fn resources_are_validated_without_panic(text in near_str(&DOCUMENTS)) {
+            if let Ok(model) = serde_json::from_str::<Model>(&text) {
+                let _ = validate_model(&model);
+            }
+            if let Ok(policy) = serde_json::from_str::<Policy>(&text) {
+                let _ = validate_policy(&policy);
+            }
+            if let Ok(connection) = serde_json::from_str::<IntegrationConnection>(&text) {
+                let _ = validate_connection(&connection);
+            }
+        }
+    }
+}

@@ -2,13 +2,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::Bytes;
-use modelgate_domain::{api_key, RuntimeType};
+use futures_util::FutureExt;
+use modelgate_domain::{api_key, PolicyMaxTokens, RuntimeType};
+use modelgate_inference::limiter::Limiter;
 use modelgate_inference::relay::BodyProcessor;
-use modelgate_inference::snapshot::Route;
+use modelgate_inference::snapshot::{Route, TokenLimit};
 use modelgate_inference::upstream_request::prepare_body;
-use modelgate_inference::usage_tap::UsageTap;
+use modelgate_inference::usage_tap::{Usage, UsageTap};
 use modelgate_providers::{descriptor, Family};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 fn main() {
     divan::main();
@@ -49,6 +52,29 @@ fn route_lookup(bencher: divan::Bencher) {
         HashMap::from([("default".to_string(), (0..1000).map(|i| (format!("model-{i}"), i)).collect())]);
     bencher
         .bench(|| routes.get(divan::black_box("default")).and_then(|m| m.get(divan::black_box("model-500"))).copied());
+}
+
+/// maxToken admission and settlement on this node, as `request_filter` and `logging` do them:
+/// for a route without a policy (returns before the body is looked at) and with one (the
+/// estimate read from the body, the reservation checked and held, then settled).
+#[divan::bench(args = ["no policy", "maxToken policy"])]
+fn token_admission(bencher: divan::Bencher, case: &str) {
+    let mut route = route(None);
+    if case == "maxToken policy" {
+        let limits = PolicyMaxTokens {
+            granularity: Some("minute".into()),
+            total: Some(1_000_000_000_000),
+            ..Default::default()
+        };
+        route.token_limits = vec![TokenLimit { policy: "tpm".into(), limits }];
+    }
+    let (route, limiter) = (Arc::new(route), Limiter::local());
+    let usage = Usage { input: 40, output: 200, total: 240 };
+    bencher.bench(|| {
+        let admitted = limiter.reserve(&route, "key", divan::black_box(BODY.as_bytes()), 1_700_000_000).now_or_never();
+        let reservation = admitted.and_then(Result::ok).flatten();
+        limiter.settle(&route, "key", reservation, usage, 1_700_000_001);
+    });
 }
 
 /// The body when nothing changes (found by a byte scan) and when the model is rewritten.

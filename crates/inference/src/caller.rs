@@ -98,3 +98,70 @@ fn admit_to(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near};
+    use axum::http::HeaderValue;
+    use modelgate_domain::access_token::{sign, Claims, ISSUER};
+    use modelgate_domain::secret_box::MasterKey;
+    use proptest::prelude::*;
+
+    fn keyring() -> Keyring {
+        Keyring::new(MasterKey::from_bytes([3; 32]), vec![])
+    }
+
+    /// A token for `w` with `models:invoke`, valid until far in the future.
+    fn token() -> String {
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: "sa_1".into(),
+            sub_type: "service_account".into(),
+            ws: "w".into(),
+            scopes: vec!["models:invoke".into()],
+            iat: 0,
+            exp: i64::MAX,
+            jti: "j".into(),
+        };
+        sign(&keyring(), &claims)
+    }
+
+    /// Header values as a client may send them: any bytes a header can hold, near a bearer token.
+    fn header_value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..48),
+            near(&["Bearer mgk_abc", "bearer  x ", "Bearer ", "mgk_\u{e9}"]),
+            Just(format!("Bearer {}", token()).into_bytes()),
+            near(&[format!("Bearer {}", token()).as_str()]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Whatever headers carry, the credential read is one of them (trimmed, without
+        /// `Bearer `) or the query's key; and it authenticates only when it is the token as signed.
+        #[test]
+        fn any_credential_is_read_and_checked(
+            values in proptest::collection::vec((0..CREDENTIAL_HEADERS.len(), header_value()), 0..3),
+            query in proptest::option::of(".*"),
+        ) {
+            let mut headers = HeaderMap::new();
+            for (header, value) in &values {
+                if let Ok(value) = HeaderValue::from_bytes(value) {
+                    headers.append(CREDENTIAL_HEADERS[*header], value);
+                }
+            }
+            let found = credential(&headers, query.as_deref());
+            if let Some(found) = found {
+                let from_header = headers.values().filter_map(|v| v.to_str().ok()).any(|v| v.contains(found));
+                prop_assert!(from_header || query.as_deref() == Some(found));
+            }
+            let caller = authenticate(&Snapshot::default(), &keyring(), found, "w", 0);
+            if caller.is_ok() {
+                prop_assert_eq!(found.map(str::to_string), Some(token()));
+            }
+        }
+    }
+}

@@ -189,3 +189,103 @@ impl BodyProcessor for WholeTranslation {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{chunked, config, cuts, every_cut, near, run};
+    use proptest::prelude::*;
+
+    const ANTHROPIC_STREAM: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":3,\"output_tokens\":1}}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+        event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello \u{e9}\u{1F600}\"}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{}}}\n\n\
+        event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\":\"}}\n\n\
+        event: ping\ndata: {\"type\": \"ping\"}\n\n\
+        event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}\n\n\
+        event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+    const GEMINI_STREAM: &str = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi \u{65e5}\"}],\"role\":\"model\"},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":1,\"totalTokenCount\":5},\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"r1\"}\r\n\r\n\
+        data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"a\":[1]}}},{\"text\":\"t\",\"thought\":true}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":6,\"thoughtsTokenCount\":2,\"totalTokenCount\":12}}\r\n\r\n";
+
+    const COHERE_STREAM: &str = "event: message-start\ndata: {\"id\":\"c1\",\"type\":\"message-start\",\"delta\":{\"message\":{\"role\":\"assistant\"}}}\n\n\
+        event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"Hi\"}}}}\n\n\
+        event: tool-call-start\ndata: {\"type\":\"tool-call-start\",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{\"id\":\"t1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}}}}\n\n\
+        event: tool-call-delta\ndata: {\"type\":\"tool-call-delta\",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{\"function\":{\"arguments\":\"{\\\"a\\\"\"}}}}}\n\n\
+        event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"TOOL_CALL\",\"usage\":{\"billed_units\":{\"input_tokens\":3,\"output_tokens\":4},\"tokens\":{\"input_tokens\":5,\"output_tokens\":6}}}}\n\n";
+
+    const ANSWERS: [&str; 7] = [
+        r#"{"id":"msg_1","type":"message","model":"claude","content":[{"type":"text","text":"Hi"},{"type":"tool_use","id":"t","name":"f","input":{"a":1}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4}}"#,
+        r#"{"candidates":[{"content":{"parts":[{"text":"Hi"},{"functionCall":{"name":"f","args":{}}}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":2,"totalTokenCount":3},"responseId":"r"}"#,
+        r#"{"id":"c","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"Hi"}],"tool_calls":[{"id":"t","function":{"name":"f","arguments":"{}"}}]},"usage":{"tokens":{"input_tokens":1.0,"output_tokens":2}}}"#,
+        r#"{"embedding":{"values":[0.5,-0.5]}}"#,
+        r#"{"embeddings":{"float":[[0.1],[0.2]]},"meta":{"billed_units":{"input_tokens":7}}}"#,
+        r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+        r#"[{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}]"#,
+    ];
+
+    const PROVIDERS: [(Provider, &str); 3] =
+        [(Provider::Anthropic, ANTHROPIC_STREAM), (Provider::Gemini, GEMINI_STREAM), (Provider::Cohere, COHERE_STREAM)];
+
+    fn context(include_usage: bool) -> ResponseContext {
+        ResponseContext { id: "chatcmpl-gw".into(), created: 1, model: String::new(), include_usage }
+    }
+
+    /// A provider's stream near a valid one, and the provider.
+    fn stream() -> impl Strategy<Value = (Provider, Vec<u8>)> {
+        (0..PROVIDERS.len()).prop_flat_map(|i| {
+            let (provider, sample) = PROVIDERS[i];
+            (Just(provider), near(&[sample]))
+        })
+    }
+
+    /// What the client gets is OpenAI's SSE: `data: ` and a JSON chunk (or `[DONE]`) per event.
+    fn is_openai_sse(seen: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(seen);
+        text.ends_with("\n\n")
+            && text.split_terminator("\n\n").all(|event| {
+                event
+                    .strip_prefix("data: ")
+                    .is_some_and(|data| data == "[DONE]" || serde_json::from_str::<serde_json::Value>(data).is_ok())
+            })
+    }
+
+    proptest! {
+        #![proptest_config(config(500))]
+
+        /// However a stream near a valid one is cut, the client gets the same OpenAI chunks and
+        /// the same usage as for the stream whole.
+        #[test]
+        fn a_stream_translates_the_same_however_cut((provider, body) in stream(), include_usage in any::<bool>(), cuts in cuts()) {
+            let whole = run(StreamTranslation::new(provider, context(include_usage)), vec![body.clone().into()]);
+            prop_assert!(is_openai_sse(&whole.0), "{}", String::from_utf8_lossy(&whole.0));
+            prop_assert_eq!(run(StreamTranslation::new(provider, context(include_usage)), chunked(&body, &cuts)), whole);
+        }
+
+        /// Whatever a provider answers whole, with whatever status, the client gets one JSON body.
+        #[test]
+        fn any_whole_answer_becomes_one_json_body(
+            body in prop_oneof![near(&ANSWERS), proptest::collection::vec(any::<u8>(), 0..32)],
+            provider in proptest::sample::select(&[Provider::Anthropic, Provider::Gemini, Provider::Cohere][..]),
+            embeddings in any::<bool>(),
+            status in proptest::sample::select(&[200u16, 201, 400, 401, 404, 429, 500, 503][..]),
+        ) {
+            let answer = if embeddings { Answer::Embeddings("e".into()) } else { Answer::Chat(context(false)) };
+            let (seen, usage) = run(WholeTranslation::new(provider, answer, status), chunked(&body, &[body.len() / 2]));
+            prop_assert!(serde_json::from_slice::<serde_json::Value>(&seen).is_ok(), "{}", String::from_utf8_lossy(&seen));
+            prop_assert!(usage.input >= 0 && usage.output >= 0 && usage.total >= 0);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(10))]
+
+        #[test]
+        fn a_stream_translates_the_same_cut_at_every_byte((provider, body) in stream()) {
+            let whole = run(StreamTranslation::new(provider, context(true)), vec![body.clone().into()]);
+            for chunks in every_cut(&body) {
+                prop_assert_eq!(&run(StreamTranslation::new(provider, context(true)), chunks), &whole);
+            }
+        }
+    }
+}

@@ -119,3 +119,52 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near};
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    use proptest::prelude::*;
+
+    const PATHS: [&str; 5] = [
+        "/w/models/m/v1/chat/completions",
+        "/my%2Dws/models/gpt%2D4/v1beta/models/a%2Fb:generateContent?alt=sse",
+        "/w/v1/chat/completions",
+        "/w/v1/models",
+        "/w/models/%E6%97%A5",
+    ];
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any path names an endpoint, none, or is refused with a 400; a model endpoint's
+        /// provider path is the rest of the path as written.
+        #[test]
+        fn any_path_is_read_or_refused(path in prop_oneof![
+            any::<String>(),
+            near(&PATHS).prop_map(|p| String::from_utf8_lossy(&p).into_owned()),
+        ]) {
+            match endpoint(&path) {
+                Some(Ok(Endpoint::Model { path: rest, .. })) => {
+                    prop_assert!(path.ends_with(rest) && (rest.is_empty() || rest.starts_with('/')));
+                }
+                Some(Err(error)) => prop_assert_eq!(error.status.as_u16(), 400),
+                _ => {}
+            }
+        }
+
+        /// Workspace and model names, percent-encoded in any way, read back as they were.
+        #[test]
+        fn encoded_names_read_back(
+            workspace in ".+",
+            model in ".+",
+            rest in "(/[a-z0-9:%.]{1,8}){0,3}",
+        ) {
+            let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+            let path = format!("/{}/models/{}{rest}", encode(&workspace), encode(&model));
+            let expected = Endpoint::Model { workspace: workspace.as_str().into(), model: model.as_str().into(), path: &rest };
+            prop_assert_eq!(endpoint(&path).map(|e| e.map_err(|e| e.status)), Some(Ok(expected)));
+        }
+    }
+}

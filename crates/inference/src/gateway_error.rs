@@ -134,6 +134,38 @@ impl GatewayError {
         GatewayError::new(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", "invalid_request_error", message)
     }
 
+    /// 408 `REQUEST_TIMEOUT`: the body did not arrive in time.
+    pub fn request_timeout(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "invalid_request_error", message)
+    }
+
+    /// 503 `GATEWAY_BUSY` with `Retry-After`: this node holds as many request bodies as it may.
+    pub fn gateway_busy(message: impl Into<String>, retry_after: u64) -> GatewayError {
+        let mut error = GatewayError::new(StatusCode::SERVICE_UNAVAILABLE, "GATEWAY_BUSY", "api_error", message)
+            .from_source(ErrorSource::Gateway);
+        error.retryable = true;
+        error.retry_after = Some(retry_after.max(1));
+        error
+    }
+
+    /// 500 `INTERNAL_ERROR`: the gateway failed (a bug); the detail is in the log.
+    pub fn internal(message: impl Into<String>) -> GatewayError {
+        GatewayError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "api_error", message)
+            .from_source(ErrorSource::Gateway)
+    }
+
+    /// The answer to a request body that could not be read within the plane's limits.
+    pub fn unreadable_body(error: modelgate_body::BodyError) -> GatewayError {
+        use modelgate_body::BodyError;
+        let message = error.to_string();
+        match error {
+            BodyError::TooLarge { .. } => GatewayError::payload_too_large(message),
+            BodyError::TimedOut { .. } => GatewayError::request_timeout(message),
+            BodyError::OverBudget => GatewayError::gateway_busy(message, modelgate_body::OVER_BUDGET_RETRY_AFTER),
+            BodyError::Broken => GatewayError::bad_request(message),
+        }
+    }
+
     /// 502 `UPSTREAM_UNAVAILABLE` (from the provider unless said otherwise).
     pub fn upstream_unavailable(message: impl Into<String>) -> GatewayError {
         let mut error = GatewayError::new(StatusCode::BAD_GATEWAY, "UPSTREAM_UNAVAILABLE", "api_error", message)

@@ -175,3 +175,86 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, json_value, near};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    const OPENAI: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
+    const KEYS: [&str; 3] = ["prompt_tokens", "completion_tokens", "total_tokens"];
+
+    const SAMPLES: [&str; 4] = [
+        r#"{"prompt_tokens":42,"completion_tokens":64,"total_tokens":106,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#,
+        r#" {"prompt_tokens":42, "x":"a \"}\\", "completion_tokens" : -64, "l":[1,{"a":"]"}], "f":1.5e3,"total_tokens":106} ,"more":1}"#,
+        r#"{"x":"\"#,
+        r#"{"usage":{"x":"\"#,
+    ];
+
+    /// Whenever the scanner answers, a JSON parser reading the same bytes agrees.
+    fn agrees_with_a_parser(json: &[u8]) -> Result<(), TestCaseError> {
+        let Some((values, end)) = object_integers(json, OPENAI) else { return Ok(()) };
+        prop_assert!(end <= json.len());
+        if let Ok(object) = serde_json::from_slice::<Map<String, Value>>(&json[..end]) {
+            for (key, value) in KEYS.iter().zip(values) {
+                prop_assert_eq!(object.get(*key).and_then(Value::as_i64), value, "{}", key);
+            }
+        }
+        Ok(())
+    }
+
+    /// A usage object: the named integers (some absent) among other keys holding any value.
+    fn usage_object() -> impl Strategy<Value = (Map<String, Value>, [Option<i64>; 3])> {
+        let others = proptest::collection::vec(
+            ("[a-z_]{1,12}".prop_filter("not named", |k| !KEYS.contains(&k.as_str())), json_value()),
+            0..4,
+        );
+        (proptest::array::uniform3(proptest::option::of(any::<i64>())), others).prop_map(|(values, others)| {
+            let mut object: Map<String, Value> = others.into_iter().collect();
+            for (key, value) in KEYS.iter().zip(values) {
+                if let Some(value) = value {
+                    object.insert(key.to_string(), value.into());
+                }
+            }
+            (object, values)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(2000))]
+
+        #[test]
+        fn any_bytes_are_read_or_left_to_a_parser(json in proptest::collection::vec(any::<u8>(), 0..64)) {
+            agrees_with_a_parser(&json)?;
+        }
+
+        #[test]
+        fn bytes_near_a_usage_object_are_read_as_a_parser_would(json in near(&SAMPLES)) {
+            agrees_with_a_parser(&json)?;
+        }
+
+    }
+
+    proptest! {
+        #![proptest_config(config(300))]
+
+        #[test]
+        fn a_usage_object_is_read_exactly((object, values) in usage_object(), pretty in any::<bool>(), tail in "[ ,}\\]]{0,3}") {
+            let text = if pretty { serde_json::to_string_pretty(&object) } else { serde_json::to_string(&object) }.unwrap();
+            let json = format!("{text}{tail}");
+            prop_assert_eq!(object_integers(json.as_bytes(), OPENAI), Some((values, text.len())));
+        }
+
+        /// Every prefix of a usage object (an answer cut anywhere) is read or refused, never
+        /// read past its end.
+        #[test]
+        fn every_prefix_of_a_usage_object_is_read_or_refused((object, _) in usage_object()) {
+            let text = serde_json::to_string(&object).unwrap();
+            for end in 0..=text.len() {
+                agrees_with_a_parser(&text.as_bytes()[..end])?;
+            }
+        }
+    }
+}

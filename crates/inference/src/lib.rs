@@ -15,9 +15,12 @@ mod gateway_error;
 mod json_scan;
 pub mod limiter;
 pub mod metrics;
+#[cfg(test)]
+mod properties;
 pub mod redis_counters;
 pub mod relay;
 mod request_path;
+pub mod reservation;
 mod route_table;
 pub mod snapshot;
 mod sse;
@@ -33,7 +36,7 @@ pub use snapshot::SnapshotHandle;
 pub use token_limits::{Clock, SystemClock};
 
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use modelgate_domain::usage::UsageRecord;
 use std::convert::Infallible;
@@ -86,12 +89,12 @@ pub struct InferencePlane {
     pub clock: Arc<dyn Clock>,
     pub timeouts: Timeouts,
     pub location: NodeLocation,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
+    /// How request bodies are read: size limit, time limit, the node's budget of body bytes.
+    pub body_limits: modelgate_body::BodyLimits,
     pub metrics: metrics::Metrics,
 }
 
-/// Default for [`InferencePlane::max_body_bytes`] (requests carry images and documents).
+/// Default size limit of [`InferencePlane::body_limits`] (requests carry images and documents).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 impl InferencePlane {
@@ -111,18 +114,22 @@ impl InferencePlane {
             clock: Arc::new(SystemClock),
             timeouts,
             location,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_limits: modelgate_body::BodyLimits::new(
+                DEFAULT_MAX_BODY_BYTES,
+                Some(modelgate_body::DEFAULT_TIMEOUT),
+                modelgate_body::DEFAULT_BUDGET_BYTES,
+            ),
             metrics: Default::default(),
         }
     }
 }
 
 impl InferencePlane {
-    /// The Prometheus text exposition; `usage_dropped` comes from the usage writer.
-    pub fn render_metrics(&self, usage_dropped: u64) -> String {
+    /// The Prometheus text exposition; `usage` comes from the usage writer.
+    pub fn render_metrics(&self, usage: modelgate_store::UsageWriterStats) -> String {
         let snapshot = self.snapshot.get();
         let age = snapshot.built_at.and_then(|t| t.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64());
-        self.metrics.render(age, snapshot.route_count(), usage_dropped, &self.limiter)
+        self.metrics.render(age, snapshot.route_count(), usage, &self.limiter)
     }
 }
 
@@ -148,7 +155,20 @@ impl tower_service::Service<Request> for InferenceApp {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        use futures_util::FutureExt;
         let state = self.state.clone();
-        Box::pin(async move { Ok(request_path::dispatch(state, request).await) })
+        Box::pin(async move {
+            // A panic (a bug) becomes a 500 in the plane's error shape, counted, instead of a
+            // connection dropped without an answer. A panic after the answer has started (in
+            // the relay) can only end the connection.
+            let answer = std::panic::AssertUnwindSafe(request_path::dispatch(&state, request)).catch_unwind().await;
+            Ok(answer.unwrap_or_else(|_| {
+                state.metrics.handler_panicked("inference");
+                // The panic hook has already logged the message and where it happened.
+                tracing::error!("an inference request panicked; answered 500");
+                GatewayError::internal("internal error: the request failed inside modelgate; see the server log")
+                    .into_response()
+            }))
+        })
     }
 }

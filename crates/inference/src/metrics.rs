@@ -3,14 +3,17 @@
 //! bounded.
 
 use crate::limiter::{Limiter, RedisState};
+use modelgate_store::UsageWriterStats;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -35,11 +38,12 @@ pub struct Metrics {
     upstream_latency: Family<Labels, Histogram>,
     upstream_attempt_failures: Family<Labels, Counter>,
     gateway_overhead: Histogram,
-    usage_dropped: Gauge<u64, AtomicU64>,
+    usage: Arc<Mutex<UsageWriterStats>>,
     snapshot_age: Gauge<f64, AtomicU64>,
     routes: Gauge,
     redis_up: Gauge,
     limit_local_fallbacks: Counter<u64, AtomicU64>,
+    handler_panics: Family<Labels, Counter>,
     series: RwLock<SeriesCache>,
     first_byte_series: RwLock<Vec<(String, Histogram)>>,
 }
@@ -80,12 +84,8 @@ impl Default for Metrics {
             "Time modelgate spends on a request before sending it upstream (auth, routing, body)",
             gateway_overhead.clone(),
         );
-        let usage_dropped = Gauge::<u64, AtomicU64>::default();
-        registry.register(
-            "usage_records_dropped",
-            "Usage records dropped because the writer was full",
-            usage_dropped.clone(),
-        );
+        let usage = Arc::new(Mutex::new(UsageWriterStats::default()));
+        registry.register_collector(Box::new(UsageSeries(usage.clone())));
         let snapshot_age = Gauge::<f64, AtomicU64>::default();
         registry.register("snapshot_age_seconds", "Age of the route snapshot in use", snapshot_age.clone());
         let routes = Gauge::default();
@@ -102,6 +102,12 @@ impl Default for Metrics {
             "Limit checks and token additions counted on this node only because Redis did not answer",
             limit_local_fallbacks.clone(),
         );
+        let handler_panics = Family::<Labels, Counter>::default();
+        registry.register(
+            "handler_panics",
+            "Requests whose handler panicked (a bug; answered 500 and logged), by plane (control, inference)",
+            handler_panics.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -109,11 +115,12 @@ impl Default for Metrics {
             upstream_latency,
             upstream_attempt_failures,
             gateway_overhead,
-            usage_dropped,
+            usage,
             snapshot_age,
             routes,
             redis_up,
             limit_local_fallbacks,
+            handler_panics,
             series: Default::default(),
             first_byte_series: Default::default(),
         }
@@ -212,22 +219,74 @@ impl Metrics {
         self.upstream_attempt_failures.get_or_create(&labels).inc();
     }
 
+    /// Counts a request whose handler panicked on `plane` (`control` or `inference`).
+    pub fn handler_panicked(&self, plane: &'static str) {
+        self.handler_panics.get_or_create(&vec![("plane", plane.to_string())]).inc();
+    }
+
     /// Observes the gateway's own time before sending upstream.
     pub fn overhead(&self, seconds: f64) {
         self.gateway_overhead.observe(seconds);
     }
 
     /// The text exposition, with the gauges read now.
-    pub fn render(&self, snapshot_age_seconds: f64, routes: usize, usage_dropped: u64, limiter: &Limiter) -> String {
+    pub fn render(
+        &self,
+        snapshot_age_seconds: f64,
+        routes: usize,
+        usage: UsageWriterStats,
+        limiter: &Limiter,
+    ) -> String {
         self.snapshot_age.set(snapshot_age_seconds);
         self.redis_up.set(i64::from(limiter.redis_state() == RedisState::Up));
         self.routes.set(i64::try_from(routes).unwrap_or(i64::MAX));
-        self.usage_dropped.set(usage_dropped);
+        *self.usage.lock().unwrap_or_else(|p| p.into_inner()) = usage;
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {
             text.clear();
         }
         text
+    }
+}
+
+/// The usage writer's figures as of the last [`Metrics::render`]: its counters are kept by the
+/// writer (`modelgate-store`), so they are exposed as read, not counted here.
+#[derive(Debug)]
+struct UsageSeries(Arc<Mutex<UsageWriterStats>>);
+
+impl Collector for UsageSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let usage = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let gauges = [
+            (
+                "usage_records_dropped",
+                "Usage records lost: the queue full, the spool full or unwritable, or unreadable spool lines",
+                usage.dropped,
+            ),
+            ("usage_records_queued", "Usage records in memory, neither stored nor spooled yet", usage.queued),
+            (
+                "usage_spool_bytes",
+                "Bytes in the usage spool file (records the store could not take yet)",
+                usage.spool_bytes,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let counters = [
+            (
+                "usage_records_spooled",
+                "Usage records written to the local spool because the store did not take them",
+                usage.spooled,
+            ),
+            ("usage_records_replayed", "Usage records read back from the spool and stored", usage.replayed),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        Ok(())
     }
 }
 
@@ -245,7 +304,9 @@ mod tests {
         metrics.upstream_first_byte("openai", 0.02);
         metrics.overhead(0.0001);
         metrics.upstream_attempt_failed("openai", "provider", "UPSTREAM_TIMEOUT");
-        let text = metrics.render(1.5, 4, 2, &Limiter::local());
+        let usage =
+            UsageWriterStats { dropped: 2, queued: 7, spooled: 30, spool_bytes: 9_000, replayed: 20, written: 50 };
+        let text = metrics.render(1.5, 4, usage, &Limiter::local());
         assert!(
             text.contains(
                 r#"modelgate_upstream_attempt_failures_total{provider="openai",source="provider",code="UPSTREAM_TIMEOUT"} 1"#
@@ -277,11 +338,17 @@ mod tests {
             "{text}"
         );
         metrics.upstream_first_byte("openai", 0.03);
-        let text = metrics.render(1.5, 4, 2, &Limiter::local());
+        let text = metrics.render(1.5, 4, usage, &Limiter::local());
         assert!(text.contains("modelgate_upstream_first_byte_seconds_count{provider=\"openai\"} 2"), "{text}");
         assert!(text.contains("modelgate_snapshot_age_seconds 1.5"), "{text}");
         assert!(text.contains("modelgate_routes 4"));
-        assert!(text.contains("modelgate_usage_records_dropped 2"));
+        assert!(text.contains("modelgate_usage_records_dropped 2"), "{text}");
+        assert!(text.contains("# TYPE modelgate_usage_records_dropped gauge"), "{text}");
+        assert!(text.contains("modelgate_usage_records_queued 7"), "{text}");
+        assert!(text.contains("modelgate_usage_spool_bytes 9000"), "{text}");
+        assert!(text.contains("# TYPE modelgate_usage_records_spooled counter"), "{text}");
+        assert!(text.contains("modelgate_usage_records_spooled_total 30"), "{text}");
+        assert!(text.contains("modelgate_usage_records_replayed_total 20"), "{text}");
         assert!(text.contains("modelgate_limits_redis_up 0"), "{text}");
         assert!(text.contains("modelgate_limit_local_fallbacks_total 0"), "{text}");
     }

@@ -1,47 +1,60 @@
 //! `maxToken` and rate-limit windows counted in Redis, so that they hold across gateway nodes.
-//! One Lua script checks every window of a route and counts the request in a single atomic step;
-//! another adds a finished request's tokens. Each window is a hash (`input`, `output`, `total`,
-//! `requests`) that expires a little after its window ends.
+//! One Lua script checks that a request's reservation fits in every window of its route and
+//! holds it there, in a single atomic step; another settles a finished request's reservation to
+//! the tokens it used. Each window is a hash (`input`, `output`, `total`, `requests`) that
+//! expires a little after its window ends. What a node counted alone while Redis was away is
+//! added with [`RedisCounters::push`] when Redis answers again.
 //!
 //! Keys: `{prefix}:limit:{{workspace/model}}:{policy}:{caller or empty}:{window start}`. The
 //! braces are a Redis Cluster hash tag: every window of one model lives in one slot, so one
 //! script may touch them all.
 
+use crate::reservation::{Amounts, Reservation};
 use crate::snapshot::{Route, TokenLimit};
-use crate::token_limits::{counted_caller, window};
+use crate::token_limits::{counted_caller, window, UnsyncedWindow};
 use crate::usage_tap::Usage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use std::time::Duration;
 
-/// `KEYS`: one hash per window. `ARGV`, five per window: the input, output, total and requests
-/// thresholds (0 = not evaluated) and the key's time to live in seconds. Answers 0 when admitted
-/// (and counts the request in every window), else the 1-based index of the first window whose
-/// limit is reached.
-const ADMIT: &str = r"
+/// `KEYS`: one hash per window. `ARGV`, eight per window: the input, output, total and requests
+/// thresholds (0 = not evaluated), the input, output and total tokens reserved, and the key's
+/// time to live in seconds. Answers 0 when admitted (and holds the reservation and the request
+/// in every window), else the 1-based index of the first window it does not fit in.
+const RESERVE: &str = r"
 for i = 1, #KEYS do
+  local base = (i - 1) * 8
   local counted = redis.call('HMGET', KEYS[i], 'input', 'output', 'total', 'requests')
   for j = 1, 4 do
-    local threshold = tonumber(ARGV[(i - 1) * 5 + j])
-    if threshold > 0 and (tonumber(counted[j]) or 0) >= threshold then
+    local threshold = tonumber(ARGV[base + j])
+    local wanted = 1
+    if j < 4 then wanted = tonumber(ARGV[base + 4 + j]) end
+    if threshold > 0 and (tonumber(counted[j]) or 0) + wanted > threshold then
       return i
     end
   end
 end
 for i = 1, #KEYS do
+  local base = (i - 1) * 8
+  redis.call('HINCRBY', KEYS[i], 'input', ARGV[base + 5])
+  redis.call('HINCRBY', KEYS[i], 'output', ARGV[base + 6])
+  redis.call('HINCRBY', KEYS[i], 'total', ARGV[base + 7])
   redis.call('HINCRBY', KEYS[i], 'requests', 1)
-  redis.call('EXPIRE', KEYS[i], ARGV[(i - 1) * 5 + 5])
+  redis.call('EXPIRE', KEYS[i], ARGV[base + 8])
 end
 return 0
 ";
 
-/// `KEYS`: one hash per window. `ARGV`: input, output and total tokens, then one time to live (seconds) per key.
+/// `KEYS`: one hash per window. `ARGV`, five per window: the input, output, total and requests
+/// to add (negative when a reservation was larger than the usage) and the key's time to live.
 const ADD: &str = r"
 for i = 1, #KEYS do
-  redis.call('HINCRBY', KEYS[i], 'input', ARGV[1])
-  redis.call('HINCRBY', KEYS[i], 'output', ARGV[2])
-  redis.call('HINCRBY', KEYS[i], 'total', ARGV[3])
-  redis.call('EXPIRE', KEYS[i], ARGV[3 + i])
+  local base = (i - 1) * 5
+  redis.call('HINCRBY', KEYS[i], 'input', ARGV[base + 1])
+  redis.call('HINCRBY', KEYS[i], 'output', ARGV[base + 2])
+  redis.call('HINCRBY', KEYS[i], 'total', ARGV[base + 3])
+  redis.call('HINCRBY', KEYS[i], 'requests', ARGV[base + 4])
+  redis.call('EXPIRE', KEYS[i], ARGV[base + 5])
 end
 return 0
 ";
@@ -64,7 +77,7 @@ pub struct RedisCounters {
     connection: ConnectionManager,
     prefix: String,
     timeout: Duration,
-    admit: Script,
+    reserve: Script,
     add: Script,
 }
 
@@ -82,41 +95,46 @@ impl RedisCounters {
             connection: ConnectionManager::new_lazy_with_config(client, config)?,
             prefix: prefix.to_string(),
             timeout,
-            admit: Script::new(ADMIT),
+            reserve: Script::new(RESERVE),
             add: Script::new(ADD),
         })
     }
 
-    fn key(&self, route: &Route, limit: &TokenLimit, caller: &str, start: i64) -> String {
-        let who = counted_caller(limit, caller);
-        format!("{}:limit:{{{}/{}}}:{}:{who}:{start}", self.prefix, route.workspace, route.name, limit.policy)
+    fn key(&self, workspace: &str, model: &str, policy: &str, who: &str, start: i64) -> String {
+        format!("{}:limit:{{{workspace}/{model}}}:{policy}:{who}:{start}", self.prefix)
     }
 
-    /// Checks the route's windows and counts the request: `Ok(Ok(()))` when admitted,
-    /// `Ok(Err((policy, seconds until its window ends)))` when a limit is reached.
-    pub async fn admit(
+    fn route_key(&self, route: &Route, limit: &TokenLimit, caller: &str, start: i64) -> String {
+        self.key(&route.workspace, &route.name, &limit.policy, counted_caller(limit, caller), start)
+    }
+
+    /// Admits a request when its reservation fits in every window of its route and holds it
+    /// there: `Ok(Ok(()))` when admitted, `Ok(Err((policy, seconds until its window ends)))`
+    /// when it does not fit.
+    pub async fn reserve(
         &self,
         route: &Route,
         caller: &str,
-        now: i64,
+        reservation: Reservation,
     ) -> Result<Result<(), (String, i64)>, CounterError> {
-        let mut invocation = self.admit.prepare_invoke();
+        let now = reservation.at;
+        let mut invocation = self.reserve.prepare_invoke();
         let threshold = |value: Option<i64>| value.unwrap_or(0).max(0);
         for limit in &route.token_limits {
             let (start, end) = window(limit, now);
-            let limits = &limit.limits;
+            let (limits, reserved) = (&limit.limits, reservation.reserved(limit));
             invocation
-                .key(self.key(route, limit, caller, start))
+                .key(self.route_key(route, limit, caller, start))
                 .arg(threshold(limits.input))
                 .arg(threshold(limits.output))
                 .arg(threshold(limits.total))
                 .arg(threshold(limits.requests))
+                .arg(reserved.input)
+                .arg(reserved.output)
+                .arg(reserved.total)
                 .arg(end - now + EXPIRY_SLACK_SECS);
         }
-        let mut connection = self.connection.clone();
-        let reached: usize = tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
-            .await
-            .map_err(|_| CounterError::Timeout(self.timeout))??;
+        let reached: usize = self.invoke(&invocation).await?;
         Ok(match reached.checked_sub(1).and_then(|index| route.token_limits.get(index)) {
             None => Ok(()),
             Some(limit) => Err((limit.policy.clone(), window(limit, now).1 - now)),
@@ -125,25 +143,91 @@ impl RedisCounters {
 
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<(), CounterError> {
-        let mut connection = self.connection.clone();
-        let command = redis::cmd("PING");
-        let ping = command.query_async::<String>(&mut connection);
-        tokio::time::timeout(self.timeout, ping).await.map_err(|_| CounterError::Timeout(self.timeout))??;
+        self.retried::<String>(Call::Ping).await?;
         Ok(())
     }
 
-    /// Adds a finished request's tokens to the route's windows.
-    pub async fn add(&self, route: &Route, caller: &str, usage: Usage, now: i64) -> Result<(), CounterError> {
+    /// Replaces a finished request's reservation by the tokens it used, in the windows it was
+    /// admitted in (unless they have expired by `now`).
+    pub async fn settle(
+        &self,
+        route: &Route,
+        caller: &str,
+        reservation: Reservation,
+        usage: Usage,
+        now: i64,
+    ) -> Result<(), CounterError> {
         let mut invocation = self.add.prepare_invoke();
-        invocation.arg(usage.input).arg(usage.output).arg(usage.total);
+        let mut windows = 0;
         for limit in &route.token_limits {
-            let (start, end) = window(limit, now);
-            invocation.key(self.key(route, limit, caller, start)).arg(end - now + EXPIRY_SLACK_SECS);
+            let (start, end) = window(limit, reservation.at);
+            let ttl = end - now + EXPIRY_SLACK_SECS;
+            if ttl > 0 {
+                let key = self.route_key(route, limit, caller, start);
+                add_args(invocation.key(key), reservation.settlement(limit, usage), ttl);
+                windows += 1;
+            }
         }
-        let mut connection = self.connection.clone();
-        tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut connection))
-            .await
-            .map_err(|_| CounterError::Timeout(self.timeout))??;
+        if windows == 0 {
+            return Ok(());
+        }
+        self.run(invocation).await
+    }
+
+    /// Adds what a node counted alone in one window to the same window in Redis.
+    pub async fn push(&self, window: &UnsyncedWindow, now: i64) -> Result<(), CounterError> {
+        let counter = &window.key;
+        let key = self.key(&counter.workspace, &counter.model, &counter.policy, &counter.caller, window.start);
+        let mut invocation = self.add.prepare_invoke();
+        add_args(invocation.key(key), window.amounts, window.end - now + EXPIRY_SLACK_SECS);
+        self.run(invocation).await
+    }
+
+    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<(), CounterError> {
+        self.invoke::<i64>(&invocation).await?;
         Ok(())
     }
+
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, CounterError> {
+        self.retried(Call::Script(invocation)).await
+    }
+
+    /// Runs `call` within the timeout, once more if the connection turns out broken: a
+    /// connection Redis dropped (a restart, a network cut) fails its next command, and the
+    /// manager reconnects for the next one. Without the second try, every node would count
+    /// alone for a moment after each such break.
+    async fn retried<T: redis::FromRedisValue>(&self, call: Call<'_>) -> Result<T, CounterError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut connection = self.connection.clone();
+            let once = async {
+                match call {
+                    Call::Script(invocation) => invocation.invoke_async(&mut connection).await,
+                    Call::Ping => redis::cmd("PING").query_async(&mut connection).await,
+                }
+            };
+            match tokio::time::timeout(self.timeout, once).await {
+                Err(_) => return Err(CounterError::Timeout(self.timeout)),
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) if tries == 1 && (error.is_connection_dropped() || error.is_io_error()) => continue,
+                Ok(Err(error)) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+/// What [`RedisCounters::retried`] sends.
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    Script(&'a redis::ScriptInvocation<'a>),
+    Ping,
+}
+
+/// The `ADD` script's arguments for one window.
+fn add_args(invocation: &mut redis::ScriptInvocation<'_>, amounts: Amounts, ttl: i64) {
+    invocation.arg(amounts.input).arg(amounts.output).arg(amounts.total).arg(amounts.requests).arg(ttl);
 }

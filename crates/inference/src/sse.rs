@@ -20,12 +20,14 @@ pub fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
 pub fn parse_event(event: &[u8]) -> (Option<String>, Vec<u8>) {
     let mut name = None;
     let mut data = Vec::new();
+    // Lines after the first data line join with a newline, even when that line was empty.
+    let mut first_data = true;
     for line in event.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(rest) = line.strip_prefix(b"event:") {
             name = Some(String::from_utf8_lossy(rest).trim().to_string());
         } else if let Some(rest) = line.strip_prefix(b"data:") {
-            if !data.is_empty() {
+            if !std::mem::take(&mut first_data) {
                 data.push(b'\n');
             }
             data.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
@@ -51,5 +53,61 @@ mod tests {
         let (name, data) = parse_event(b"event: message_delta\r\ndata: {\"a\":1}\ndata: 2");
         assert_eq!(name.as_deref(), Some("message_delta"));
         assert_eq!(data, b"{\"a\":1}\n2");
+        // Found by the properties: empty data lines kept their line breaks only after a
+        // non-empty one.
+        assert_eq!(parse_event(b"data:\ndata: x").1, b"\nx");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{config, near};
+    use proptest::prelude::*;
+
+    const STREAMS: [&str; 3] = [
+        "event: message_start\ndata: {\"a\":1}\n\nevent: ping\ndata: {}\n\n",
+        "data: {\"choices\":[]}\r\n\r\ndata: [DONE]\r\n\r\n",
+        "data: a\ndata: b\n\n\n\ndata: c\r\n\n",
+    ];
+
+    /// A line of an SSE field: no line break in it.
+    fn line() -> impl Strategy<Value = String> {
+        any::<String>().prop_map(|s| s.replace(['\n', '\r'], ""))
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// An event's end is a blank line, the first one; and a prefix of the bytes (what has
+        /// arrived so far) finds no end or the same end, which is what makes framing the same
+        /// however a stream is cut.
+        #[test]
+        fn an_event_ends_at_the_first_blank_line_whatever_has_arrived(bytes in prop_oneof![
+            proptest::collection::vec(proptest::sample::select(&b"\r\nda: x"[..]), 0..24),
+            near(&STREAMS),
+        ]) {
+            let found = find_event_end(&bytes);
+            if let Some((end, separator)) = found {
+                prop_assert!(matches!(&bytes[end..end + separator], b"\n\n" | b"\r\n\r\n"));
+                prop_assert_eq!(find_event_end(&bytes[..end + separator - 1]), None);
+            }
+            for arrived in 0..=bytes.len() {
+                let early = find_event_end(&bytes[..arrived]);
+                prop_assert!(early.is_none() || early == found, "{:?} after {} bytes", early, arrived);
+            }
+            parse_event(&bytes);
+        }
+
+        /// An event written with a name and data lines reads back as written.
+        #[test]
+        fn an_event_reads_back(name in proptest::option::of(line()), lines in proptest::collection::vec(line(), 1..4), crlf in any::<bool>()) {
+            let newline = if crlf { "\r\n" } else { "\n" };
+            let mut event = name.as_ref().map(|n| format!("event: {n}{newline}")).unwrap_or_default();
+            event += &lines.iter().map(|l| format!("data: {l}")).collect::<Vec<_>>().join(newline);
+            let (read_name, data) = parse_event(event.as_bytes());
+            prop_assert_eq!(read_name, name.map(|n| n.trim().to_string()));
+            prop_assert_eq!(String::from_utf8(data).unwrap(), lines.join("\n"));
+        }
     }
 }

@@ -112,7 +112,7 @@ impl BodyProcessor for UsageTap {
             self.read_answer();
         }
         if self.usage.total == 0 {
-            self.usage.total = self.usage.input + self.usage.output;
+            self.usage.total = self.usage.input.saturating_add(self.usage.output);
         }
         self.usage
     }
@@ -213,11 +213,11 @@ impl UsageTap {
     /// Anthropic's counts: the input is the sum of fresh, cache-written and cache-read input
     /// tokens (when any is given and positive); the total is always input + output.
     fn count_anthropic(&mut self, inputs: [Option<i64>; 3], output: Option<i64>) {
-        if let Some(input) = inputs.into_iter().flatten().reduce(|a, b| a + b).filter(|i| *i > 0) {
+        if let Some(input) = inputs.into_iter().flatten().reduce(i64::saturating_add).filter(|i| *i > 0) {
             self.usage.input = input;
         }
         self.usage.output = output.unwrap_or(self.usage.output);
-        self.usage.total = self.usage.input + self.usage.output;
+        self.usage.total = self.usage.input.saturating_add(self.usage.output);
     }
 
     /// Whether `absorb` reads OpenAI's usage fields for this family.
@@ -264,7 +264,7 @@ impl UsageTap {
                     if let Some(tokens) = tokens {
                         self.usage.input = int(tokens, &["input_tokens"]).unwrap_or(self.usage.input);
                         self.usage.output = int(tokens, &["output_tokens"]).unwrap_or(self.usage.output);
-                        self.usage.total = self.usage.input + self.usage.output;
+                        self.usage.total = self.usage.input.saturating_add(self.usage.output);
                     }
                 }
             }
@@ -485,5 +485,237 @@ mod tests {
             assert_eq!(usage, Usage { input: 7, output: 3, total: 10 });
             assert_eq!(seen.len() < OPENAI_STREAM.len(), strip, "{}", String::from_utf8_lossy(&seen));
         }
+    }
+
+    /// Found by the properties: counts whose sum passes `i64::MAX` panicked (debug builds) or
+    /// wrapped to a negative total (release); they saturate.
+    #[test]
+    fn counts_past_i64_saturate() {
+        let max = i64::MAX;
+        let cases = [
+            (
+                Family::Anthropic,
+                format!(r#"{{"usage":{{"input_tokens":{max},"cache_read_input_tokens":1,"output_tokens":{max}}}}}"#),
+            ),
+            (Family::OpenAiCompatible, format!(r#"{{"usage":{{"prompt_tokens":{max},"completion_tokens":{max}}}}}"#)),
+            (Family::Cohere, format!(r#"{{"usage":{{"tokens":{{"input_tokens":{max},"output_tokens":{max}}}}}}}"#)),
+        ];
+        for (family, body) in cases {
+            let (_, usage) = run(family, false, false, &body, 4096);
+            assert_eq!(usage, Usage { input: max, output: max, total: max }, "{family:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::properties::{chunked, config, cuts, edited, every_cut, near, run};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A provider's answer as it sends it, and the usage the tap should report.
+    #[derive(Clone)]
+    struct Answer {
+        family: Family,
+        sse: bool,
+        body: Vec<u8>,
+        usage: Usage,
+    }
+
+    /// The body as text, so that a failing case reads.
+    impl std::fmt::Debug for Answer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let body = String::from_utf8_lossy(&self.body);
+            write!(f, "{:?} sse={} usage={:?} body={body:?}", self.family, self.sse, self.usage)
+        }
+    }
+
+    const FAMILIES: [Family; 7] = [
+        Family::OpenAiCompatible,
+        Family::AzureOpenAi,
+        Family::Anthropic,
+        Family::Gemini,
+        Family::VertexAi,
+        Family::Cohere,
+        Family::Mcp,
+    ];
+
+    /// Answer text, often holding what the tap looks for.
+    fn text() -> impl Strategy<Value = String> {
+        const TRICKY: [&str; 5] = ["usage", "\"usage\": {\"prompt_tokens\": 9}", "data: {}\n\n", "é😀\\", "}]"];
+        prop_oneof![any::<String>(), proptest::sample::select(&TRICKY[..]).prop_map(String::from)]
+    }
+
+    fn event(name: Option<&str>, data: &serde_json::Value, separator: &str) -> String {
+        let name = name.map(|name| format!("event: {name}\n")).unwrap_or_default();
+        format!("{name}data: {data}{separator}")
+    }
+
+    /// One answer of `family` in its wire format, JSON or SSE, with text `pieces` and counts.
+    fn answer_of(family: Family, sse: bool, pieces: &[String], [a, b, c]: [i64; 3], separator: &str) -> Answer {
+        let text = pieces.concat();
+        let (ab, ac, acb) = (a.saturating_add(b), a.saturating_add(c), a.saturating_add(c).saturating_add(b));
+        let events = |each: &dyn Fn(&String) -> String| pieces.iter().map(each).collect::<String>();
+        let (body, usage) = match family {
+            Family::OpenAiCompatible | Family::AzureOpenAi | Family::Mcp => {
+                let usage = json!({"prompt_tokens": a, "completion_tokens": b, "total_tokens": ab,
+                    "prompt_tokens_details": {"cached_tokens": c}});
+                let body = if sse && family != Family::Mcp {
+                    let delta = |p: &String| json!({"id": "c", "choices": [{"index": 0, "delta": {"content": p}}]});
+                    let usage = json!({"id": "c", "choices": [], "usage": usage});
+                    events(&|p| event(None, &delta(p), separator))
+                        + &event(None, &usage, separator)
+                        + "data: [DONE]"
+                        + separator
+                } else {
+                    json!({"id": "c", "object": "chat.completion", "choices": [{"index": 0,
+                        "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}], "usage": usage})
+                    .to_string()
+                };
+                (body, Usage { input: a, output: b, total: ab })
+            }
+            Family::Anthropic => {
+                let body = if sse {
+                    let start = json!({"type": "message_start", "message": {"id": "msg_1",
+                        "usage": {"input_tokens": a, "cache_read_input_tokens": c, "output_tokens": 1}}});
+                    let delta = |p: &String| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}});
+                    let end = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": b}});
+                    event(Some("message_start"), &start, separator)
+                        + &events(&|p| event(Some("content_block_delta"), &delta(p), separator))
+                        + &event(Some("message_delta"), &end, separator)
+                        + &event(Some("message_stop"), &json!({"type": "message_stop"}), separator)
+                } else {
+                    json!({"id": "msg_1", "type": "message", "content": [{"type": "text", "text": text}],
+                        "stop_reason": "end_turn", "usage": {"input_tokens": a, "cache_read_input_tokens": c, "output_tokens": b}})
+                    .to_string()
+                };
+                (body, Usage { input: ac, output: b, total: acb })
+            }
+            Family::Gemini | Family::VertexAi => {
+                let chunk = |p: &str, out: i64| {
+                    json!({"candidates": [{"content": {"parts": [{"text": p}], "role": "model"}}],
+                    "usageMetadata": {"promptTokenCount": a, "candidatesTokenCount": out, "totalTokenCount": a.saturating_add(out)}})
+                };
+                let body = if sse {
+                    events(&|p| event(None, &chunk(p, 1), separator)) + &event(None, &chunk("", b), separator)
+                } else {
+                    chunk(&text, b).to_string()
+                };
+                (body, Usage { input: a, output: b, total: ab })
+            }
+            Family::Cohere => {
+                let usage = json!({"billed_units": {"input_tokens": c, "output_tokens": c}, "tokens": {"input_tokens": a, "output_tokens": b}});
+                let body = if sse {
+                    let delta = |p: &String| json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": p}}}});
+                    let end = json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": usage}});
+                    event(Some("message-start"), &json!({"type": "message-start", "id": "r"}), separator)
+                        + &events(&|p| event(Some("content-delta"), &delta(p), separator))
+                        + &event(Some("message-end"), &end, separator)
+                } else {
+                    json!({"id": "r", "finish_reason": "COMPLETE", "message": {"role": "assistant",
+                        "content": [{"type": "text", "text": text}]}, "usage": usage})
+                    .to_string()
+                };
+                (body, Usage { input: a, output: b, total: ab })
+            }
+        };
+        Answer { family, sse: sse && family != Family::Mcp, body: body.into_bytes(), usage }
+    }
+
+    fn answer() -> impl Strategy<Value = Answer> {
+        // Counts past what adds up in an i64 too: a provider's numbers are untrusted.
+        let count = prop_oneof![4 => 0i64..1_000_000_000_000, 1 => (i64::MAX - 1000)..=i64::MAX];
+        (
+            proptest::sample::select(&FAMILIES[..]),
+            any::<bool>(),
+            proptest::collection::vec(text(), 1..4),
+            [count.clone(), count.clone(), count],
+            proptest::sample::select(&["\n\n", "\r\n\r\n"][..]),
+        )
+            .prop_map(|(family, sse, pieces, counts, separator)| answer_of(family, sse, &pieces, counts, separator))
+    }
+
+    /// A valid answer with up to four edits: cut, bytes flipped, removed or repeated, pieces
+    /// of JSON and SSE syntax or multi-byte UTF-8 inserted.
+    fn answer_near_valid() -> impl Strategy<Value = Answer> {
+        answer().prop_flat_map(|answer| {
+            edited(Just(answer.body.clone())).prop_map(move |body| Answer { body, ..answer.clone() })
+        })
+    }
+
+    fn tap(answer: &Answer, strip: bool) -> UsageTap {
+        UsageTap::new(answer.family, answer.sse, strip)
+    }
+
+    proptest! {
+        #![proptest_config(config(500))]
+
+        #[test]
+        fn a_valid_answer_reports_its_usage_and_passes_unchanged(answer in answer(), cuts in cuts()) {
+            let (seen, usage) = run(tap(&answer, false), chunked(&answer.body, &cuts));
+            prop_assert_eq!(usage, answer.usage);
+            prop_assert_eq!(seen, answer.body);
+        }
+
+        /// Whatever the bytes, and however they are cut, the tap reports what it reports for
+        /// the whole answer, and the client gets every byte (nothing to strip asked for).
+        #[test]
+        fn an_answer_near_a_valid_one_reads_the_same_however_cut(answer in answer_near_valid(), cuts in cuts()) {
+            let whole = run(tap(&answer, false), vec![answer.body.clone().into()]);
+            prop_assert_eq!(&whole.0, &answer.body);
+            prop_assert_eq!(run(tap(&answer, false), chunked(&answer.body, &cuts)), whole);
+        }
+
+        /// With the injected usage chunk to strip, the same holds for what the client gets.
+        #[test]
+        fn a_stream_to_strip_reads_the_same_however_cut(answer in answer_near_valid(), cuts in cuts()) {
+            let whole = run(tap(&answer, true), vec![answer.body.clone().into()]);
+            prop_assert_eq!(run(tap(&answer, true), chunked(&answer.body, &cuts)), whole);
+        }
+
+        /// The neighbourhood of an answer cut inside an escape (the scanner once read past it).
+        #[test]
+        fn an_answer_cut_inside_an_escape_is_relayed_as_sent(
+            body in near(&[r#"{"usage":{"x":"\"#, r#"{"usage":{"prompt_tokens":1,"x":"\\\"}"#, r#"{"usage":{"input_tokens":2},"x":["\"#]),
+            family in proptest::sample::select(&FAMILIES[..]),
+            cuts in cuts(),
+        ) {
+            let answer = Answer { family, sse: false, body, usage: Usage::default() };
+            let (seen, _) = run(tap(&answer, false), chunked(&answer.body, &cuts));
+            prop_assert_eq!(seen, answer.body);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(40))]
+
+        /// Cut at every byte boundary, and a byte at a time: the same as whole.
+        #[test]
+        fn an_answer_reads_the_same_cut_at_every_byte(answer in prop_oneof![answer(), answer_near_valid()], strip in any::<bool>()) {
+            let whole = run(tap(&answer, strip), vec![answer.body.clone().into()]);
+            for chunks in every_cut(&answer.body) {
+                prop_assert_eq!(&run(tap(&answer, strip), chunks), &whole);
+            }
+        }
+    }
+
+    /// The usage-only chunk modelgate asked for is taken out of a valid OpenAI stream, and
+    /// nothing else is.
+    #[test]
+    fn the_injected_usage_chunk_alone_is_stripped() {
+        let config = config(300);
+        let strategy = (proptest::collection::vec(text(), 1..4), 0i64..1_000_000, 0i64..1_000_000, cuts());
+        proptest::test_runner::TestRunner::new(config)
+            .run(&strategy, |(pieces, a, b, cuts)| {
+                let answer = answer_of(Family::OpenAiCompatible, true, &pieces, [a, b, 0], "\n\n");
+                let body = String::from_utf8(answer.body.clone()).unwrap();
+                let usage_event = body.split_inclusive("\n\n").find(|e| e.contains("\"choices\":[]")).unwrap();
+                let (seen, usage) = run(tap(&answer, true), chunked(&answer.body, &cuts));
+                prop_assert_eq!(usage, answer.usage);
+                prop_assert_eq!(String::from_utf8(seen).unwrap(), body.replacen(usage_event, "", 1));
+                Ok(())
+            })
+            .unwrap();
     }
 }

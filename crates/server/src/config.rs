@@ -84,6 +84,18 @@ pub struct ServeArgs {
     /// timeout for its connections to modelgate.
     #[arg(long, env = "MODELGATE_HEADER_TIMEOUT", default_value_t = 75)]
     pub header_timeout: u64,
+    /// Seconds a request's body may take to arrive once its headers have (both planes): a client
+    /// that sends headers and then nothing, or trickles its body, gets 408 (0: never).
+    #[arg(long, env = "MODELGATE_BODY_TIMEOUT", default_value_t = 30)]
+    pub body_timeout: u64,
+    /// Bytes of request bodies this node reads and holds at once, across all connections of both
+    /// planes; a body that does not fit is answered 503 with `Retry-After`.
+    #[arg(long, env = "MODELGATE_MAX_INFLIGHT_BODY_BYTES", default_value_t = modelgate_body::DEFAULT_BUDGET_BYTES)]
+    pub max_inflight_body_bytes: usize,
+    /// Seconds a stopping node waits for open requests and streams to finish (after SIGTERM or
+    /// SIGINT); then it ends them, records their usage and writes its usage queue before exiting.
+    #[arg(long, env = "MODELGATE_DRAIN_TIMEOUT", default_value_t = 30)]
+    pub drain_timeout: u64,
     /// This node's country (e.g. us), for location policies.
     #[arg(long, env = "MODELGATE_LOCATION_COUNTRY")]
     pub location_country: Option<String>,
@@ -101,6 +113,17 @@ pub struct ServeArgs {
     /// (0 keeps them forever).
     #[arg(long, env = "MODELGATE_USAGE_RETENTION_DAYS", default_value_t = 90)]
     pub usage_retention_days: u64,
+    /// Usage records held in memory before they are written (or spooled); a record that finds
+    /// the queue full is dropped. Hold at least a few seconds of requests.
+    #[arg(long, env = "MODELGATE_USAGE_QUEUE_SIZE", default_value_t = modelgate_store::UsageWriter::DEFAULT_CAPACITY)]
+    pub usage_queue_size: usize,
+    /// Directory of the usage spool (`usage-spool.jsonl`), where usage records wait while the
+    /// database cannot take them; default: the data directory. One node per directory.
+    #[arg(long, env = "MODELGATE_USAGE_SPOOL_DIR")]
+    pub usage_spool_dir: Option<PathBuf>,
+    /// Largest size of the usage spool, in bytes; records beyond are dropped (counted and logged).
+    #[arg(long, env = "MODELGATE_USAGE_SPOOL_MAX_BYTES", default_value_t = modelgate_store::UsageWriter::DEFAULT_SPOOL_MAX_BYTES)]
+    pub usage_spool_max_bytes: u64,
     /// Redis (or Valkey) URL, `redis://[:password@]host:6379[/db]` or `rediss://` for TLS: with it,
     /// maxToken and rate-limit windows are counted there and hold across nodes. Without it, or
     /// while it does not answer, each node counts its own.
@@ -137,11 +160,17 @@ impl ServeArgs {
             first_byte_timeout: 300,
             idle_timeout: 120,
             header_timeout: 75,
+            body_timeout: 30,
+            max_inflight_body_bytes: modelgate_body::DEFAULT_BUDGET_BYTES,
+            drain_timeout: 30,
             location_country: None,
             location_continent: None,
             location: None,
             resync_interval: 30,
             usage_retention_days: 90,
+            usage_queue_size: modelgate_store::UsageWriter::DEFAULT_CAPACITY,
+            usage_spool_dir: None,
+            usage_spool_max_bytes: modelgate_store::UsageWriter::DEFAULT_SPOOL_MAX_BYTES,
             redis_url: None,
             redis_prefix: "modelgate".to_string(),
             redis_timeout_ms: 200,
@@ -164,6 +193,11 @@ impl ServeArgs {
         std::time::Duration::from_millis(self.redis_timeout_ms.max(1))
     }
 
+    /// How long a request body may take to arrive; `None` waits for ever.
+    pub fn body_timeout(&self) -> Option<std::time::Duration> {
+        (self.body_timeout > 0).then(|| std::time::Duration::from_secs(self.body_timeout))
+    }
+
     /// The timeouts of upstream calls.
     pub fn timeouts(&self) -> modelgate_inference::Timeouts {
         use std::time::Duration;
@@ -171,6 +205,22 @@ impl ServeArgs {
             connect: Duration::from_secs(self.connect_timeout.max(1)),
             first_byte: Duration::from_secs(self.first_byte_timeout.max(1)),
             idle: Duration::from_secs(self.idle_timeout.max(1)),
+        }
+    }
+
+    /// How usage records are queued and where they are spooled: nodes that run the inference
+    /// plane (the only ones recording usage) spool to the spool directory, by default the data
+    /// directory; a control node has no spool (it would replay another process's).
+    pub fn usage_writer(&self) -> modelgate_store::UsageWriterSettings {
+        let spool_dir = match self.role {
+            Role::Control => None,
+            Role::All | Role::Inference => Some(self.usage_spool_dir.clone().unwrap_or_else(|| self.data_dir.clone())),
+        };
+        modelgate_store::UsageWriterSettings {
+            capacity: self.usage_queue_size,
+            spool_dir,
+            spool_max_bytes: self.usage_spool_max_bytes,
+            ..modelgate_store::UsageWriterSettings::default()
         }
     }
 
@@ -226,6 +276,20 @@ mod tests {
         let default = with_url(dir.path(), None).unwrap();
         assert_eq!(default, format!("sqlite://{}", dir.path().join("data").join("modelgate.db").display()));
         assert!(dir.path().join("data").is_dir(), "the default creates the data directory");
+    }
+
+    #[test]
+    fn usage_spools_in_the_data_directory_unless_told_and_never_on_a_control_node() {
+        let mut args = ServeArgs::ephemeral(PathBuf::from("/var/lib/modelgate"));
+        let settings = args.usage_writer();
+        assert_eq!(settings.spool_dir.as_deref(), Some(std::path::Path::new("/var/lib/modelgate")));
+        assert_eq!((settings.capacity, settings.spool_max_bytes), (10_000, 1 << 30));
+        args.usage_spool_dir = Some(PathBuf::from("/spool"));
+        args.usage_queue_size = 50;
+        let settings = args.usage_writer();
+        assert_eq!((settings.spool_dir.as_deref(), settings.capacity), (Some(std::path::Path::new("/spool")), 50));
+        args.role = Role::Control;
+        assert_eq!(args.usage_writer().spool_dir, None);
     }
 
     #[test]

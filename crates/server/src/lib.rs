@@ -253,16 +253,24 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for the {what}"))
 }
 
+/// The deadlines of both planes' client connections.
+fn connection_times(args: &ServeArgs) -> serve::ConnectionTimes {
+    serve::ConnectionTimes {
+        header_timeout: args.header_timeout(),
+        drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+    }
+}
+
 fn spawn_plane(
     listener: TcpListener,
     plane: Plane,
-    header_timeout: Option<std::time::Duration>,
+    times: serve::ConnectionTimes,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    tokio::spawn(serve::serve(listener, plane, header_timeout, stopped))
+    tokio::spawn(serve::serve(listener, plane, times, stopped))
 }
 
 /// Deletes usage records older than the retention, at start and every hour, so the table does
@@ -461,7 +469,7 @@ async fn start_when_store_answers(
 ) -> anyhow::Result<()> {
     let waiting = starting::Waiting::new();
     let planes =
-        starting::serve_while_waiting(&listeners.api, listeners.run.as_ref(), &waiting, args.header_timeout())?;
+        starting::serve_while_waiting(&listeners.api, listeners.run.as_ref(), &waiting, connection_times(&args))?;
     let retrying = retry_prepare(database_url, args.bootstrap_api_key.clone(), keyring.clone(), waiting, stop.clone());
     let prepared = retrying.await;
     planes.stop().await?;
@@ -520,12 +528,7 @@ fn serve_node(
         args.public_run_url.clone().unwrap_or_else(|| format!("http://{}", run_addr.unwrap_or(args.run_addr)));
 
     let snapshot = Arc::new(snapshot);
-    let (usage_writer, usage_task) = UsageWriter::spawn(
-        store.clone(),
-        UsageWriter::DEFAULT_CAPACITY,
-        UsageWriter::DEFAULT_MAX_BATCH,
-        UsageWriter::DEFAULT_FLUSH_EVERY,
-    );
+    let (usage_writer, usage_task) = UsageWriter::spawn(store.clone(), args.usage_writer());
     let location = NodeLocation {
         country: args.location_country.clone(),
         continent: args.location_continent.clone(),
@@ -534,11 +537,16 @@ fn serve_node(
     let usage_counters = usage_writer.clone();
     let mut inference =
         InferencePlane::new(snapshot.clone(), Arc::new(StoreUsage(usage_writer)), args.timeouts(), location);
+    // One budget of body bytes for both planes: what a node holds of request bodies at once.
+    let body_budget = modelgate_body::BodyBudget::new(args.max_inflight_body_bytes);
+    inference.body_limits.timeout = args.body_timeout();
+    inference.body_limits.budget = body_budget.clone();
     if let Some(clock) = &args.clock {
         inference.clock = clock.clone();
     }
     if let Some(counters) = redis {
-        inference.limiter = modelgate_inference::Limiter::shared(counters, inference.metrics.limit_local_fallbacks());
+        let fallbacks = inference.metrics.limit_local_fallbacks();
+        inference.limiter = modelgate_inference::Limiter::shared(counters, fallbacks, inference.clock.clone());
         tracing::info!("maxToken and rate-limit windows are shared through Redis");
     }
     let store_health = Arc::new(StoreHealth::new(true));
@@ -547,7 +555,11 @@ fn serve_node(
         store: store.clone(),
         keyring,
         public_run_url,
-        max_body_bytes: args.max_body_bytes,
+        body_limits: modelgate_body::BodyLimits {
+            max_bytes: args.max_body_bytes,
+            timeout: args.body_timeout(),
+            budget: body_budget,
+        },
         token_ttl_seconds: args.access_token_ttl,
         auth_throttle: Default::default(),
         listener: Some(Arc::new(SnapshotReloader { snapshot: snapshot.clone(), store: store.clone() })),
@@ -558,7 +570,7 @@ fn serve_node(
     let metrics_source = inference.clone();
     // Prometheus scrapes the control-plane listener, which is meant to stay internal.
     let metrics = axum::routing::get(move || {
-        let text = metrics_source.render_metrics(usage_counters.dropped());
+        let text = metrics_source.render_metrics(usage_counters.stats());
         async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text) }
     });
     let control_app = match args.role {
@@ -572,11 +584,16 @@ fn serve_node(
         )
         .route("/metrics", metrics),
     };
-    let header_timeout = args.header_timeout();
-    let mut planes = vec![spawn_plane(listeners.api, Plane::Control(control_app), header_timeout, stopped.clone())];
+    let panics_counted = inference.clone();
+    let control_app = modelgate_control_plane::catch_panics(
+        control_app,
+        Arc::new(move || panics_counted.metrics.handler_panicked("control")),
+    );
+    let times = connection_times(args);
+    let mut planes = vec![spawn_plane(listeners.api, Plane::Control(control_app), times, stopped.clone())];
     if let Some(run_listener) = listeners.run {
         let inference = Plane::Inference(modelgate_inference::app(inference));
-        planes.push(spawn_plane(run_listener, inference, header_timeout, stopped.clone()));
+        planes.push(spawn_plane(run_listener, inference, times, stopped.clone()));
     }
     let mut background = vec![spawn_store_health(store_health, store.clone(), stopped.clone())];
     if args.role != Role::Inference {

@@ -1,6 +1,8 @@
 //! The accept loop of both planes: each connection served by hyper (HTTP/1.1, or HTTP/2 when the
 //! client opens with its preface), with Nagle's algorithm off and a deadline for a request's
-//! headers, until the stop signal; then in-flight requests finish and idle connections close.
+//! headers, until the stop signal; then in-flight requests finish and idle connections close,
+//! for at most the drain timeout, after which the connections still open are ended (their
+//! streams' usage is recorded as the relay is dropped).
 //!
 //! axum's own `serve` sets no timer on hyper's connections, so hyper's header read timeout is
 //! off there: a client could hold a connection forever by never finishing its headers, and idle
@@ -28,19 +30,28 @@ pub(crate) enum Plane {
     Inference(modelgate_inference::InferenceApp),
 }
 
-/// Serves `plane` on `listener` until `stopped` completes, then waits for in-flight requests.
-/// `header_timeout`: longest wait for a request's headers (hyper's header read timeout, which
-/// runs from the end of the previous response on a kept-alive connection, so it also closes idle
-/// connections); `None` waits forever.
+/// How long connections may take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectionTimes {
+    /// Longest wait for a request's headers (hyper's header read timeout, which runs from the
+    /// end of the previous response on a kept-alive connection, so it also closes idle
+    /// connections); `None` waits forever.
+    pub header_timeout: Option<Duration>,
+    /// Longest wait, once stopping, for in-flight requests and streams to finish.
+    pub drain_timeout: Duration,
+}
+
+/// Serves `plane` on `listener` until `stopped` completes, then waits for in-flight requests
+/// (at most `times.drain_timeout`).
 pub(crate) async fn serve(
     listener: TcpListener,
     plane: Plane,
-    header_timeout: Option<Duration>,
+    times: ConnectionTimes,
     stopped: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     match plane {
-        Plane::Control(router) => accept_loop(listener, router, true, header_timeout, stopped).await,
-        Plane::Inference(app) => accept_loop(listener, app, false, header_timeout, stopped).await,
+        Plane::Control(router) => accept_loop(listener, router, true, times, stopped).await,
+        Plane::Inference(app) => accept_loop(listener, app, false, times, stopped).await,
     }
 }
 
@@ -48,7 +59,7 @@ async fn accept_loop<S>(
     mut listener: TcpListener,
     service: S,
     with_peer: bool,
-    header_timeout: Option<Duration>,
+    times: ConnectionTimes,
     stopped: impl Future<Output = ()>,
 ) -> std::io::Result<()>
 where
@@ -59,8 +70,10 @@ where
     S::Future: Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(times.header_timeout);
     let connections = GracefulShutdown::new();
+    // The connections' tasks, to end those still open when the drain timeout passes.
+    let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(stopped);
     loop {
         // `Listener::accept` retries what fails for one connection and backs off when the process
@@ -74,7 +87,8 @@ where
         let peer = with_peer.then_some(remote);
         let service = TowerToHyperService::new(FromHyper { service: service.clone(), peer });
         let connection = connections.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned());
-        tokio::spawn(async move {
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
             // A client that goes away mid-request, or misses the header deadline, ends up here.
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection closed with an error");
@@ -82,7 +96,15 @@ where
         });
     }
     drop(listener);
-    connections.shutdown().await;
+    if tokio::time::timeout(times.drain_timeout, connections.shutdown()).await.is_err() {
+        tracing::warn!(
+            open = tasks.len(),
+            drain_timeout_seconds = times.drain_timeout.as_secs(),
+            "connections still open after the drain timeout are ended"
+        );
+        tasks.abort_all();
+    }
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }
 

@@ -60,20 +60,20 @@ pub(crate) fn serve_while_waiting(
     api: &TcpListener,
     run: Option<&TcpListener>,
     waiting: &Waiting,
-    header_timeout: Option<Duration>,
+    times: serve::ConnectionTimes,
 ) -> std::io::Result<WaitingPlanes> {
     let (stop, _) = watch::channel(false);
     let mut planes = vec![tokio::spawn(serve::serve(
         second_handle(api)?,
         Plane::Control(api_router(waiting.clone())),
-        header_timeout,
+        times,
         stopped(stop.subscribe()),
     ))];
     if let Some(run) = run {
         planes.push(tokio::spawn(serve::serve(
             second_handle(run)?,
             Plane::Control(run_router(waiting.clone())),
-            header_timeout,
+            times,
             stopped(stop.subscribe()),
         )));
     }
@@ -103,8 +103,13 @@ fn api_router(waiting: Waiting) -> axum::Router {
     let ready = waiting.clone();
     axum::Router::new()
         .route("/v0/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .route("/v0/ready", get(move || async move { ApiError::Unavailable(ready.detail()) }))
-        .fallback(move || async move { ApiError::Unavailable(format!("the node is starting: {}", waiting.detail())) })
+        .route(
+            "/v0/ready",
+            get(move || async move { ApiError::Unavailable(ready.detail(), STORE_RETRY_AFTER_SECONDS) }),
+        )
+        .fallback(move || async move {
+            ApiError::Unavailable(format!("the node is starting: {}", waiting.detail()), STORE_RETRY_AFTER_SECONDS)
+        })
 }
 
 /// The inference plane's 503, in its own error shape.

@@ -12,7 +12,7 @@
 #[path = "../../store/tests/support/postgres.rs"]
 mod postgres_support;
 
-use modelgate_store::{Store, UsageRecord, UsageWriter};
+use modelgate_store::{Store, UsageRecord, UsageRecordId, UsageWriter, UsageWriterSettings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,12 +37,7 @@ async fn main() {
 }
 
 async fn run(engine: &str, store: Arc<dyn Store>) {
-    let (writer, task) = UsageWriter::spawn(
-        store.clone(),
-        UsageWriter::DEFAULT_CAPACITY,
-        UsageWriter::DEFAULT_MAX_BATCH,
-        UsageWriter::DEFAULT_FLUSH_EVERY,
-    );
+    let (writer, task) = UsageWriter::spawn(store.clone(), UsageWriterSettings::default());
     let started = Instant::now();
     let at = modelgate_domain::timestamp::now_micros();
     for i in 0..RECORDS {
@@ -65,6 +60,7 @@ async fn run(engine: &str, store: Arc<dyn Store>) {
 /// A record as the inference plane makes one: ten models, a hundred keys.
 fn record(at: i64, i: u64) -> UsageRecord {
     UsageRecord {
+        id: Some(UsageRecordId::next()),
         at: at + i as i64,
         workspace: "default".into(),
         model: format!("model-{}", i % 10),

@@ -6,6 +6,7 @@
 use crate::statement::{Param, Statement};
 use crate::usage::UsageInserts;
 use crate::{postgres, sqlite};
+use futures_util::TryStreamExt;
 use modelgate_store::{ChangeFeed, ConfigChange, StoreError};
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
@@ -118,6 +119,19 @@ impl Engine {
             Engine::Postgres(pool) => pool.connect_options().connect().await.map(ProbeConnection::Postgres),
         }
         .map_err(database)
+    }
+
+    /// A consistent read for the usage API's aggregates, with the engine's settings for them.
+    pub(crate) async fn begin_usage_read(&self) -> Result<Session, StoreError> {
+        let mut read = self.begin_consistent_read().await?;
+        let settings = match self {
+            Engine::Sqlite(_) => sqlite::USAGE_READ_SETTINGS,
+            Engine::Postgres(_) => postgres::USAGE_READ_SETTINGS,
+        };
+        for setting in settings {
+            read.execute(Statement::new(*setting)).await?;
+        }
+        Ok(read)
     }
 
     /// Closes the engine's pools, waiting for running queries.
@@ -282,6 +296,22 @@ impl Session {
         on_connection!(self, |connection| {
             let rows = bound(&statement)?.fetch_all(&mut *connection).await.map_err(database)?;
             rows.iter().map(|row| read(row)).collect()
+        })
+    }
+
+    /// Reads the rows one at a time as they arrive, handing each to `each`: memory stays that of
+    /// one row however many there are.
+    pub(crate) async fn fetch_each(
+        &mut self,
+        statement: Statement<'_>,
+        mut each: impl FnMut(&dyn Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        on_connection!(self, |connection| {
+            let mut rows = bound(&statement)?.fetch(&mut *connection);
+            while let Some(row) = rows.try_next().await.map_err(database)? {
+                each(&row)?;
+            }
+            Ok(())
         })
     }
 

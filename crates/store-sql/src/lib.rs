@@ -2,7 +2,7 @@
 //! (embedded, one node) and PostgreSQL (nodes sharing a database). [`open`] picks the engine by
 //! URL and runs its migrations (`migrations/sqlite`, `migrations/postgres`).
 //!
-//! Every behaviour is written once (`resources.rs`, `identity.rs`, `usage.rs`) as statements
+//! Every behaviour is written once (`resources.rs`, `identity.rs`, `usage.rs`, `usage_report.rs`) as statements
 //! with `$n` placeholders, which both engines read; what differs between the engines lives in
 //! one dialect module each (`sqlite.rs`, `postgres.rs`: pools, pragmas and migrations, the
 //! consistent read, row locks, the change feed, the usage statements' placeholders), reached
@@ -10,12 +10,14 @@
 
 mod engine;
 mod identity;
+mod latency_bins;
 mod postgres;
 mod resources;
 mod rows;
 mod sqlite;
 mod statement;
 mod usage;
+mod usage_report;
 
 use async_trait::async_trait;
 use engine::Engine;

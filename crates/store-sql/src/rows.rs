@@ -12,7 +12,7 @@ pub(crate) const WORKSPACE_COLUMNS: &str = "name, document, created_at, updated_
 pub(crate) const SERVICE_ACCOUNT_COLUMNS: &str =
     "client_id, workspace, name, description, secret_digest, scopes, created_at, updated_at, created_by, updated_by";
 pub(crate) const USAGE_COLUMNS: &str = "at, workspace, model, subject, key_id, provider, status, input_tokens, \
-     output_tokens, total_tokens, latency_ms, ttfb_ms";
+     output_tokens, total_tokens, latency_ms, ttfb_ms, record_id";
 
 /// Stored data that cannot be read back.
 pub(crate) fn corrupt(error: impl std::fmt::Display) -> StoreError {
@@ -104,7 +104,12 @@ pub(crate) fn service_account(row: &dyn Row) -> Result<ServiceAccountRecord, Sto
 /// A row of [`USAGE_COLUMNS`].
 pub(crate) fn usage(row: &dyn Row) -> Result<UsageRecord, StoreError> {
     let status = row.integer32("status")?;
+    let id = match row.optional_bytes("record_id")? {
+        Some(bytes) => Some(UsageRecordId::from_bytes(&bytes).ok_or_else(|| corrupt("usage record id"))?),
+        None => None,
+    };
     Ok(UsageRecord {
+        id,
         at: row.integer("at")?,
         workspace: row.text("workspace")?,
         model: row.text("model")?,

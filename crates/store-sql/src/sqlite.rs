@@ -100,6 +100,9 @@ pub(crate) async fn begin_consistent_read(pools: &Pools) -> Result<Transaction<'
     pools.reader.begin().await
 }
 
+/// Nothing to set for the usage API's reads.
+pub(crate) const USAGE_READ_SETTINGS: &[&str] = &[];
+
 /// No clause: the single writer already keeps concurrent writes apart.
 pub(crate) fn row_lock(_lock: RowLock) -> &'static str {
     ""

@@ -1,4 +1,5 @@
-//! Usage records: batch inserts in three statement shapes, range queries and retention.
+//! Usage records: batch inserts in three statement shapes (a record whose id is stored already is
+//! skipped), range queries and retention.
 
 use crate::rows::{self, USAGE_COLUMNS};
 use crate::statement::Statement;
@@ -43,7 +44,8 @@ impl UsageInserts {
                     format!("({})", row.join(", "))
                 })
                 .collect();
-            format!("INSERT INTO usage_records ({columns}) VALUES {}", values.join(", "))
+            // A record already stored (same id: a batch written again) is skipped.
+            format!("INSERT INTO usage_records ({columns}) VALUES {} ON CONFLICT DO NOTHING", values.join(", "))
         };
         UsageInserts { one: statement(1), ten: statement(10), hundred: statement(100), arity }
     }
@@ -73,7 +75,8 @@ impl UsageInserts {
                 .bind(record.output_tokens)
                 .bind(record.total_tokens)
                 .bind(record.latency_ms)
-                .bind(record.ttfb_ms);
+                .bind(record.ttfb_ms)
+                .bind(record.id.as_ref().map(|id| id.as_bytes().as_slice()));
         }
         insert
     }
@@ -127,11 +130,11 @@ mod tests {
     #[test]
     fn usage_inserts_number_their_placeholders_across_rows() {
         let inserts = UsageInserts::of_columns("a, b", |n| format!("${n}"));
-        assert_eq!(inserts.for_rows(1), "INSERT INTO usage_records (a, b) VALUES ($1, $2)");
-        assert!(inserts.for_rows(10).ends_with("($17, $18), ($19, $20)"));
+        assert_eq!(inserts.for_rows(1), "INSERT INTO usage_records (a, b) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+        assert!(inserts.for_rows(10).ends_with("($17, $18), ($19, $20) ON CONFLICT DO NOTHING"));
         assert_eq!(inserts.for_rows(100).matches('(').count(), 101);
         let sqlite = UsageInserts::of_columns("a, b", |_| "?".to_string());
-        assert_eq!(sqlite.for_rows(1), "INSERT INTO usage_records (a, b) VALUES (?, ?)");
+        assert_eq!(sqlite.for_rows(1), "INSERT INTO usage_records (a, b) VALUES (?, ?) ON CONFLICT DO NOTHING");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! modelgate's persistence interface, independent of any database engine: the store's traits,
 //! split by concern so each caller depends on what it uses ([`ConfigurationStore`] for the
-//! inference plane's snapshot, [`UsageStore`] for the usage writer, [`Store`] for the control
-//! plane and the server), the records they read and write, [`StoreError`], [`ConfigChange`] and
-//! the [`ChangeFeed`] nodes hear each other's changes on. `modelgate-store-sql` implements them
-//! on SQLite and PostgreSQL.
+//! inference plane's snapshot, [`UsageStore`] for the usage writer, [`UsageReportStore`] for the
+//! usage API, [`Store`] for the control plane and the server), the records they read and write,
+//! [`StoreError`], [`ConfigChange`] and the [`ChangeFeed`] nodes hear each other's changes on.
+//! `modelgate-store-sql` implements them on SQLite and PostgreSQL.
 //!
 //! Invariants: secrets arrive already sealed and leave sealed; every write that touches
 //! references (a model naming connections and policies) checks and records them in the same
@@ -14,12 +14,18 @@
 mod change;
 mod health;
 mod records;
+mod usage_report;
+mod usage_spool;
 mod usage_writer;
 
 pub use change::{ChangeFeed, ChangeSource, ConfigChange};
 pub use health::StoreHealth;
 pub use records::*;
-pub use usage_writer::{UsageWriter, UsageWriterTask};
+pub use usage_report::*;
+pub use usage_spool::SPOOL_FILE;
+pub use usage_writer::{
+    UsageWriter, UsageWriterSettings, UsageWriterStats, UsageWriterTask, SHUTDOWN_BUDGET, WRITE_TIMEOUT,
+};
 
 use async_trait::async_trait;
 use modelgate_domain::secret_box::SealedSecret;
@@ -209,7 +215,9 @@ pub trait ChangeFeedStore: Send + Sync + 'static {
 
 /// The whole store, for the control plane and the server: every concern, plus the connection.
 #[async_trait]
-pub trait Store: ConfigurationStore + ResourceStore + IdentityStore + UsageStore + ChangeFeedStore {
+pub trait Store:
+    ConfigurationStore + ResourceStore + IdentityStore + UsageStore + UsageReportStore + ChangeFeedStore
+{
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -4,7 +4,7 @@ use modelgate_domain::secret_box::SealedSecret;
 use std::fmt;
 
 pub use modelgate_domain::timestamp::Micros;
-pub use modelgate_domain::usage::UsageRecord;
+pub use modelgate_domain::usage::{UsageRecord, UsageRecordId};
 
 /// The kinds of resources kept in the generic resource table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -129,3 +129,5 @@ pub fn error(provider: Provider, status: u16, body: &[u8]) -> ErrorBody {
 mod anthropic;
 mod cohere;
 mod gemini;
+#[cfg(test)]
+mod properties;

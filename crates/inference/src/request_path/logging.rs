@@ -1,13 +1,13 @@
 //! The `logging` step: when a request ends, its usage record goes to the batch writer, its
-//! tokens to the limit windows and its status to the metrics. Refusals after the route is known
-//! are recorded here too, with their status and no tokens.
+//! limit windows' reservation is settled to its tokens and its status goes to the metrics.
+//! Refusals after the route is known are recorded here too, with their status and no tokens.
 
 use super::context::RequestContext;
 use crate::gateway_error::GatewayError;
 use crate::relay::OnFinish;
 use crate::usage_tap::Usage;
 use axum::response::{IntoResponse, Response};
-use modelgate_domain::usage::UsageRecord;
+use modelgate_domain::usage::{UsageRecord, UsageRecordId};
 use std::time::Duration;
 
 impl RequestContext {
@@ -15,13 +15,14 @@ impl RequestContext {
     pub fn record(&self, status: u16, usage: Usage, ttfb: Option<Duration>) {
         let state = &self.state;
         let route = &self.route;
-        state.limiter.add(route, self.counted_as(), usage, state.clock.now_secs());
+        state.limiter.settle(route, self.counted_as(), self.take_reservation(), usage, state.clock.now_secs());
         let provider = route.runtime_type.as_str();
         state.metrics.request(&route.workspace, &route.name, provider, status, usage.input, usage.output);
         if let Some(ttfb) = ttfb {
             state.metrics.upstream_first_byte(provider, ttfb.as_secs_f64());
         }
         state.usage.record(UsageRecord {
+            id: Some(UsageRecordId::next()),
             at: self.at,
             workspace: route.workspace.clone(),
             model: route.name.clone(),

@@ -46,7 +46,7 @@ use std::time::Instant;
 use upstream_peer::{rest, upstream_peers};
 
 /// Serves one request of the inference plane.
-pub async fn dispatch(state: Arc<InferencePlane>, request: Request) -> Response {
+pub async fn dispatch(state: &Arc<InferencePlane>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let endpoint = match endpoint(parts.uri.path()) {
         Some(Ok(endpoint)) => endpoint,
@@ -55,13 +55,13 @@ pub async fn dispatch(state: Arc<InferencePlane>, request: Request) -> Response 
     };
     match endpoint {
         Endpoint::Model { workspace, model, path } => {
-            serve(&state, &parts, body, &workspace, ModelName::Path(&model), path).await
+            serve(state, &parts, body, &workspace, ModelName::Path(&model), path).await
         }
         Endpoint::WorkspaceChat { workspace } if parts.method == Method::POST => {
-            serve(&state, &parts, body, &workspace, ModelName::Body, "/v1/chat/completions").await
+            serve(state, &parts, body, &workspace, ModelName::Body, "/v1/chat/completions").await
         }
         Endpoint::ListModels { workspace } if parts.method == Method::GET || parts.method == Method::HEAD => {
-            list_models(&state, &workspace, &parts)
+            list_models(state, &workspace, &parts)
         }
         Endpoint::WorkspaceChat { .. } => method_not_allowed(&parts, "POST"),
         Endpoint::ListModels { .. } => method_not_allowed(&parts, "GET, HEAD"),
@@ -116,16 +116,12 @@ async fn serve(
         Err(error) => return error.into_response(),
     };
     // The body is read only once the caller is known, and not at all when its declared length
-    // is already over the limit.
-    let too_large =
-        || GatewayError::payload_too_large(format!("the request body exceeds {} bytes", state.max_body_bytes));
-    if declared_length(&parts.headers).is_some_and(|length| length > state.max_body_bytes as u64) {
-        return too_large().into_response();
-    }
-    let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => return too_large().into_response(),
+    // is already over the limit; it holds its bytes in the node's budget until the answer starts.
+    let body = match modelgate_body::read(body, declared_length(&parts.headers), &state.body_limits).await {
+        Ok(body) => body,
+        Err(error) => return GatewayError::unreadable_body(error).into_response(),
     };
+    let bytes = body.bytes().clone();
     let model: Cow<'_, str> = match model {
         ModelName::Path(name) => Cow::Borrowed(name),
         ModelName::Body => match model_in_body(&bytes) {
@@ -138,12 +134,23 @@ async fn serve(
         Err(error) => return error.into_response(),
     };
     drop(snapshot);
-    let context = RequestContext { state: state.clone(), route, caller, started, at };
-    if let Err(error) = request_filter::admit(&context).await {
-        return context.fail(error);
+    let mut context = RequestContext {
+        state: state.clone(),
+        route,
+        caller,
+        started,
+        at,
+        reservation: None,
+        settled: Default::default(),
+    };
+    match request_filter::admit(&context, &bytes).await {
+        Ok(reservation) => context.reservation = reservation,
+        Err(error) => return context.fail(error),
     }
     let client = ClientRequest { method: &parts.method, path, query: parts.uri.query(), headers: &parts.headers };
-    proxy(context, &client, bytes).await
+    let response = proxy(context, &client, bytes).await;
+    drop(body);
+    response
 }
 
 /// The body length a request declares in `content-length`, if any.

@@ -91,6 +91,9 @@ pub(super) struct Outgoing<'a> {
 /// Decides how `route` serves a request of `method` to `path` with `body`: the one table of
 /// (client API, provider family).
 pub(super) fn plan(route: &Route, method: &Method, path: &str, body: Bytes) -> Result<Plan, GatewayError> {
+    if (path.is_empty() || path == "/") && !serves_its_bare_url(route) {
+        return Err(no_provider_path(route));
+    }
     match (client_api(method, path), provider_of(route.family)) {
         (ClientApi::ChatCompletions, Some(provider)) => translate_chat(route, provider, &body),
         (ClientApi::Embeddings, Some(provider)) => translate_embeddings(route, provider, &body),
@@ -98,6 +101,36 @@ pub(super) fn plan(route: &Route, method: &Method, path: &str, body: Bytes) -> R
             Ok(Plan::Native(prepare_body(route, path, body)))
         }
     }
+}
+
+/// Whether the connection's URL itself is an endpoint of this route's API: an MCP server, or a
+/// dedicated endpoint with no global base URL (Hugging Face endpoints). A provider's API root
+/// (`https://api.openai.com`) never is, so a call without a provider path is the caller's mistake.
+fn serves_its_bare_url(route: &Route) -> bool {
+    route.family == Family::Mcp
+        || (route.family != Family::AzureOpenAi
+            && modelgate_providers::descriptor(route.runtime_type).default_base_url.is_none())
+}
+
+/// 404 for a model called without a provider path, naming the paths it serves.
+fn no_provider_path(route: &Route) -> GatewayError {
+    let paths = match route.family {
+        Family::OpenAiCompatible => "/v1/chat/completions, /v1/embeddings or another path of the provider's API",
+        Family::AzureOpenAi => "/v1/chat/completions or /openai/deployments/{deployment}/...",
+        Family::Anthropic => "/v1/messages, or /v1/chat/completions (OpenAI's format, translated)",
+        Family::Gemini => {
+            "/v1beta/models/{model}:generateContent (or :streamGenerateContent), or /v1/chat/completions (translated)"
+        }
+        Family::VertexAi => {
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent, or /v1/chat/completions (translated)"
+        }
+        Family::Cohere => "/v2/chat, or /v1/chat/completions (OpenAI's format, translated)",
+        Family::Mcp => "/mcp",
+    };
+    GatewayError::route_not_found(format!(
+        "model '{}' is called at a provider path after its URL (/{}/models/{}/...): {paths}",
+        route.name, route.workspace, route.name
+    ))
 }
 
 impl Plan {

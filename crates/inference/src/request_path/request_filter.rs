@@ -6,6 +6,7 @@
 use super::context::RequestContext;
 use crate::caller::{authenticate, credential, Caller};
 use crate::gateway_error::GatewayError;
+use crate::reservation::Reservation;
 use crate::snapshot::{Route, Snapshot};
 use crate::InferencePlane;
 use axum::http::{HeaderMap, Uri};
@@ -36,8 +37,9 @@ pub(super) fn route(snapshot: &Snapshot, workspace: &str, model: &str) -> Result
     })
 }
 
-/// Whether the route may be served now.
-pub(super) async fn admit(context: &RequestContext) -> Result<(), GatewayError> {
+/// Whether the route may be served now; with maxToken limits, what the request (whose body is
+/// `body`) holds in their windows until it is settled.
+pub(super) async fn admit(context: &RequestContext, body: &[u8]) -> Result<Option<Reservation>, GatewayError> {
     let state = &context.state;
     let route = &context.route;
     let model = &route.name;
@@ -50,13 +52,13 @@ pub(super) async fn admit(context: &RequestContext) -> Result<(), GatewayError> 
         return Err(GatewayError::model_disabled(format!("model '{model}' is disabled (spec.enabled is false)")));
     }
     check_location(state, route)?;
-    if let Err((policy, retry_after)) = state.limiter.admit(route, context.counted_as(), state.clock.now_secs()).await {
-        return Err(GatewayError::usage_limit_exceeded(
+    let now = state.clock.now_secs();
+    state.limiter.reserve(route, context.counted_as(), body, now).await.map_err(|(policy, retry_after)| {
+        GatewayError::usage_limit_exceeded(
             format!("policy '{policy}' limit reached for model '{model}' in this window"),
             u64::try_from(retry_after).unwrap_or(1),
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 fn check_location(state: &InferencePlane, route: &Route) -> Result<(), GatewayError> {

@@ -259,15 +259,18 @@ async fn client_credentials_tokens() {
         .post(&url)
         .basic_auth(client_id, Some("mgs_wrong"))
         .json(&json!({"grant_type": "client_credentials"}));
-    let (status, body) = token_request(wrong).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client")));
+    let response = wrong.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "RFC 6749 5.2: Basic credentials refused with 401");
+    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"modelgate\"");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
     assert!(body["error_description"].is_string() && body["message"].is_string());
     let unknown = server
         .client
         .post(&url)
-        .basic_auth("sa_nobody", Some(secret))
-        .json(&json!({"grant_type": "client_credentials"}));
-    assert_eq!(token_request(unknown).await.1["error"], "invalid_client");
+        .json(&json!({"grant_type": "client_credentials", "client_id": "sa_nobody", "client_secret": secret}));
+    let (status, body) = token_request(unknown).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client")), "sent in the body");
     let grant = server.client.post(&url).basic_auth(client_id, Some(secret)).json(&json!({"grant_type": "password"}));
     assert_eq!(token_request(grant).await.1["error"], "unsupported_grant_type");
     let none = server.client.post(&url).json(&json!({"grant_type": "client_credentials"}));
@@ -436,7 +439,7 @@ async fn every_route_requires_its_scope() {
 }
 
 #[tokio::test]
-async fn repeated_failures_from_one_address_are_throttled() {
+async fn repeated_failures_from_one_address_are_throttled_but_never_a_valid_key() {
     let server = TestServer::start().await;
     let mut attempts = tokio::task::JoinSet::new();
     for _ in 0..40 {
@@ -449,6 +452,11 @@ async fn repeated_failures_from_one_address_are_throttled() {
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], 429);
+    // The same address, behind the same NAT as the guesser: a valid credential still gets in.
+    let response = server.client.get(server.url("/models")).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a valid key is never throttled");
+    let response = server.client.get(server.url("/models")).bearer_auth("mgk_guess").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "a success does not forgive the guesses");
 }
 
 #[tokio::test]

@@ -387,29 +387,36 @@ impl modelgate_inference::Clock for ManualClock {
 }
 
 #[tokio::test]
-async fn max_token_windows_refuse_after_the_crossing_request_until_the_next_window() {
+async fn max_token_windows_refuse_what_does_not_fit_until_the_next_window() {
     let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_100)));
     let shared = clock.clone();
     let s = setup_with(move |args| args.clock = Some(shared)).await;
     s.connection("openai", "openai", json!({})).await;
-    let policy = json!({"metadata": {"name": "tpm"}, "spec": {"type": "maxToken", "maxTokens": {"granularity": "minute", "step": 1, "total": 15}}});
+    let policy = json!({"metadata": {"name": "tpm"}, "spec": {"type": "maxToken", "maxTokens": {"granularity": "minute", "step": 1, "total": 40}}});
     assert_eq!(s.server.post("/policies", policy).await.0, StatusCode::OK);
     let body = json!({"metadata": {"name": "gpt"}, "spec": {"integrationConnections": ["openai"], "policies": ["tpm"], "runtime": {"type": "openai", "model": "m"}}});
     assert_eq!(s.server.post("/models", body).await.0, StatusCode::OK);
 
     let path = "/default/models/gpt/v1/chat/completions";
-    // Each mock answer uses 10 tokens: the second request crosses 15 and still passes.
-    assert_eq!(s.post(path, chat(false)).await.0, StatusCode::OK);
-    assert_eq!(s.post(path, chat(false)).await.0, StatusCode::OK);
-    let (status, headers, body) = s.post(path, chat(false)).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    // Each mock answer uses 10 tokens. A request reserves a quarter of its body's bytes (about
+    // 28 here) plus its max_tokens (1): two such reservations do not fit in 40 at once, but
+    // once the first is settled to 10 tokens the second fits.
+    let mut small = chat(false);
+    small["max_tokens"] = json!(1);
+    assert_eq!(s.post(path, small.clone()).await.0, StatusCode::OK);
+    assert_eq!(s.post(path, small.clone()).await.0, StatusCode::OK, "10 used + 29 reserved <= 40");
+    let (status, headers, body) = s.post(path, small.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "20 used + 29 wanted > 40: {body}");
     assert_eq!(headers["x-blaxel-source"], "platform");
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert!(body.contains("USAGE_LIMIT_EXCEEDED"));
-
+    // Without max_tokens, the default estimate (256) is more than the whole limit: such a
+    // request is admitted into an empty window only.
     clock.0.store(1_700_000_160, Ordering::SeqCst);
     assert_eq!(s.post(path, chat(false)).await.0, StatusCode::OK, "the next window works again");
+    assert_eq!(s.post(path, small).await.0, StatusCode::OK, "10 used + 29 reserved <= 40");
+    assert_eq!(s.post(path, chat(false)).await.0, StatusCode::TOO_MANY_REQUESTS, "the window is not empty");
 }
 
 #[tokio::test]

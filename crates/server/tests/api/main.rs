@@ -7,7 +7,9 @@ mod common;
 #[path = "../../../store/tests/support/postgres.rs"]
 mod postgres_support;
 
+mod concurrent_limits;
 mod connections;
+mod hardening;
 mod identity;
 mod inference;
 mod models;
@@ -20,3 +22,4 @@ mod store_outage;
 mod tidy;
 mod translation;
 mod usage;
+mod usage_spool;

@@ -433,3 +433,32 @@ fn checker_reports_every_kind_of_mismatch() {
     }
     assert_eq!(mismatches.len(), expected.len(), "unexpected extra mismatches:\n  {}", mismatches.join("\n  "));
 }
+
+#[tokio::test]
+async fn list_shapes_and_body_errors_are_documented() {
+    let document = served_document().await;
+    for (path, item, envelope) in [("/models", "Model", "ModelList"), ("/policies", "Policy", "PolicyList")] {
+        let schema = &document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        let shapes = schema["oneOf"].as_array().unwrap_or_else(|| panic!("{path}: {schema}"));
+        assert_eq!(shapes[0]["type"], "array", "{path}: {schema}");
+        assert_eq!(shapes[0]["items"]["$ref"], format!("#/components/schemas/{item}"), "{path}: {schema}");
+        assert_eq!(shapes[1]["$ref"], format!("#/components/schemas/{envelope}"), "{path}: {schema}");
+    }
+    let mut with_body = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation.get("requestBody").is_none() {
+                continue;
+            }
+            with_body += 1;
+            for status in ["408", "413", "415", "503"] {
+                let answer = &operation["responses"][status];
+                assert_eq!(
+                    answer["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
+                    "{method} {path}: {status}"
+                );
+            }
+        }
+    }
+    assert!(with_body >= 10, "{with_body} operations with a body");
+}

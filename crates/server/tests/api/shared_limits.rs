@@ -4,6 +4,7 @@
 //! `modelgate_mock_provider::test_services` says; failing under `CI=true`).
 
 use crate::common::*;
+use crate::concurrent_limits;
 use crate::postgres_support;
 use modelgate_mock_provider::relay::Relay;
 use modelgate_mock_provider::test_services::{redis_url, unique_prefix};
@@ -87,16 +88,23 @@ async fn within(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     }
 }
 
-#[tokio::test]
-async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
-    let test = "limits_hold_across_two_nodes_and_survive_a_redis_outage";
-    let Some(schema) = postgres_support::TestSchema::create(test).await else { return };
-    let Some(redis) = redis_url(test) else { return };
+/// Two nodes on one PostgreSQL schema and one Redis reached through `link` (which a test cuts):
+/// `a` with both planes, `b` inference only (its readiness tells where it counts).
+struct TwoNodes {
+    a: Node,
+    b: Node,
+    link: Relay,
+    _schema: postgres_support::TestSchema,
+}
+
+/// Two nodes for `test`, or `None` when PostgreSQL or Redis is absent (and the test skipped).
+async fn two_nodes(test: &str) -> Option<TwoNodes> {
+    let schema = postgres_support::TestSchema::create(test).await?;
+    let redis = redis_url(test)?;
     let redis_addr = redis.trim_start_matches("redis://").trim_end_matches('/');
     let redis_addr = tokio::net::lookup_host(redis_addr).await.unwrap().next().unwrap();
     let link = Relay::start(redis_addr).await.unwrap();
     let prefix = unique_prefix(test);
-    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
     let start = async |role| {
         let dir = tempfile::tempdir().unwrap();
         let mut args = args_for(dir.path());
@@ -111,26 +119,43 @@ async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
         let (run, admin) = (format!("http://{}", running.run_addr.unwrap()), format!("http://{}", running.api_addr));
         Node { server, run, admin }
     };
-    // One node with both planes, and one inference-only node (whose readiness tells where it counts).
     let (a, b) = (start(modelgate_server::Role::All).await, start(modelgate_server::Role::Inference).await);
+    Some(TwoNodes { a, b, link, _schema: schema })
+}
+
+impl TwoNodes {
+    /// The connection `mock` to `provider`, made through `a`.
+    async fn connect(&self, provider: &MockProvider) {
+        let connection = json!({"metadata": {"name": "mock"}, "spec": {"integration": "openai",
+            "config": {"url": provider.base_url()}, "secret": {"apiKey": "sk-mock-upstream-key"}}});
+        assert_eq!(self.a.server.post("/integrations/connections", connection).await.0, StatusCode::OK);
+    }
+
+    /// A model `model` on the connection `mock` under a maxToken policy of `limits`, once both
+    /// nodes serve it.
+    async fn limited(&self, model: &str, limits: Value) {
+        let policy = json!({"metadata": {"name": format!("{model}-limit")},
+            "spec": {"type": "maxToken", "maxTokens": limits}});
+        assert_eq!(self.a.server.post("/policies", policy).await.0, StatusCode::OK);
+        let body = json!({"metadata": {"name": model}, "spec": {"integrationConnections": ["mock"],
+            "policies": [format!("{model}-limit")], "runtime": {"type": "openai", "model": "gpt-4o-mini"}}});
+        assert_eq!(self.a.server.post("/models", body).await.0, StatusCode::OK);
+        assert!(within_a_second(async || self.b.serves(model).await).await, "{model} reaches the other node");
+    }
+}
+
+#[tokio::test]
+async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
+    let test = "limits_hold_across_two_nodes_and_survive_a_redis_outage";
+    let Some(nodes) = two_nodes(test).await else { return };
+    let (a, b, link) = (&nodes.a, &nodes.b, &nodes.link);
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
     assert_eq!(a.metric("modelgate_limits_redis_up").await, "1");
     assert_eq!(b.readiness().await["limits"], "shared through Redis");
 
-    let connection = json!({"metadata": {"name": "mock"}, "spec": {"integration": "openai",
-        "config": {"url": mock.base_url()}, "secret": {"apiKey": "sk-mock-upstream-key"}}});
-    assert_eq!(a.server.post("/integrations/connections", connection).await.0, StatusCode::OK);
-    let limited = async |model: &str, limits: Value| {
-        let policy = json!({"metadata": {"name": format!("{model}-limit")},
-            "spec": {"type": "maxToken", "maxTokens": limits}});
-        assert_eq!(a.server.post("/policies", policy).await.0, StatusCode::OK);
-        let body = json!({"metadata": {"name": model}, "spec": {"integrationConnections": ["mock"],
-            "policies": [format!("{model}-limit")], "runtime": {"type": "openai", "model": "gpt-4o-mini"}}});
-        assert_eq!(a.server.post("/models", body).await.0, StatusCode::OK);
-        assert!(within_a_second(async || b.serves(model).await).await, "{model} reaches the other node");
-    };
-
+    nodes.connect(&mock).await;
     // Four requests a minute for the model as a whole, two through each node.
-    limited("rpm", json!({"granularity": "minute", "step": 1, "requests": 4})).await;
+    nodes.limited("rpm", json!({"granularity": "minute", "step": 1, "requests": 4})).await;
     for node in [&a, &b, &a, &b] {
         assert_eq!(node.chat("rpm").await.status(), StatusCode::OK);
     }
@@ -144,7 +169,7 @@ async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
     }
 
     // One token an hour: the first answer through one node uses it up for the other.
-    limited("tph", json!({"granularity": "hour", "step": 1, "total": 1})).await;
+    nodes.limited("tph", json!({"granularity": "hour", "step": 1, "total": 1})).await;
     assert_eq!(a.chat("tph").await.status(), StatusCode::OK, "the crossing request passes");
     assert!(
         within_a_second(async || b.chat("tph").await.status() == StatusCode::TOO_MANY_REQUESTS).await,
@@ -152,7 +177,7 @@ async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
     );
 
     // Redis goes away: requests keep flowing, counted per node, and the nodes say so.
-    limited("roomy", json!({"granularity": "minute", "step": 1, "requests": 1000})).await;
+    nodes.limited("roomy", json!({"granularity": "minute", "step": 1, "requests": 1000})).await;
     link.cut();
     for node in [&a, &b, &a, &b] {
         assert_eq!(node.chat("roomy").await.status(), StatusCode::OK, "requests flow without Redis");
@@ -178,4 +203,54 @@ async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
         .await,
         "the node shares its windows again once Redis answers"
     );
+}
+
+#[tokio::test]
+async fn fifty_concurrent_clients_spend_within_the_bound_on_two_nodes_sharing_redis() {
+    let test = "fifty_concurrent_clients_spend_within_the_bound_on_two_nodes_sharing_redis";
+    let Some(nodes) = two_nodes(test).await else { return };
+    let (a, b) = (&nodes.a, &nodes.b);
+    let mock = concurrent_limits::mock().await;
+    let nodes = [a.run.clone(), b.run.clone()];
+    for (model, max_tokens) in [("unnamed", None), ("underestimated", Some(100))] {
+        concurrent_limits::limited_model(&a.server, &mock, model).await;
+        assert!(within_a_second(async || b.serves(model).await).await, "{model} reaches the other node");
+        let body = concurrent_limits::body(max_tokens);
+        let outcome = concurrent_limits::spend(&a.server.client, &nodes, model, &body).await;
+        concurrent_limits::check(&format!("two nodes sharing Redis, max_tokens {max_tokens:?}"), &body, &outcome);
+    }
+    assert_eq!(a.metric("modelgate_limit_local_fallbacks_total").await, "0", "every check went through Redis");
+    assert_eq!(b.metric("modelgate_limit_local_fallbacks_total").await, "0");
+}
+
+/// What a node admits alone while Redis is away reaches Redis when it answers again: the window
+/// is not admitted a second time through the other node (before: 140 requests against 60).
+#[tokio::test]
+async fn a_window_spent_during_a_redis_outage_is_not_spent_again_after_it() {
+    let test = "a_window_spent_during_a_redis_outage_is_not_spent_again_after_it";
+    let Some(nodes) = two_nodes(test).await else { return };
+    let (a, b, link) = (&nodes.a, &nodes.b, &nodes.link);
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    nodes.connect(&mock).await;
+    nodes.limited("m", json!({"granularity": "minute", "step": 1, "requests": 20})).await;
+    assert_eq!(a.chat("m").await.status(), StatusCode::OK, "one request counted in Redis");
+
+    link.cut();
+    let mut admitted = 1;
+    while a.chat("m").await.status() == StatusCode::OK {
+        admitted += 1;
+    }
+    assert_eq!(admitted, 20, "alone, the node holds the whole limit against its own count");
+    assert_eq!(a.metric("modelgate_limits_redis_up").await, "0");
+
+    link.restore();
+    let both_up = async || {
+        a.metric("modelgate_limits_redis_up").await == "1" && b.metric("modelgate_limits_redis_up").await == "1"
+    };
+    assert!(within(Duration::from_secs(15), both_up).await, "both nodes find Redis again");
+    for node in [b, a, b] {
+        let refused = node.chat("m").await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "20 of 20 in Redis: nothing more this window");
+        assert_eq!(refused.headers()["retry-after"], "50");
+    }
 }

@@ -19,6 +19,7 @@ type Row = (&'static str, &'static str, i64, u16, (i64, i64), i64, Option<i64>);
 
 fn usage((workspace, model, seconds, status, tokens, latency, ttfb): Row) -> UsageRecord {
     UsageRecord {
+        id: None,
         at: T0 + seconds * SECOND,
         workspace: workspace.into(),
         model: model.into(),
@@ -34,18 +35,32 @@ fn usage((workspace, model, seconds, status, tokens, latency, ttfb): Row) -> Usa
     }
 }
 
+/// The node's SQLite file.
+fn sqlite_url(server: &TestServer) -> String {
+    format!("sqlite://{}", server.db_path().display())
+}
+
 async fn open_store(server: &TestServer) -> SqlStore {
-    SqlStore::open(&format!("sqlite://{}", server.db_path().display())).await.unwrap()
+    SqlStore::open(&sqlite_url(server)).await.unwrap()
 }
 
 async fn insert(server: &TestServer, records: &[UsageRecord]) {
-    let store = open_store(server).await;
+    insert_into(&sqlite_url(server), records).await;
+}
+
+/// Inserts into the database at `url` (the node's own, on either engine).
+async fn insert_into(url: &str, records: &[UsageRecord]) {
+    let store = SqlStore::open(url).await.unwrap();
     store.insert_usage(records).await.unwrap();
     store.close().await;
 }
 
 /// Two models in `default`, one in `other` (same name as one of ours), one record after the range.
 async fn seed(server: &TestServer) {
+    seed_into(&sqlite_url(server)).await;
+}
+
+async fn seed_into(url: &str) {
     #[rustfmt::skip]
     let rows: [Row; 7] = [
         ("default", "my-gpt",   10, 200, (10, 5),      100, Some(30)),
@@ -56,7 +71,7 @@ async fn seed(server: &TestServer) {
         ("default", "my-gpt", 7200, 200, (7, 7),         1, Some(1)), // at `to`: outside
         ("other",   "my-gpt",   20, 200, (1000, 1000), 9999, Some(9999)),
     ];
-    insert(server, &rows.map(usage)).await;
+    insert_into(url, &rows.map(usage)).await;
 }
 
 fn ok(status: StatusCode, body: &Value) {
@@ -67,7 +82,11 @@ fn ok(status: StatusCode, body: &Value) {
 async fn workspace_usage_totals_series_and_models() {
     let server = TestServer::start().await;
     seed(&server).await;
+    check_workspace_usage(&server).await;
+}
 
+/// What [`seed`] gives through `GET /usage`.
+async fn check_workspace_usage(server: &TestServer) {
     let (status, body) = server.get(&format!("/usage?{RANGE}")).await;
     ok(status, &body);
     assert_eq!(body["workspace"], "default");
@@ -225,6 +244,10 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ("interval=0m", "interval"),
         ("from=2025-01-13T00:00:00Z&to=2025-01-15T00:00:00Z&interval=1m", "interval"),
         ("from=2025-01-15T00:00:00Z&from=2025-01-16T00:00:00Z", "from"),
+        ("from=2024-01-14T00:00:00Z&to=2025-01-15T00:00:00Z", "from"),
+        ("groupBy=workspace", "groupBy"),
+        ("groupBy=key,key", "groupBy"),
+        ("groupBy=model,", "groupBy"),
     ] {
         for path in ["/usage", "/models/my-gpt/usage"] {
             let (status, body) = server.get(&format!("{path}?{query}")).await;
@@ -307,12 +330,12 @@ async fn the_openapi_document_describes_the_usage_routes() {
     assert_eq!(model["operationId"], "GetModelUsage");
     assert_eq!(model["security"][0]["ApiKeyAuth"], json!(["models:get"]));
     let schemas = &document["components"]["schemas"];
-    for name in ["UsageReport", "UsageTotals", "UsageBucket", "ModelUsage", "Percentiles"] {
+    for name in ["UsageReport", "UsageTotals", "UsageBucket", "ModelUsage", "GroupUsage", "Percentiles"] {
         assert!(schemas.get(name).is_some(), "no schema {name}");
     }
     let params: Vec<&str> =
         workspace["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(params, ["from", "to", "interval", "model"]);
+    assert_eq!(params, ["from", "to", "interval", "key", "groupBy", "model"]);
 }
 
 #[tokio::test]
@@ -344,4 +367,144 @@ async fn usage_older_than_the_retention_is_deleted_at_start() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the two-day-old record was not deleted under a one-day retention");
+}
+
+/// `default`'s requests by three credentials: two API keys of one service account, and its
+/// access tokens (no key id: the account's client id stands for the credential).
+async fn seed_credentials(url: &str) {
+    let with = |row: Row, key: Option<&str>, subject: &str| UsageRecord {
+        key_id: key.map(str::to_string),
+        subject: subject.to_string(),
+        ..usage(row)
+    };
+    #[rustfmt::skip]
+    let records = [
+        with(("default", "my-gpt", 10, 200, (10, 5), 100, Some(30)), Some("ak_one"), "sa-ci"),
+        with(("default", "claude", 20, 200, (1, 2), 50, Some(10)), Some("ak_one"), "sa-ci"),
+        with(("default", "my-gpt", 30, 500, (5, 0), 300, None), Some("ak_two"), "sa-ci"),
+        with(("default", "my-gpt", 3_700, 200, (20, 10), 200, Some(50)), None, "sa-ci"),
+        with(("default", "my-gpt", 3_800, 200, (2, 2), 20, Some(5)), None, "sa-ci"),
+        with(("default", "my-gpt", 3_900, 200, (3, 3), 30, Some(6)), None, "sa-ci"),
+        with(("other", "my-gpt", 10, 200, (1_000, 0), 9, None), Some("ak_other"), "sa-other"),
+    ];
+    insert_into(url, &records).await;
+}
+
+#[tokio::test]
+async fn breakdowns_by_key_and_model_and_the_key_filter() {
+    let server = TestServer::start().await;
+    seed_credentials(&sqlite_url(&server)).await;
+    check_breakdowns(&server).await;
+}
+
+/// What [`seed_credentials`] gives with `groupBy` and `key`.
+async fn check_breakdowns(server: &TestServer) {
+    let (status, body) = server.get(&format!("/usage?{RANGE}&groupBy=key")).await;
+    ok(status, &body);
+    assert_eq!(body["totals"]["requests"], 6);
+    assert_eq!(
+        body["groups"],
+        json!([
+            {"key": "sa-ci", "subject": "sa-ci", "requests": 3, "errors": 0, "inputTokens": 25, "outputTokens": 15, "totalTokens": 40},
+            {"key": "ak_one", "subject": "sa-ci", "requests": 2, "errors": 0, "inputTokens": 11, "outputTokens": 7, "totalTokens": 18},
+            {"key": "ak_two", "subject": "sa-ci", "requests": 1, "errors": 1, "inputTokens": 5, "outputTokens": 0, "totalTokens": 5},
+        ]),
+        "the busiest first; another workspace's key never shows"
+    );
+    assert_eq!(body["groupsTruncated"], false);
+    assert_eq!(body["byModel"].as_array().unwrap().len(), 2, "byModel stays: {body}");
+
+    // Both dimensions.
+    let (status, body) = server.get(&format!("/usage?{RANGE}&groupBy=model,key")).await;
+    ok(status, &body);
+    let pairs: Vec<(&str, &str, i64)> = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["model"].as_str().unwrap(), g["key"].as_str().unwrap(), g["requests"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [("my-gpt", "sa-ci", 3), ("claude", "ak_one", 1), ("my-gpt", "ak_one", 1), ("my-gpt", "ak_two", 1)]
+    );
+
+    // The key filter: one key's totals, series and models; a key of another workspace finds nothing.
+    let (status, body) = server.get(&format!("/usage?{RANGE}&key=ak_one&groupBy=model")).await;
+    ok(status, &body);
+    assert_eq!(body["key"], "ak_one");
+    assert_eq!(body["totals"]["requests"], 2);
+    assert_eq!(body["totals"]["latencyMs"], json!({"p50": 50, "p90": 100, "p99": 100, "max": 100}));
+    let requests: Vec<i64> =
+        body["series"].as_array().unwrap().iter().map(|b| b["requests"].as_i64().unwrap()).collect();
+    assert_eq!(requests, [2, 0]);
+    let models: Vec<&str> = body["groups"].as_array().unwrap().iter().map(|g| g["model"].as_str().unwrap()).collect();
+    assert_eq!(models, ["claude", "my-gpt"]);
+    let (status, body) = server.get(&format!("/usage?{RANGE}&key=sa-ci")).await;
+    ok(status, &body);
+    assert_eq!((body["totals"]["requests"].as_i64(), body["totals"]["ttfbMs"]["p50"].as_i64()), (Some(3), Some(6)));
+    let (status, body) = server.get(&format!("/usage?{RANGE}&key=ak_other")).await;
+    ok(status, &body);
+    assert_eq!(body["totals"]["requests"], 0);
+
+    // A model's usage by key, and one key's usage of a model.
+    let (status, body) = server.get(&format!("/models/my-gpt/usage?{RANGE}&groupBy=key")).await;
+    ok(status, &body);
+    let keys: Vec<(&str, i64)> = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["requests"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(keys, [("sa-ci", 3), ("ak_one", 1), ("ak_two", 1)]);
+    assert!(body.get("byModel").is_none());
+    let (status, body) = server.get(&format!("/models/my-gpt/usage?{RANGE}&key=ak_two")).await;
+    ok(status, &body);
+    assert_eq!((body["totals"]["requests"].as_i64(), body["totals"]["errors"].as_i64()), (Some(1), Some(1)));
+    assert!(body.get("groups").is_none(), "no groupBy, no groups: {body}");
+}
+
+#[tokio::test]
+async fn the_range_and_the_number_of_buckets_are_bounded() {
+    let server = TestServer::start().await;
+    // 1000 one-minute buckets answer, every one of them; one more is refused.
+    let (status, body) = server.get("/usage?from=2025-01-15T00:00:00Z&to=2025-01-15T16:40:00Z&interval=1m").await;
+    ok(status, &body);
+    assert_eq!(body["series"].as_array().unwrap().len(), 1_000);
+    let (status, body) = server.get("/usage?from=2025-01-15T00:00:00Z&to=2025-01-15T16:40:01Z&interval=1m").await;
+    let message = assert_error(status, &body, StatusCode::BAD_REQUEST);
+    assert!(message.contains("1001 buckets"), "{message}");
+    // 366 days answer (in weekly buckets by default); a day more is refused.
+    let (status, body) = server.get("/usage?from=2024-01-14T00:00:00Z&to=2025-01-14T00:00:00Z").await;
+    ok(status, &body);
+    assert_eq!(body["interval"], "7d");
+    let (status, body) = server.get("/models/my-gpt/usage?from=2024-01-13T00:00:00Z&to=2025-01-14T00:00:00Z").await;
+    let message = assert_error(status, &body, StatusCode::BAD_REQUEST);
+    assert!(message.contains("366 days"), "{message}");
+}
+
+/// The same answers from a node on PostgreSQL: the statements are the same, the engine differs.
+#[tokio::test]
+async fn usage_on_postgres_answers_as_on_sqlite() {
+    let Some((mut server, schema)) = start_on_postgres("usage_on_postgres_answers_as_on_sqlite").await else {
+        return;
+    };
+    seed_into(&schema.url).await;
+    check_workspace_usage(&server).await;
+    server.stop().await;
+
+    let Some((mut server, schema)) = start_on_postgres("usage_on_postgres_breakdowns").await else {
+        return;
+    };
+    seed_credentials(&schema.url).await;
+    check_breakdowns(&server).await;
+    server.stop().await;
+}
+
+/// A node on a fresh PostgreSQL schema; `None` where PostgreSQL is skipped.
+async fn start_on_postgres(test: &str) -> Option<(TestServer, crate::postgres_support::TestSchema)> {
+    let schema = crate::postgres_support::TestSchema::create(test).await?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = args_for(dir.path());
+    args.database_url = Some(schema.url.clone());
+    Some((TestServer::start_with(dir, args).await, schema))
 }

@@ -99,11 +99,12 @@ impl Tokens {
     }
 
     fn usage(&self) -> Usage {
-        let prompt_tokens = self.input + self.cache_creation + self.cache_read.unwrap_or(0);
+        // A provider's counts are untrusted: sums saturate rather than overflow.
+        let prompt_tokens = self.input.saturating_add(self.cache_creation).saturating_add(self.cache_read.unwrap_or(0));
         Usage {
             prompt_tokens,
             completion_tokens: self.output,
-            total_tokens: prompt_tokens + self.output,
+            total_tokens: prompt_tokens.saturating_add(self.output),
             prompt_tokens_details: self.cache_read.map(|cached_tokens| PromptTokensDetails { cached_tokens }),
         }
     }

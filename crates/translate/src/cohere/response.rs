@@ -103,7 +103,7 @@ pub(super) fn usage(usage: &Value) -> Usage {
     Usage {
         prompt_tokens,
         completion_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
+        total_tokens: prompt_tokens.saturating_add(completion_tokens),
         prompt_tokens_details: usage
             .get("cached_tokens")
             .and_then(as_count)

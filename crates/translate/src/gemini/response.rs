@@ -134,12 +134,14 @@ pub(super) fn model_name(context: &ResponseContext, body: &Value) -> String {
 /// billed as output), tool-use prompt tokens as prompt tokens.
 pub(super) fn usage(metadata: &Value) -> Usage {
     let count = |key: &str| metadata.get(key).and_then(Value::as_u64);
-    let prompt_tokens = count("promptTokenCount").unwrap_or(0) + count("toolUsePromptTokenCount").unwrap_or(0);
-    let completion_tokens = count("candidatesTokenCount").unwrap_or(0) + count("thoughtsTokenCount").unwrap_or(0);
+    // A provider's counts are untrusted: sums saturate rather than overflow.
+    let sum = |a: &str, b: &str| count(a).unwrap_or(0).saturating_add(count(b).unwrap_or(0));
+    let prompt_tokens = sum("promptTokenCount", "toolUsePromptTokenCount");
+    let completion_tokens = sum("candidatesTokenCount", "thoughtsTokenCount");
     Usage {
         prompt_tokens,
         completion_tokens,
-        total_tokens: count("totalTokenCount").unwrap_or(prompt_tokens + completion_tokens),
+        total_tokens: count("totalTokenCount").unwrap_or(prompt_tokens.saturating_add(completion_tokens)),
         prompt_tokens_details: count("cachedContentTokenCount")
             .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
     }
