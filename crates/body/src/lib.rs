@@ -167,7 +167,7 @@ where
         Some(length) => Some(limits.budget.try_reserve(length as usize).ok_or(BodyError::OverBudget)?),
         None => None,
     };
-    let collect = collect(body, limit, declared.is_none(), &limits.budget, &mut reservation);
+    let collect = collect(body, limit, declared, &limits.budget, &mut reservation);
     let bytes = match limits.timeout {
         Some(after) => tokio::time::timeout(after, collect).await.map_err(|_| BodyError::TimedOut { after })??,
         None => collect.await?,
@@ -175,12 +175,13 @@ where
     Ok(Body { bytes, _reservation: reservation })
 }
 
-/// Reads the frames of `body`: one data frame is kept as it is, several are joined. With
-/// `reserve_as_read`, each frame is reserved as it arrives.
+/// Reads the frames of `body`: one data frame is kept as it is, several are joined into one
+/// buffer of the declared length (no reallocation on the way). Without a declared length, each
+/// frame is reserved as it arrives.
 async fn collect<B>(
     mut body: B,
     limit: usize,
-    reserve_as_read: bool,
+    declared: Option<u64>,
     budget: &BodyBudget,
     reservation: &mut Option<Reservation>,
 ) -> Result<Bytes, BodyError>
@@ -199,7 +200,7 @@ where
         if length > limit {
             return Err(BodyError::TooLarge { limit });
         }
-        if reserve_as_read {
+        if declared.is_none() {
             let reserved = match reservation {
                 Some(held) => held.grow(data.len()),
                 None => budget.try_reserve(data.len()).map(|held| *reservation = Some(held)).is_some(),
@@ -212,7 +213,8 @@ where
             (Some(buffer), _) => buffer.extend_from_slice(&data),
             (None, None) => first = Some(data),
             (None, Some(earlier)) => {
-                let mut buffer = BytesMut::with_capacity(length.max(earlier.len() + data.len()));
+                let expected = declared.map_or(0, |declared| usize::try_from(declared).unwrap_or(limit).min(limit));
+                let mut buffer = BytesMut::with_capacity(length.max(expected));
                 buffer.extend_from_slice(&earlier);
                 buffer.extend_from_slice(&data);
                 joined = Some(buffer);

@@ -5,12 +5,17 @@
 //! requests in flight when the last one was admitted.
 //!
 //! The estimate is read from the body already in memory, only for routes with a limit: the
-//! output the request allows itself (`max_tokens`, `max_completion_tokens` or
-//! `max_output_tokens` at the top level of its JSON, read where they sit by `json_scan`), else
-//! [`DEFAULT_OUTPUT_TOKENS`]; plus its input, one token per [`BYTES_PER_INPUT_TOKEN`] bytes of
-//! body (generous: JSON syntax counts too).
+//! output the request allows itself (the largest integer held by a `max_tokens`,
+//! `max_completion_tokens` or `max_output_tokens` key), else [`DEFAULT_OUTPUT_TOKENS`]; plus its
+//! input, one token per [`BYTES_PER_INPUT_TOKEN`] bytes of body (generous: JSON syntax counts
+//! too).
+//!
+//! The keys are found by one vectorised byte search for `_tokens"` rather than by walking the
+//! JSON (which cost more than the rest of admission): an unescaped `"` always delimits a string,
+//! and a string followed by `:` is a key, so text inside a message (where quotes are escaped)
+//! never matches. A key of that name nested deeper (a tool's schema) is read too when it holds
+//! an integer: it is an estimate, settled to the real usage when the request ends.
 
-use crate::json_scan::object_integers;
 use crate::snapshot::TokenLimit;
 use crate::usage_tap::Usage;
 
@@ -23,8 +28,12 @@ pub const BYTES_PER_INPUT_TOKEN: usize = 4;
 /// untrusted, and a count past `i64` (or Redis's `HINCRBY`) must not turn into an error.
 const MAX_COUNTED: i64 = 1 << 40;
 
-/// The top-level body fields in which the client APIs bound a request's output.
+/// The body fields in which the client APIs bound a request's output.
 const OUTPUT_BOUNDS: [&[u8]; 3] = [b"max_tokens", b"max_completion_tokens", b"max_output_tokens"];
+/// How each of [`OUTPUT_BOUNDS`] ends, quote included.
+const BOUND_SUFFIX: &[u8] = b"_tokens\"";
+/// The longest of [`OUTPUT_BOUNDS`] with its opening quote.
+const LONGEST_BOUND: usize = b"\"max_completion_tokens".len();
 
 /// Amounts counted in one window: tokens by kind and requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,9 +131,45 @@ fn plausible(count: i64) -> i64 {
 /// The tokens a request with `body` may use: see the module's documentation.
 pub fn estimate(body: &[u8]) -> Usage {
     let input = i64::try_from(body.len().div_ceil(BYTES_PER_INPUT_TOKEN)).unwrap_or(i64::MAX);
-    let named = object_integers(body, OUTPUT_BOUNDS).and_then(|(values, _)| values.into_iter().flatten().max());
-    let output = named.filter(|n| *n >= 0).unwrap_or(DEFAULT_OUTPUT_TOKENS);
+    let output = named_output_bound(body).unwrap_or(DEFAULT_OUTPUT_TOKENS);
     Usage { input, output, total: input.saturating_add(output) }
+}
+
+/// The largest non-negative integer any of [`OUTPUT_BOUNDS`] holds in `body` (see the module's
+/// documentation).
+fn named_output_bound(body: &[u8]) -> Option<i64> {
+    static SUFFIX: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(BOUND_SUFFIX));
+    let mut largest: Option<i64> = None;
+    for found in SUFFIX.find_iter(body) {
+        let closing = found + BOUND_SUFFIX.len() - 1;
+        // The key's opening quote, at most the longest name back; not an escaped one.
+        let window = found.saturating_sub(LONGEST_BOUND)..found;
+        let Some(opening) = body[window.clone()].iter().rposition(|&b| b == b'"').map(|i| window.start + i) else {
+            continue;
+        };
+        if opening > 0 && body[opening - 1] == b'\\' || !OUTPUT_BOUNDS.contains(&&body[opening + 1..closing]) {
+            continue;
+        }
+        if let Some(value) = integer_after_colon(&body[closing + 1..]) {
+            largest = Some(largest.map_or(value, |l| l.max(value)));
+        }
+    }
+    largest
+}
+
+/// The non-negative integer after `:` (white space around it allowed) at the start of `rest`,
+/// when it ends where a JSON number does.
+fn integer_after_colon(rest: &[u8]) -> Option<i64> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let rest = &rest[rest.iter().position(|b| !is_space(b))?..];
+    let rest = rest.strip_prefix(b":")?;
+    let rest = &rest[rest.iter().position(|b| !is_space(b))?..];
+    let digits = rest.iter().position(|b| !b.is_ascii_digit()).unwrap_or(rest.len());
+    if digits == 0 || rest.get(digits).is_some_and(|b| matches!(b, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    rest[..digits].iter().try_fold(0i64, |n, d| n.checked_mul(10)?.checked_add(i64::from(d - b'0')))
 }
 
 #[cfg(test)]
@@ -134,7 +179,7 @@ mod tests {
 
     #[test]
     fn the_estimate_is_the_named_output_bound_plus_a_quarter_of_the_body() {
-        let cases: [(&[u8], i64); 7] = [
+        let cases: [(&[u8], i64); 9] = [
             (br#"{"messages":[],"max_tokens":100}"#, 100),
             (br#"{"max_completion_tokens":300,"messages":[{"content":"a \"q\""}]}"#, 300),
             (br#"{"input":"hi","max_output_tokens":42}"#, 42),
@@ -143,6 +188,12 @@ mod tests {
             (br#"{"max_tokens":null}"#, DEFAULT_OUTPUT_TOKENS),
             (br#"{"max_tokens":1.5}"#, DEFAULT_OUTPUT_TOKENS),
             (b"not json", DEFAULT_OUTPUT_TOKENS),
+            // A key of that name holding a schema, and one quoted inside a message: not bounds.
+            (
+                br#"{"tools":[{"parameters":{"properties":{"max_tokens":{"type":"integer"}}}}],"messages":[{"content":"{\"max_tokens\":9} my_tokens"}]}"#,
+                DEFAULT_OUTPUT_TOKENS,
+            ),
+            (br#"{"max_tokens" : 70, "messages":[]}"#, 70),
         ];
         for (body, output) in cases {
             let input = i64::try_from(body.len().div_ceil(4)).unwrap();
