@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use bytes::Bytes;
 use memchr::memmem::Finder;
 use modelgate_domain::RuntimeType;
-use modelgate_providers::{descriptor, Family};
+use modelgate_providers::{descriptor, stream_usage, Family, StreamUsage};
 use std::sync::LazyLock;
 
 /// Headers that describe one connection, not the message; never forwarded.
@@ -51,7 +51,8 @@ fn string_value_is(rest: &[u8], value: &str) -> bool {
 }
 
 /// Whether a byte scan proves the body needs no change (the common case), so it is not parsed:
-/// the model is already `runtime.model`, and the request does not stream or asks for usage.
+/// the model is already `runtime.model`, and the request does not stream or asks for usage (for a
+/// provider that refuses `stream_options`, carries none).
 fn surely_unchanged(route: &Route, path: &str, body: &[u8], takes_model_in_body: bool, openai_style: bool) -> bool {
     // Searchers built once: building one costs more than a search through a small body.
     static MODEL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));
@@ -69,10 +70,14 @@ fn surely_unchanged(route: &Route, path: &str, body: &[u8], takes_model_in_body:
         }
         _ => true,
     };
+    static STREAM_OPTIONS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"stream_options\""));
     let stream_ok = !(openai_style && is_chat_or_completion(path))
-        || find(&STREAM).is_none()
-        || find(&USAGE_ASKED).is_some()
-        || find(&USAGE_ASKED_SPACED).is_some();
+        || match stream_usage(route.runtime_type) {
+            StreamUsage::OnRequest => {
+                find(&STREAM).is_none() || find(&USAGE_ASKED).is_some() || find(&USAGE_ASKED_SPACED).is_some()
+            }
+            StreamUsage::InLastChunk => find(&STREAM_OPTIONS).is_none(),
+        };
     model_ok && stream_ok
 }
 
@@ -100,7 +105,11 @@ pub fn prepare_body(route: &Route, path: &str, body: Bytes) -> PreparedBody {
     }
     let mut strip_usage_chunk = false;
     let streaming = object.get("stream").and_then(|s| s.as_bool()) == Some(true);
-    if openai_style && streaming && is_chat_or_completion(path) {
+    let chat = openai_style && is_chat_or_completion(path);
+    if chat && stream_usage(route.runtime_type) == StreamUsage::InLastChunk {
+        // The provider reports usage unasked and refuses the field: never sent, even from the client.
+        changed |= object.remove("stream_options").is_some();
+    } else if chat && streaming {
         let asked = object.get("stream_options").and_then(|o| o.get("include_usage")).and_then(|v| v.as_bool());
         if asked != Some(true) {
             let options = object.entry("stream_options").or_insert_with(|| serde_json::json!({}));

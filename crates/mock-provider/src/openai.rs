@@ -26,6 +26,74 @@ pub(crate) fn chat(call: &Call) -> Reply {
         .unwrap_or_else(|p| error(&p))
 }
 
+/// The body fields Mistral's chat completions take; any other is refused with 422, as Mistral's
+/// API does (`extra_forbidden`).
+const MISTRAL_CHAT_FIELDS: [&str; 19] = [
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stream",
+    "stop",
+    "random_seed",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "presence_penalty",
+    "frequency_penalty",
+    "n",
+    "prediction",
+    "parallel_tool_calls",
+    "prompt_mode",
+    "safe_prompt",
+    "metadata",
+];
+
+/// Mistral's `POST /v1/chat/completions`: OpenAI's format, unknown fields refused, usage in the
+/// last chunk of every stream.
+pub(crate) fn mistral_chat(call: &Call) -> Reply {
+    let result = call.injected().and_then(|()| call.bearer_auth()).and_then(|()| call.json()).and_then(|body| {
+        if let Some(extra) = body.as_object().and_then(|o| o.keys().find(|k| !MISTRAL_CHAT_FIELDS.contains(&k.as_str()))) {
+            return Ok(Reply::Json {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                headers: Vec::new(),
+                body: json!({"object": "error", "message": {"detail": [{"type": "extra_forbidden", "loc": ["body", extra],
+                    "msg": "Extra inputs are not permitted", "input": body[extra]}]},
+                    "type": "invalid_request_message_error", "param": null, "code": null}),
+            });
+        }
+        let model = required_str(&body, "model")?;
+        let messages = required_array(&body, "messages")?;
+        if !flag(&body, "/stream") {
+            return chat_reply(call, &body, model);
+        }
+        let prompt = prompt_tokens(messages, None);
+        let id = format!("mistral-mock-{}", call.seq);
+        let head = Head { id: &id, created: unix_now(), model };
+        Ok(mistral_stream(call, &head, prompt))
+    });
+    result.unwrap_or_else(|p| error(&p))
+}
+
+/// A Mistral stream: the last chunk carries `finish_reason` and the usage together.
+fn mistral_stream(call: &Call, head: &Head, prompt: u64) -> Reply {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": head.id, "object": "chat.completion.chunk", "created": head.created, "model": head.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let completion = call.completion("openai");
+    let mut frames = vec![sse::data(&chunk(json!({"role": "assistant", "content": ""}), Value::Null))];
+    for delta in &completion.deltas {
+        frames.push(sse::data(&chunk(json!({"content": delta}), Value::Null)));
+    }
+    let mut last = chunk(json!({"content": ""}), json!("stop"));
+    last["usage"] = usage(prompt, completion.tokens());
+    frames.push(sse::data(&last));
+    frames.push(sse::done());
+    Reply::sse(frames)
+}
+
 /// `POST /v1/embeddings`.
 pub(crate) fn embeddings(call: &Call) -> Reply {
     let result = call.injected().and_then(|()| call.bearer_auth()).and_then(|()| call.json()).and_then(|body| {

@@ -12,12 +12,24 @@ use crate::{anthropic, azure, cohere, gemini, mcp, openai};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     OpenAiChat,
+    /// Mistral's chat completions, at `/mistral/v1/chat/completions` (a connection's URL ending
+    /// in `/mistral` reaches it): OpenAI's format, but unknown fields are refused and streams
+    /// carry their usage in the last chunk unasked.
+    MistralChat,
     OpenAiEmbeddings,
     OpenAiModels,
-    AzureChat { deployment: String },
-    AzureEmbeddings { deployment: String },
+    AzureChat {
+        deployment: String,
+    },
+    AzureEmbeddings {
+        deployment: String,
+    },
     AnthropicMessages,
-    Google { api: GoogleApi, model: String, action: Action },
+    Google {
+        api: GoogleApi,
+        model: String,
+        action: Action,
+    },
     CohereChat,
     CohereEmbed,
     Mcp,
@@ -35,6 +47,7 @@ pub(crate) fn route(method: &str, path: &str) -> Result<Endpoint, Miss> {
     let segments: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
     let (endpoint, expected) = match segments.as_slice() {
         ["v1", "chat", "completions"] | ["chat", "completions"] => (Endpoint::OpenAiChat, "POST"),
+        ["mistral", "v1", "chat", "completions"] => (Endpoint::MistralChat, "POST"),
         ["v1", "embeddings"] | ["embeddings"] => (Endpoint::OpenAiEmbeddings, "POST"),
         ["v1", "models"] | ["models"] => (Endpoint::OpenAiModels, "GET"),
         ["openai", "deployments", deployment, "chat", "completions"] => {
@@ -75,6 +88,7 @@ fn google(api: GoogleApi, model_action: &str) -> Result<Endpoint, Miss> {
 pub(crate) fn dispatch(call: &Call) -> Reply {
     match route(&call.request.method, &call.request.path) {
         Ok(Endpoint::OpenAiChat) => openai::chat(call),
+        Ok(Endpoint::MistralChat) => openai::mistral_chat(call),
         Ok(Endpoint::OpenAiEmbeddings) => openai::embeddings(call),
         Ok(Endpoint::OpenAiModels) => openai::models(call),
         Ok(Endpoint::AzureChat { deployment }) => azure::chat(call, &deployment),

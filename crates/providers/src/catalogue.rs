@@ -301,6 +301,26 @@ static CATALOGUE: [ProviderDescriptor; 18] = [
 ];
 
 /// The descriptor of a runtime type.
+/// How an OpenAI-compatible provider reports a stream's usage: what modelgate may add to a
+/// streamed request, and where it reads the usage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamUsage {
+    /// Only when asked (`stream_options: {"include_usage": true}`), in an extra last chunk with no
+    /// choices: OpenAI and the compatible APIs that copy it.
+    OnRequest,
+    /// Always, in the last chunk beside its `finish_reason`; `stream_options` is an unknown field
+    /// the API refuses (422), so it is never sent: Mistral.
+    InLastChunk,
+}
+
+/// The stream-usage capability of `runtime_type` (meaningful for OpenAI-style families).
+pub fn stream_usage(runtime_type: RuntimeType) -> StreamUsage {
+    match runtime_type {
+        RuntimeType::Mistral => StreamUsage::InLastChunk,
+        _ => StreamUsage::OnRequest,
+    }
+}
+
 pub fn descriptor(runtime_type: RuntimeType) -> &'static ProviderDescriptor {
     // The catalogue lists the types in `RuntimeType::ALL` order; the fallback search keeps this
     // total even if someone reorders one of them.

@@ -8,5 +8,5 @@ mod catalogue;
 mod integration;
 pub mod prices;
 
-pub use catalogue::{descriptor, CredentialStyle, Family, ProviderDescriptor};
+pub use catalogue::{descriptor, stream_usage, CredentialStyle, Family, ProviderDescriptor, StreamUsage};
 pub use integration::{integration, Integration, IntegrationEndpoint, IntegrationEndpointToken};

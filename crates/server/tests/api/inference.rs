@@ -832,3 +832,35 @@ async fn a_body_declared_over_the_limit_is_refused_before_it_is_read() {
     assert!(answer.contains("exceeds"), "{answer}");
     assert_eq!(s.mock.request_count(), 0);
 }
+
+#[tokio::test]
+async fn mistral_streams_are_never_sent_stream_options_and_their_usage_is_read_from_the_last_chunk() {
+    let s = setup().await;
+    // The mock's Mistral refuses fields its API does not know, as the real one does (422).
+    let connection = json!({"metadata": {"name": "mistral"}, "spec": {"integration": "mistral",
+        "config": {"url": format!("{}/mistral", s.mock.base_url())}, "secret": {"apiKey": PROVIDER_KEY}}});
+    assert_eq!(s.server.post("/integrations/connections", connection).await.0, StatusCode::OK);
+    s.model("mistral", "mistral", &["mistral"], "mistral-small-latest").await;
+    let path = "/default/models/mistral/v1/chat/completions";
+
+    // Streamed, usage not asked: nothing added, the usage still counted from the last chunk.
+    let (status, _, body) = s.post(path, chat(true)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    let sent = s.mock.requests().last().unwrap().json().unwrap();
+    assert!(sent.get("stream_options").is_none(), "{sent}");
+    // Asked by the client: the field the provider refuses is removed, the answer still carries usage.
+    let mut asked = chat(true);
+    asked["stream_options"] = json!({"include_usage": true});
+    let (status, _, body) = s.post(path, asked).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(sse_data(&body).last().unwrap()["usage"]["total_tokens"].as_u64().unwrap() > 0, "{body}");
+    assert!(s.mock.requests().last().unwrap().json().unwrap().get("stream_options").is_none());
+    // Not streamed.
+    assert_eq!(s.post(path, chat(false)).await.0, StatusCode::OK);
+
+    let usage = s.usage("mistral", 3).await;
+    assert_eq!(usage["totals"]["errors"], 0, "{usage}");
+    let (input, output) = (usage["totals"]["inputTokens"].as_u64(), usage["totals"]["outputTokens"].as_u64());
+    assert!(input.unwrap() > 0 && output.unwrap() > 0, "every answer's usage was read: {usage}");
+}
