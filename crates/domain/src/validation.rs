@@ -120,6 +120,15 @@ pub fn validate_model(model: &Model) -> Result<(), ValidationError> {
         if model_name.trim().is_empty() {
             return Err(invalid("spec.runtime.model", "must not be blank when given"));
         }
+        // Gemini and Vertex AI name the model in the URL's path (`.../models/{model}:generateContent`).
+        let in_path = matches!(runtime.kind, Some(RuntimeType::Gemini | RuntimeType::Vertexai));
+        if in_path && !model_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._@".contains(&b)) {
+            return Err(invalid(
+                "spec.runtime.model",
+                "must be a model id that can stand in the provider's URL path (letters, digits, '-', '.', '_', '@'; \
+                 e.g. gemini-2.0-flash, without a 'models/' prefix)",
+            ));
+        }
     }
     validate_name_list("spec.integrationConnections", spec.integration_connections.as_deref().unwrap_or_default())?;
     validate_name_list("spec.policies", spec.policies.as_deref().unwrap_or_default())?;

@@ -89,6 +89,10 @@ async fn invalid_models_are_refused_with_400_naming_the_problem() {
     let server = TestServer::start().await;
     server.create_connection("c", "openai", "sk").await;
     server.create_connection("claude", "anthropic", "sk-ant").await;
+    server.create_connection("g", "gemini", "gk").await;
+    let vertex = json!({"metadata": {"name": "v"}, "spec": {"integration": "vertexai",
+        "config": {"projectId": "p", "location": "us-central1"}, "secret": {"apiKey": "vk"}}});
+    assert_eq!(server.post("/integrations/connections", vertex).await.0, StatusCode::OK);
     let with = |name: Value, spec: Value| json!({"metadata": {"name": name}, "spec": spec});
     let good_spec = json!({"integrationConnections": ["c"], "runtime": {"type": "openai", "model": "m"}});
     let cases: Vec<(&str, Value, &str)> = vec![
@@ -132,6 +136,22 @@ async fn invalid_models_are_refused_with_400_naming_the_problem() {
             "spec.enabled",
         ),
         ("no runtime", with(json!("m"), json!({"integrationConnections": ["c"]})), "spec.runtime"),
+        (
+            "a Gemini model that cannot stand in a URL path",
+            with(
+                json!("m"),
+                json!({"integrationConnections": ["g"], "runtime": {"type": "gemini", "model": "models/gemini 2"}}),
+            ),
+            "spec.runtime.model",
+        ),
+        (
+            "a Vertex AI model with a query in it",
+            with(
+                json!("m"),
+                json!({"integrationConnections": ["v"], "runtime": {"type": "vertexai", "model": "gemini?x=1"}}),
+            ),
+            "spec.runtime.model",
+        ),
         (
             "no runtime type",
             with(json!("m"), json!({"integrationConnections": ["c"], "runtime": {"model": "m"}})),

@@ -59,12 +59,8 @@ fn refuse_unsupported(request: &ChatRequest) -> Result<(), TranslateError> {
     if request.top_logprobs.is_some_and(|n| n > 0) {
         return Err(TranslateError::param("top_logprobs", "Cohere's log probabilities are not translated"));
     }
-    if request.parallel_tool_calls == Some(false) {
-        return Err(TranslateError::param(
-            "parallel_tool_calls",
-            "Cohere cannot limit the model to one tool call per turn",
-        ));
-    }
+    // `parallel_tool_calls: false` has no Cohere equivalent: accepted, and the model may still
+    // call several tools in one turn (structured-output libraries send it with one tool).
     for (key, value) in &request.extra {
         let text_only = key == "modalities" && *value == json!(["text"]);
         if !HARMLESS_EXTRA.contains(&key.as_str()) && !text_only {
@@ -167,16 +163,21 @@ fn tools(request: &ChatRequest, body: &mut Map<String, Value>) -> Result<(), Tra
             body.insert("strict_tools".into(), json!(true));
         }
     }
-    let choice = match &request.tool_choice {
-        None => return Ok(()),
-        Some(ToolChoice::Mode(mode)) => mode.as_str(),
-        Some(ToolChoice::Function { .. }) => {
-            return Err(TranslateError::param(
+    let choice =
+        match &request.tool_choice {
+            None => return Ok(()),
+            Some(ToolChoice::Mode(mode)) => mode.as_str(),
+            // Naming the only tool offered means exactly Cohere's REQUIRED.
+            Some(ToolChoice::Function { function, .. })
+                if tools.len() == 1 && tools.first().is_some_and(|only| only.function.name == function.name) =>
+            {
+                "required"
+            }
+            Some(ToolChoice::Function { .. }) => return Err(TranslateError::param(
                 "tool_choice",
-                "Cohere cannot force a named function; use \"required\" to force a tool call",
-            ))
-        }
-    };
+                "Cohere can force a tool call but not choose which: name the only tool offered, or use \"required\"",
+            )),
+        };
     match choice {
         "auto" => {}
         "none" if !tools.is_empty() => {

@@ -95,9 +95,22 @@ fn requests() {
             Ok(plain(json!({"tools": [weather_tool()], "tool_choice": "NONE"}))),
         ),
         (
-            "tool_choice naming a function is refused",
+            "tool_choice naming the only tool offered is exactly REQUIRED",
             plain(
                 json!({"tools": [weather_tool()], "tool_choice": {"type": "function", "function": {"name": WEATHER}}}),
+            ),
+            Ok(plain(json!({"tools": [weather_tool()], "tool_choice": "REQUIRED"}))),
+        ),
+        (
+            "tool_choice naming one of several tools is refused",
+            plain(json!({"tools": [weather_tool(), {"type": "function", "function": {"name": "now"}}],
+                "tool_choice": {"type": "function", "function": {"name": WEATHER}}})),
+            Err("tool_choice"),
+        ),
+        (
+            "tool_choice naming a tool not offered is refused",
+            plain(
+                json!({"tools": [weather_tool()], "tool_choice": {"type": "function", "function": {"name": "other"}}}),
             ),
             Err("tool_choice"),
         ),
@@ -172,7 +185,8 @@ fn requests() {
         ("logprobs refused", plain(json!({"logprobs": true})), Err("logprobs")),
         ("logprobs false is fine", plain(json!({"logprobs": false})), Ok(plain(json!({})))),
         ("top_logprobs refused", plain(json!({"top_logprobs": 3})), Err("top_logprobs")),
-        ("parallel_tool_calls false refused", plain(json!({"parallel_tool_calls": false})), Err("parallel_tool_calls")),
+        // Approximated: Cohere has no such switch (documented in the README).
+        ("parallel_tool_calls false is accepted", plain(json!({"parallel_tool_calls": false})), Ok(plain(json!({})))),
         ("parallel_tool_calls true is the default", plain(json!({"parallel_tool_calls": true})), Ok(plain(json!({})))),
         ("unknown field that changes the answer", plain(json!({"logit_bias": {"50256": -100}})), Err("logit_bias")),
         ("reasoning_effort refused", plain(json!({"reasoning_effort": "high"})), Err("reasoning_effort")),
