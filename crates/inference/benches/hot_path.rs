@@ -32,6 +32,7 @@ fn route(model: Option<&str>) -> Route {
         token_limits: Vec::new(),
         locations: Vec::new(),
         refusal: None,
+        created: 0,
     }
 }
 

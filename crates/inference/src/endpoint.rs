@@ -1,11 +1,12 @@
 //! Which endpoint of the inference plane a request path names, read straight from the path:
-//! four shapes do not need a router, and skipping one saves, per request, the route match, the
+//! these shapes do not need a router, and skipping one saves, per request, the route match, the
 //! extracted parameters and their extension map (about a tenth of the plane's instructions).
 //!
 //! - `/{workspace}/models/{model}` and `/{workspace}/models/{model}/{path...}`: a model endpoint;
 //!   the rest of the path goes upstream as the client wrote it (not percent-decoded).
-//! - `/{workspace}/v1/chat/completions` (POST): the workspace-level OpenAI endpoint.
-//! - `/{workspace}/v1/models` (GET): the workspace's models.
+//! - `/{workspace}/v1/chat/completions` and `/{workspace}/v1/embeddings` (POST): the
+//!   workspace-level OpenAI endpoints, the model endpoint named in the body's `model`.
+//! - `/{workspace}/v1/models` (GET): the workspace's models; `/{workspace}/v1/models/{id}` one.
 //!
 //! The workspace and model segments are percent-decoded, as a router would.
 
@@ -25,8 +26,15 @@ pub enum Endpoint<'a> {
     WorkspaceChat {
         workspace: Cow<'a, str>,
     },
+    WorkspaceEmbeddings {
+        workspace: Cow<'a, str>,
+    },
     ListModels {
         workspace: Cow<'a, str>,
+    },
+    GetModel {
+        workspace: Cow<'a, str>,
+        id: Cow<'a, str>,
     },
 }
 
@@ -52,8 +60,12 @@ pub fn endpoint(path: &str) -> Option<Result<Endpoint<'_>, GatewayError>> {
     }
     match rest {
         "v1/chat/completions" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceChat { workspace })),
+        "v1/embeddings" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceEmbeddings { workspace })),
         "v1/models" => Some(decoded(workspace).map(|workspace| Endpoint::ListModels { workspace })),
-        _ => None,
+        _ => {
+            let id = rest.strip_prefix("v1/models/").filter(|id| !id.is_empty() && !id.contains('/'))?;
+            Some(decoded(workspace).and_then(|workspace| Ok(Endpoint::GetModel { workspace, id: decoded(id)? })))
+        }
     }
 }
 
@@ -97,6 +109,11 @@ mod tests {
     fn workspace_endpoints() {
         assert_eq!(read("/w/v1/chat/completions"), Some(Ok(Endpoint::WorkspaceChat { workspace: "w".into() })));
         assert_eq!(read("/w/v1/models"), Some(Ok(Endpoint::ListModels { workspace: "w".into() })));
+        assert_eq!(read("/w/v1/embeddings"), Some(Ok(Endpoint::WorkspaceEmbeddings { workspace: "w".into() })));
+        assert_eq!(
+            read("/w/v1/models/my%2Dgpt"),
+            Some(Ok(Endpoint::GetModel { workspace: "w".into(), id: "my-gpt".into() }))
+        );
     }
 
     #[test]
@@ -112,7 +129,9 @@ mod tests {
             "/w/models//v1",
             "/w/models/m/",
             "/w/v1/chat/completions/x",
-            "/w/v1/embeddings",
+            "/w/v1/embeddings/x",
+            "/w/v1/models/",
+            "/w/v1/models/a/b",
             "/w/model/m",
         ] {
             assert_eq!(read(path), None, "{path}");

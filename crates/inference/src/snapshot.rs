@@ -122,6 +122,8 @@ pub struct Route {
     /// Why every request is refused: a stored spec this route depends on cannot be read, and
     /// serving without it could mean serving without its limits (fail closed).
     pub refusal: Option<String>,
+    /// When the model endpoint was created, in seconds since the Unix epoch (OpenAI's `created`).
+    pub created: i64,
 }
 
 /// What an API key grants, by the key's digest.
@@ -369,6 +371,7 @@ fn build_route(record: &ResourceRecord, inputs: &RouteInputs<'_>, cache: &mut Up
         token_limits,
         locations,
         refusal,
+        created: record.created_at / 1_000_000,
     })
 }
 
@@ -392,6 +395,7 @@ fn refusing_route(record: &ResourceRecord, reason: String) -> Option<Route> {
         token_limits: Vec::new(),
         locations: Vec::new(),
         refusal: Some(reason),
+        created: record.created_at / 1_000_000,
     })
 }
 

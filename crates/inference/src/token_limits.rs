@@ -334,6 +334,7 @@ pub(crate) mod test_support {
             token_limits: limits,
             locations: vec![],
             refusal: None,
+            created: 0,
         }
     }
 }

@@ -318,6 +318,7 @@ mod tests {
             token_limits: Vec::new(),
             locations: Vec::new(),
             refusal: None,
+            created: 0,
         }
     }
 

@@ -60,11 +60,17 @@ pub async fn dispatch(state: &Arc<InferencePlane>, request: Request) -> Response
         Endpoint::WorkspaceChat { workspace } if parts.method == Method::POST => {
             serve(state, &parts, body, &workspace, ModelName::Body, "/v1/chat/completions").await
         }
-        Endpoint::ListModels { workspace } if parts.method == Method::GET || parts.method == Method::HEAD => {
-            list_models(state, &workspace, &parts)
+        Endpoint::WorkspaceEmbeddings { workspace } if parts.method == Method::POST => {
+            serve(state, &parts, body, &workspace, ModelName::Body, "/v1/embeddings").await
         }
-        Endpoint::WorkspaceChat { .. } => method_not_allowed(&parts, "POST"),
-        Endpoint::ListModels { .. } => method_not_allowed(&parts, "GET, HEAD"),
+        Endpoint::ListModels { workspace } if parts.method == Method::GET || parts.method == Method::HEAD => {
+            list_models(state, &workspace, &parts, None)
+        }
+        Endpoint::GetModel { workspace, id } if parts.method == Method::GET || parts.method == Method::HEAD => {
+            list_models(state, &workspace, &parts, Some(&id))
+        }
+        Endpoint::WorkspaceChat { .. } | Endpoint::WorkspaceEmbeddings { .. } => method_not_allowed(&parts, "POST"),
+        Endpoint::ListModels { .. } | Endpoint::GetModel { .. } => method_not_allowed(&parts, "GET, HEAD"),
     }
 }
 
@@ -324,19 +330,24 @@ fn log_failed_attempts(context: &RequestContext, failed: &[FailedAttempt<'_>], o
 }
 
 /// `GET {RUN_URL}/{workspace}/v1/models`: the workspace's model endpoints in OpenAI's format.
-fn list_models(state: &InferencePlane, workspace: &str, parts: &Parts) -> Response {
+/// The workspace's enabled models in OpenAI's list format, or (`id` given) the one named, 404 if
+/// it is not there.
+fn list_models(state: &InferencePlane, workspace: &str, parts: &Parts, id: Option<&str>) -> Response {
     let snapshot = state.snapshot.get();
     if let Err(error) = request_filter::identify(state, &snapshot, workspace, &parts.headers, &parts.uri, now_micros())
     {
         return error.into_response();
     }
-    let mut models: Vec<serde_json::Value> = snapshot
-        .routes_in(workspace)
-        .filter(|route| route.enabled)
-        .map(|route| {
-            serde_json::json!({"id": route.name, "object": "model", "created": 0, "owned_by": route.runtime_type.as_str()})
-        })
-        .collect();
+    let describe = |route: &crate::snapshot::Route| serde_json::json!({"id": route.name, "object": "model", "created": route.created, "owned_by": route.runtime_type.as_str()});
+    if let Some(id) = id {
+        return match snapshot.route(workspace, id).filter(|route| route.enabled) {
+            Some(route) => axum::Json(describe(route)).into_response(),
+            None => GatewayError::route_not_found(format!("model '{id}' does not exist in workspace '{workspace}'"))
+                .into_response(),
+        };
+    }
+    let mut models: Vec<serde_json::Value> =
+        snapshot.routes_in(workspace).filter(|route| route.enabled).map(|route| describe(route)).collect();
     models.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     axum::Json(serde_json::json!({"object": "list", "data": models})).into_response()
 }

@@ -789,16 +789,19 @@ async fn the_provider_path_goes_upstream_as_written_and_wrong_methods_get_the_er
     s.call(Method::GET, "/default/models/gpt/v1/models/ft%3Agpt-4o%2Fx").bearer_auth(ADMIN_KEY).send().await.unwrap();
     assert_eq!(s.mock.requests().last().unwrap().path, "/v1/models/ft%3Agpt-4o%2Fx");
 
-    for (method, path, allowed) in
-        [(Method::GET, "/default/v1/chat/completions", "POST"), (Method::POST, "/default/v1/models", "GET, HEAD")]
-    {
+    for (method, path, allowed) in [
+        (Method::GET, "/default/v1/chat/completions", "POST"),
+        (Method::GET, "/default/v1/embeddings", "POST"),
+        (Method::POST, "/default/v1/models", "GET, HEAD"),
+        (Method::DELETE, "/default/v1/models/gpt", "GET, HEAD"),
+    ] {
         let response = s.call(method.clone(), path).bearer_auth(ADMIN_KEY).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert_eq!(response.headers()["allow"], allowed);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
     }
-    for path in ["/default/models/gpt/", "/default/models/", "/default/v1/embeddings"] {
+    for path in ["/default/models/gpt/", "/default/models/", "/default/v1/audio/speech", "/default/v1/models/a/b"] {
         let response = s.call(Method::POST, path).bearer_auth(ADMIN_KEY).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         let body: Value = response.json().await.unwrap();

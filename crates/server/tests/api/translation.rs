@@ -259,6 +259,23 @@ async fn one_openai_base_url_serves_every_model_of_a_workspace() {
     assert_eq!(list["object"], "list");
     let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["claude", "command", "gemini", "vertex"]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    for model in list["data"].as_array().unwrap() {
+        let created = model["created"].as_i64().unwrap();
+        assert!((now - 600..=now + 1).contains(&created), "created is the endpoint's creation time: {model}");
+    }
+    // One model, as OpenAI's `models.retrieve` asks for it.
+    let response =
+        s.server.client.get(format!("{}/default/v1/models/claude", s.run)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let one: Value = response.json().await.unwrap();
+    assert_eq!(
+        (one["id"].as_str(), one["object"].as_str(), one["owned_by"].as_str()),
+        (Some("claude"), Some("model"), Some("anthropic"))
+    );
+    let response =
+        s.server.client.get(format!("{}/default/v1/models/nope", s.run)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let unknown = json!({"model": "nope", "messages": []});
     let response = s
@@ -273,6 +290,35 @@ async fn one_openai_base_url_serves_every_model_of_a_workspace() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let response = s.server.client.get(format!("{}/default/v1/models", s.run)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_workspace_level_embeddings_endpoint_takes_the_model_from_the_body() {
+    let s = setup().await;
+    let response = s
+        .server
+        .client
+        .post(format!("{}/default/v1/embeddings", s.run))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"model": "command", "input": ["hello", "world"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["object"], "list", "{answer}");
+    assert_eq!(answer["data"].as_array().map(Vec::len), Some(2), "{answer}");
+    assert_eq!(s.mock.requests().last().unwrap().path, "/v2/embed");
+    let response = s
+        .server
+        .client
+        .post(format!("{}/default/v1/embeddings", s.run))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"input": "no model"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
