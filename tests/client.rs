@@ -94,6 +94,31 @@ async fn get_shows_a_table_and_manifests_and_delete_removes() {
 }
 
 #[tokio::test]
+async fn service_accounts_are_found_by_name_and_their_secret_never_printed() {
+    let node = Node::start_fresh(&[("MODELGATE_BOOTSTRAP_API_KEY", KEY)]).await;
+    let account = json!({"name": "billing", "scopes": ["models:list"]});
+    let (status, created) =
+        support::call(KEY, reqwest::Method::POST, &format!("{}/service_accounts", node.api), Some(account)).await;
+    assert_eq!(status, 200, "{created}");
+    let secret = created["client_secret"].as_str().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let connect = ["--url", &node.api, "--key", KEY];
+    for format in ["table", "yaml", "json"] {
+        let run = modelgate(home.path(), &[&["get", "sa", "billing", "-o", format][..], &connect].concat());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("billing") && !run.stdout.contains(secret), "{}", run.stdout);
+    }
+    let run = modelgate(home.path(), &[&["delete", "serviceaccount", "billing"][..], &connect].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (_, accounts) = support::call(KEY, reqwest::Method::GET, &format!("{}/service_accounts", node.api), None).await;
+    assert_eq!(accounts, json!([]));
+    // A name that is not one path segment reaches no other route.
+    let run = modelgate(home.path(), &[&["get", "model", "../workspaces"][..], &connect].concat());
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn a_wrong_key_fails_with_the_apis_message() {
     let node = node_with_a_model().await;
     let home = tempfile::tempdir().unwrap();

@@ -42,6 +42,15 @@ pub fn api_base(url: &str) -> String {
     }
 }
 
+/// What a path segment keeps as it is: letters, digits, `-`, `_` (a `.` is encoded, so that a
+/// name `..` is not read as "up one").
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+
+/// `name` as one path segment: a name with `/` or `?` names no other route.
+pub fn segment(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
+}
+
 impl Client {
     pub fn new(args: &ConnectionArgs) -> anyhow::Result<Client> {
         let config = Config::load()?;
@@ -81,5 +90,24 @@ impl Client {
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_base_ends_with_v0_once() {
+        for url in ["http://h:1", "http://h:1/", "http://h:1/v0", "http://h:1/v0/", " http://h:1 "] {
+            assert_eq!(api_base(url), "http://h:1/v0", "{url}");
+        }
+        assert_eq!(api_base("https://gw.example/prefix"), "https://gw.example/prefix/v0");
+    }
+
+    #[test]
+    fn a_name_is_one_path_segment() {
+        assert_eq!(segment("my-gpt_2"), "my-gpt_2");
+        assert_eq!(segment("a/../b?x"), "a%2F%2E%2E%2Fb%3Fx");
     }
 }

@@ -85,7 +85,7 @@ impl Kind {
     /// The identifier in the item's path (a service account's client id, a key's id).
     pub fn id_of(self, item: &Value) -> String {
         match self {
-            Kind::ServiceAccount => item["clientId"].as_str().unwrap_or_default().to_string(),
+            Kind::ServiceAccount => item["client_id"].as_str().unwrap_or_default().to_string(),
             _ => self.name_of(item),
         }
     }
@@ -107,7 +107,7 @@ impl Kind {
             Kind::IntegrationConnection => &[("NAME", "/metadata/name"), ("INTEGRATION", "/spec/integration")],
             Kind::Policy => &[("NAME", "/metadata/name"), ("TYPE", "/spec/type")],
             Kind::Workspace => &[("NAME", "/name"), ("DISPLAY NAME", "/displayName"), ("STATUS", "/status")],
-            Kind::ServiceAccount => &[("NAME", "/name"), ("CLIENT ID", "/clientId"), ("SCOPES", "/scopes")],
+            Kind::ServiceAccount => &[("NAME", "/name"), ("CLIENT ID", "/client_id"), ("SCOPES", "/scopes")],
             Kind::ApiKey => &[("ID", "/id"), ("NAME", "/name"), ("SCOPES", "/scopes"), ("EXPIRES", "/expiresAt")],
         }
     }
@@ -140,7 +140,7 @@ impl Kind {
             spec.remove("secret");
         }
         if let Some(object) = item.as_object_mut() {
-            object.remove("clientSecret");
+            object.remove("client_secret");
             object.remove("apiKey");
         }
         item

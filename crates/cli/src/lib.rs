@@ -113,7 +113,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             let kind = Kind::parse(&args.kind)?;
             let client = Client::new(&args.connection)?;
             let item = find(&client, kind, &args.name).await?;
-            let path = format!("{}/{}", kind.collection(), kind.id_of(&item));
+            let path = format!("{}/{}", kind.collection(), client::segment(&kind.id_of(&item)));
             client.call(reqwest::Method::DELETE, &path).await?;
             println!("{}/{} deleted", kind.manifest_kind().to_ascii_lowercase(), args.name);
             Ok(())
@@ -144,7 +144,7 @@ async fn list(client: &Client, kind: Kind) -> anyhow::Result<Vec<Value>> {
 /// One resource by the name a user gave.
 async fn find(client: &Client, kind: Kind, name: &str) -> anyhow::Result<Value> {
     if kind.has_item_route() {
-        return client.get(&format!("{}/{name}", kind.collection())).await;
+        return client.get(&format!("{}/{}", kind.collection(), client::segment(name))).await;
     }
     let items = list(client, kind).await?;
     items
