@@ -83,6 +83,14 @@ async fn get_shows_a_table_and_manifests_and_delete_removes() {
     assert_eq!(manifest["kind"], "IntegrationConnection");
     assert_eq!(manifest["spec"], json!({"integration": "openai"}));
 
+    // Another workspace, by flag: it has no model.
+    let (status, body) =
+        support::call(KEY, reqwest::Method::POST, &format!("{}/workspaces", node.api), Some(json!({"name": "team"})))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let run = modelgate(home.path(), &[&["get", "models", "--workspace", "team"][..], &connect].concat());
+    assert_eq!((run.code, run.stdout.lines().count()), (0, 1), "{}{}", run.stdout, run.stderr);
+
     let run = modelgate(home.path(), &[&["delete", "model", "my-gpt"][..], &connect].concat());
     assert_eq!((run.code, run.stdout.trim()), (0, "model/my-gpt deleted"), "{}", run.stderr);
     let run = modelgate(home.path(), &[&["get", "models"][..], &connect].concat());
