@@ -1,4 +1,5 @@
-//! The `modelgate` binary: parses the command line and hands over to `modelgate-server`.
+//! The `modelgate` binary: parses the command line and hands over to `modelgate-server` (the
+//! node's commands) or to `modelgate-cli` (the client commands).
 
 use clap::{Parser, Subcommand};
 use modelgate_server::{LogFormat, ServeArgs};
@@ -27,6 +28,13 @@ enum Command {
     /// Run a mock LLM provider (OpenAI, Anthropic, Gemini, Cohere, Azure, Vertex wire formats)
     /// for offline trials, tests and benchmarks.
     MockProvider(MockProviderArgs),
+    #[command(flatten)]
+    Client(modelgate_cli::ClientCommand),
+    /// Print a shell completion script: `source <(modelgate completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args)]
@@ -74,6 +82,19 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Client(command) => {
+            // The API's message, without a backtrace or a debug form: an operator reads it.
+            if let Err(error) = modelgate_cli::run(command).await {
+                eprintln!("error: {error:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "modelgate", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Serve(args) => {
             init_logging(args.log_format);
             let mut server = modelgate_server::start(args).await?;
