@@ -19,7 +19,7 @@ struct Run {
 
 /// Runs `modelgate ARGS` with no `MODELGATE_*` variable of the test's own and its config
 /// directory in `config_home`.
-fn modelgate(config_home: &Path, args: &[&str]) -> Run {
+fn modelgate<S: AsRef<std::ffi::OsStr>>(config_home: &Path, args: &[S]) -> Run {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelgate"));
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("MODELGATE_")) {
         command.env_remove(name);
@@ -180,4 +180,89 @@ fn completions_are_printed_for_each_shell() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(run.stdout.contains("login") && run.stdout.contains("get"), "{shell}");
     }
+}
+
+#[tokio::test]
+async fn keys_are_created_once_listed_and_revoked_and_usage_is_a_table() {
+    let mock =
+        modelgate_mock_provider::MockProvider::start(modelgate_mock_provider::MockConfig::default()).await.unwrap();
+    let node = Node::start_fresh(&[("MODELGATE_BOOTSTRAP_API_KEY", KEY)]).await;
+    let connection = json!({"metadata": {"name": "mock"}, "spec": {"integration": "openai",
+        "config": {"url": mock.base_url()}, "secret": {"apiKey": modelgate_mock_provider::DEFAULT_API_KEY}}});
+    let api = |path: &str| format!("{}{path}", node.api);
+    assert_eq!(
+        support::call(KEY, reqwest::Method::POST, &api("/integrations/connections"), Some(connection)).await.0,
+        200
+    );
+    let model = json!({"metadata": {"name": "my-gpt"},
+        "spec": {"integrationConnections": ["mock"], "runtime": {"type": "openai", "model": "gpt-4o-mini"}}});
+    assert_eq!(support::call(KEY, reqwest::Method::POST, &api("/models"), Some(model)).await.0, 200);
+    let (status, _) =
+        support::call(KEY, reqwest::Method::POST, &api("/service_accounts"), Some(json!({"name": "app"}))).await;
+    assert_eq!(status, 200);
+    let home = tempfile::tempdir().unwrap();
+    let admin = node.admin().to_string();
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().copied().chain(["--url", admin.as_str(), "--key", KEY]).map(str::to_string).collect()
+    };
+
+    // A service account's key, named by the account's name: printed once, alone on stdout.
+    let run = modelgate(
+        home.path(),
+        &with(&[
+            "keys",
+            "create",
+            "--service-account",
+            "app",
+            "--name",
+            "ci",
+            "--scopes",
+            "models:invoke",
+            "--expires",
+            "30d",
+        ]),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let key = run.stdout.trim().to_string();
+    assert!(key.starts_with("mgk_") && !key.contains(char::is_whitespace), "{}", run.stdout);
+    assert!(run.stderr.contains("shown only now"), "{}", run.stderr);
+    let run = modelgate(home.path(), &with(&["keys", "list", "--service-account", "app"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("ci") && !run.stdout.contains(&key), "listed, never the key: {}", run.stdout);
+    let id = run.stdout.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(id.starts_with("ak_"), "{}", run.stdout);
+
+    // The key works; its usage shows per key and per model.
+    assert_eq!(support::chat(node.run(), &key, "my-gpt").await.0, 200);
+    let mut table = String::new();
+    for _ in 0..50 {
+        let run = modelgate(home.path(), &with(&["usage", "--by", "key", "--since", "1h"]));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        if run.stdout.contains(&id) {
+            table = run.stdout;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["KEY", "SUBJECT", "REQUESTS", "ERRORS", "INPUT", "OUTPUT", "TOTAL"], "{table}");
+    let row: Vec<&str> = table.lines().find(|l| l.starts_with(&id)).unwrap().split_whitespace().collect();
+    assert_eq!(row[2..4], ["1", "0"], "one request, no error: {table}");
+    let run = modelgate(home.path(), &with(&["usage", "--by", "model"]));
+    assert!(run.stdout.lines().any(|l| l.starts_with("my-gpt ")), "{}", run.stdout);
+    let run = modelgate(home.path(), &with(&["usage", "--since", "1h", "--for-key", &id]));
+    assert!(run.stdout.starts_with("REQUESTS"), "totals: {}", run.stdout);
+    assert_eq!(run.stdout.lines().nth(1).unwrap().split_whitespace().next(), Some("1"), "{}", run.stdout);
+    let run = modelgate(home.path(), &with(&["usage", "--since", "yesterday"]));
+    assert_eq!(run.code, 1, "{}", run.stdout);
+
+    // Revoked: the key stops working.
+    let run = modelgate(home.path(), &with(&["keys", "revoke", &id, "--service-account", "app"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let revoked = support::poll_until(std::time::Instant::now() + std::time::Duration::from_secs(5), 401, || {
+        support::chat(node.run(), &key, "my-gpt")
+    })
+    .await;
+    assert_eq!(revoked.0, 401);
+    node.stop().await;
 }

@@ -70,7 +70,15 @@ impl Client {
 
     /// `method path` (under `/v0`); the JSON answer, or the API's `message` as the error.
     pub async fn call(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
+        self.send(method, path, None).await
+    }
+
+    /// `method path` with a JSON `body`; the JSON answer, or the API's `message` as the error.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         if let Some(workspace) = &self.workspace {
             request = request.header("X-Blaxel-Workspace", workspace);
         }

@@ -1,11 +1,13 @@
-//! The operator's command line: `modelgate login`, `context`, `get` and `delete`, a client of
-//! the control plane's REST API (`/v0`). The `modelgate` binary parses these commands beside
-//! `serve` and calls [`run`].
+//! The operator's command line: `modelgate login`, `context`, `get`, `delete`, `usage` and
+//! `keys`, a client of the control plane's REST API (`/v0`). The `modelgate` binary parses these
+//! commands beside `serve` and calls [`run`].
 
 pub mod client;
 pub mod config;
+pub mod keys;
 pub mod kinds;
 pub mod output;
+pub mod usage;
 
 use anyhow::{bail, Context as _};
 use client::{Client, ConnectionArgs};
@@ -26,6 +28,11 @@ pub enum ClientCommand {
     Get(GetArgs),
     /// Delete one resource.
     Delete(DeleteArgs),
+    /// What the workspace used: totals, or per model or key (`--by`).
+    Usage(usage::UsageArgs),
+    /// Create, list and revoke API keys (yours, or a service account's).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -109,6 +116,8 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             print!("{}", output::render(kind, &items, args.output, args.name.is_some())?);
             Ok(())
         }
+        ClientCommand::Usage(args) => usage::run(args).await,
+        ClientCommand::Keys(command) => keys::run(command).await,
         ClientCommand::Delete(args) => {
             let kind = Kind::parse(&args.kind)?;
             let client = Client::new(&args.connection)?;
@@ -142,7 +151,7 @@ async fn list(client: &Client, kind: Kind) -> anyhow::Result<Vec<Value>> {
 }
 
 /// One resource by the name a user gave.
-async fn find(client: &Client, kind: Kind, name: &str) -> anyhow::Result<Value> {
+pub(crate) async fn find(client: &Client, kind: Kind, name: &str) -> anyhow::Result<Value> {
     if kind.has_item_route() {
         return client.get(&format!("{}/{}", kind.collection(), client::segment(name))).await;
     }

@@ -15,7 +15,7 @@ pub enum Format {
 /// `items` in `format`; `single` when one resource was asked for by name.
 pub fn render(kind: Kind, items: &[Value], format: Format, single: bool) -> anyhow::Result<String> {
     Ok(match format {
-        Format::Table => table(kind, items),
+        Format::Table => resources_table(kind, items),
         Format::Yaml => {
             let mut text = String::new();
             for (index, item) in items.iter().enumerate() {
@@ -37,7 +37,8 @@ pub fn render(kind: Kind, items: &[Value], format: Format, single: bool) -> anyh
     })
 }
 
-fn cell(value: Option<&Value>) -> String {
+/// A value as a table cell (arrays comma-separated, absent and null empty).
+pub fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(text)) => text.clone(),
@@ -46,21 +47,26 @@ fn cell(value: Option<&Value>) -> String {
     }
 }
 
-fn table(kind: Kind, items: &[Value]) -> String {
+fn resources_table(kind: Kind, items: &[Value]) -> String {
     let columns = kind.columns();
     let rows: Vec<Vec<String>> =
         items.iter().map(|item| columns.iter().map(|(_, pointer)| cell(item.pointer(pointer))).collect()).collect();
-    let widths: Vec<usize> = columns
+    table(&columns.iter().map(|(header, _)| *header).collect::<Vec<_>>(), &rows)
+}
+
+/// `rows` under `headers`, in columns as wide as their widest cell.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = headers
         .iter()
         .enumerate()
-        .map(|(i, (header, _))| rows.iter().map(|row| row[i].chars().count()).chain([header.len()]).max().unwrap_or(0))
+        .map(|(i, header)| rows.iter().map(|row| row[i].chars().count()).chain([header.len()]).max().unwrap_or(0))
         .collect();
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
         padded.join("   ").trim_end().to_string() + "\n"
     };
-    let mut text = line(columns.iter().map(|(header, _)| *header).collect());
-    for row in &rows {
+    let mut text = line(headers.to_vec());
+    for row in rows {
         text.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     text
