@@ -266,3 +266,21 @@ async fn keys_are_created_once_listed_and_revoked_and_usage_is_a_table() {
     assert_eq!(revoked.0, 401);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn export_writes_the_workspace_as_manifests_in_dependency_order_with_secret_placeholders() {
+    let node = node_with_a_model().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = modelgate(home.path(), &["export", "--url", node.admin(), "--key", KEY]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains("sk-secret-value") && !run.stdout.contains(KEY), "{}", run.stdout);
+    let documents: Vec<Value> =
+        run.stdout.split("\n---\n").map(|document| serde_yaml_ng::from_str(document).unwrap()).collect();
+    let kinds: Vec<&str> = documents.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["IntegrationConnection", "Model"], "connections before the models naming them");
+    assert_eq!(documents[0]["apiVersion"], "blaxel.ai/v1alpha1");
+    assert_eq!(documents[0]["spec"]["secret"]["apiKey"], "${secrets.MY_OPENAI_APIKEY}");
+    assert_eq!(documents[1]["metadata"]["name"], "my-gpt");
+    assert!(documents[1].get("status").is_none());
+    node.stop().await;
+}

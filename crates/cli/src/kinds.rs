@@ -133,6 +133,24 @@ impl Kind {
         json!({"apiVersion": API_VERSION, "kind": self.manifest_kind(), "metadata": metadata, "spec": spec})
     }
 
+    /// `item` as a manifest for `export`: a connection's secrets, which are never read back,
+    /// become `${secrets.CONNECTION_NAME}` placeholders (`my-openai`'s `apiKey`:
+    /// `${secrets.MY_OPENAI_APIKEY}`), filled from the environment when the file is applied.
+    pub fn exported(self, item: &Value) -> Value {
+        let mut manifest = self.manifest(item);
+        if self == Kind::IntegrationConnection {
+            if let Some(secret) = item.pointer("/spec/secret").and_then(Value::as_object) {
+                let connection = self.name_of(item);
+                let placeholders: Map<String, Value> = secret
+                    .keys()
+                    .map(|name| (name.clone(), json!(format!("${{secrets.{}}}", placeholder(&connection, name)))))
+                    .collect();
+                manifest["spec"]["secret"] = Value::Object(placeholders);
+            }
+        }
+        manifest
+    }
+
     /// `item` as the API answered it, without any secret (for `-o json`).
     pub fn without_secrets(self, item: &Value) -> Value {
         let mut item = item.clone();
@@ -145,6 +163,14 @@ impl Kind {
         }
         item
     }
+}
+
+/// The variable a connection's secret is read from: `MY_OPENAI_APIKEY` for `my-openai`'s `apiKey`.
+fn placeholder(connection: &str, secret: &str) -> String {
+    let upper = |text: &str| {
+        text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect::<String>()
+    };
+    format!("{}_{}", upper(connection), upper(secret))
 }
 
 /// The fields of `object` named in `fields` that are set.
@@ -176,6 +202,18 @@ mod tests {
             assert_eq!(Kind::parse(typed).ok(), Some(kind), "{typed}");
         }
         assert!(Kind::parse("agents").is_err());
+    }
+
+    #[test]
+    fn an_exported_connection_names_its_secrets_as_placeholders() {
+        let item = json!({"metadata": {"name": "my-openai"},
+            "spec": {"integration": "openai", "secret": {"apiKey": "********", "sandboxApiKey": "********"}}});
+        let manifest = Kind::IntegrationConnection.exported(&item);
+        assert_eq!(
+            manifest["spec"]["secret"],
+            json!({"apiKey": "${secrets.MY_OPENAI_APIKEY}", "sandboxApiKey": "${secrets.MY_OPENAI_SANDBOXAPIKEY}"})
+        );
+        assert_eq!(Kind::Model.exported(&json!({"metadata": {"name": "m"}, "spec": {}}))["kind"], "Model");
     }
 
     #[test]

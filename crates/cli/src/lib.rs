@@ -28,6 +28,9 @@ pub enum ClientCommand {
     Get(GetArgs),
     /// Delete one resource.
     Delete(DeleteArgs),
+    /// The workspace's connections, policies and models as one multi-document manifest, in the
+    /// order they depend on each other; secrets become `${secrets.NAME}` placeholders.
+    Export(ExportArgs),
     /// What the workspace used: totals, or per model or key (`--by`).
     Usage(usage::UsageArgs),
     /// Create, list and revoke API keys (yours, or a service account's).
@@ -74,6 +77,12 @@ pub struct GetArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct DeleteArgs {
     /// The kind, as for `get`.
     pub kind: String,
@@ -114,6 +123,21 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
                 None => list(&client, kind).await?,
             };
             print!("{}", output::render(kind, &items, args.output, args.name.is_some())?);
+            Ok(())
+        }
+        ClientCommand::Export(args) => {
+            let client = Client::new(&args.connection)?;
+            let mut documents = Vec::new();
+            // Connections and policies before the models that name them.
+            for kind in [Kind::IntegrationConnection, Kind::Policy, Kind::Model] {
+                for item in list(&client, kind).await? {
+                    documents.push(serde_yaml_ng::to_string(&kind.exported(&item))?);
+                }
+            }
+            println!(
+                "# modelgate export: connections' secrets are ${{secrets.NAME}} placeholders; set them before applying"
+            );
+            print!("{}", documents.join("---\n"));
             Ok(())
         }
         ClientCommand::Usage(args) => usage::run(args).await,
