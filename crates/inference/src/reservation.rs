@@ -148,7 +148,8 @@ fn named_output_bound(body: &[u8]) -> Option<i64> {
         let Some(opening) = body[window.clone()].iter().rposition(|&b| b == b'"').map(|i| window.start + i) else {
             continue;
         };
-        if opening > 0 && body[opening - 1] == b'\\' || !OUTPUT_BOUNDS.contains(&&body[opening + 1..closing]) {
+        let escaped = opening > 0 && body[opening - 1] == b'\\';
+        if escaped || !OUTPUT_BOUNDS.contains(&&body[opening + 1..closing]) {
             continue;
         }
         if let Some(value) = integer_after_colon(&body[closing + 1..]) {

@@ -189,3 +189,12 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) -> S
     assert!(!message.is_empty(), "{body}");
     message
 }
+
+/// The JSON `data:` payloads of an SSE body, without the final `[DONE]`.
+pub fn sse_data(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}

@@ -125,6 +125,14 @@ async fn a_body_that_does_not_arrive_gets_408_on_both_planes() {
         let answer = tokio::time::timeout(Duration::from_secs(10), dripping).await.unwrap().unwrap();
         assert!(answer.starts_with("HTTP/1.1 408"), "{head}: trickled body: {answer}");
     }
+    // The token endpoint answers in OAuth2's shape.
+    let mut silent = TcpStream::connect(&n.api).await.unwrap();
+    let head =
+        "POST /v0/oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    silent.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut silent, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "oauth: {answer}");
+    assert_eq!(body_of(&answer)["error"], "invalid_request", "{answer}");
     // Requests sent whole are unaffected.
     let mut whole =
         send_head(&n.run, "POST /default/models/gpt/v1/chat/completions HTTP/1.1", CHAT.len(), CHAT.as_bytes()).await;

@@ -75,14 +75,6 @@ fn chat(stream: bool) -> Value {
     json!({"model": "anything", "stream": stream, "messages": [{"role": "user", "content": "hello from the test"}]})
 }
 
-fn sse_data(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn openai_plain_and_streamed_with_credentials_swapped_and_usage_recorded() {
     let s = setup().await;

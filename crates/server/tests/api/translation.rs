@@ -62,14 +62,6 @@ fn conversation() -> Value {
     })
 }
 
-fn chunks(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn plain_answers_come_back_as_chat_completions_for_every_translated_provider() {
     let s = setup().await;
@@ -126,7 +118,7 @@ async fn streams_are_translated_into_chunks_with_usage_when_asked() {
         assert_eq!(status, StatusCode::OK, "{model}: {text}");
         assert!(headers["content-type"].to_str().unwrap().starts_with("text/event-stream"));
         assert!(text.trim_end().ends_with("data: [DONE]"), "{model}: {text}");
-        let events = chunks(&text);
+        let events = sse_data(&text);
         assert!(events.iter().all(|c| c["object"] == "chat.completion.chunk"), "{model}: {text}");
         assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant", "{model}");
         let content: String = events.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
@@ -139,7 +131,7 @@ async fn streams_are_translated_into_chunks_with_usage_when_asked() {
 
         body["stream_options"] = json!({"include_usage": true});
         let (_, _, text) = s.chat(model, body).await;
-        let last = chunks(&text).pop().unwrap();
+        let last = sse_data(&text).pop().unwrap();
         assert!(last["choices"].as_array().unwrap().is_empty(), "{model}: {last}");
         assert!(last["usage"]["total_tokens"].as_u64().unwrap() > 0, "{model}: {last}");
     }
@@ -189,7 +181,7 @@ async fn tool_calls_round_trip() {
         // Streamed tool calls carry index 0 and an id on their first delta.
         let body = json!({"messages": [{"role": "user", "content": "Use get_weather for Paris"}], "tools": tools, "tool_choice": "required", "stream": true});
         let (_, _, text) = s.chat(model, body).await;
-        let deltas: Vec<Value> = chunks(&text)
+        let deltas: Vec<Value> = sse_data(&text)
             .into_iter()
             .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array().cloned())
             .flatten()
