@@ -15,11 +15,12 @@
 use crate::auth::Caller;
 use crate::error::{not_found, ApiError, Error};
 use crate::extract::{Path, Query};
-use crate::ControlPlane;
+use crate::{workspaces, ControlPlane};
 use axum::extract::State;
 use axum::http::Uri;
 use axum::Json;
 use modelgate_domain::timestamp::{now_micros, to_rfc3339, Micros};
+use modelgate_domain::usage::usd;
 use modelgate_domain::Scope;
 use modelgate_store::{
     ResourceKey, ResourceKind, UsageBucketSums, UsageDimension, UsageFilter, UsageGroup, UsageGroups, UsageSeries,
@@ -74,8 +75,9 @@ pub struct UsageParams {
     /// Only this credential's usage: an API key id (`ak_...`), or a service account's client id
     /// for the requests made with its access tokens
     pub key: Option<String>,
-    /// Break the usage down by `model`, `key` (the credential) or both (`model,key`): `groups`
-    /// in the answer, the most requests first, at most 1000
+    /// Break the usage down by `model`, `key` (the credential), `workspace` (`GET /usage` only:
+    /// over every workspace the caller can act in), or several (`model,key`): `groups` in the
+    /// answer, the most requests first, at most 1000
     #[serde(rename = "groupBy")]
     #[param(example = "key")]
     pub group_by: Option<String>,
@@ -91,9 +93,13 @@ struct ModelFilter {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageReport {
-    /// Workspace the usage belongs to
+    /// Workspace the usage belongs to (the caller's)
     #[schema(example = "default")]
     pub workspace: String,
+    /// With `groupBy=workspace`: the workspaces covered, every one the caller can act in (the
+    /// totals and series sum them all)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<String>>,
     /// The model the report covers; null for every model of the workspace
     pub model: Option<String>,
     /// The credential the report covers (`key`); null for every credential
@@ -120,17 +126,54 @@ pub struct UsageReport {
     pub groups_truncated: Option<bool>,
 }
 
-/// Sums over every request in the range.
-#[derive(Debug, Default, Serialize, ToSchema, PartialEq, Eq)]
+/// Sums over a set of requests: counts, tokens and spend.
+#[derive(Debug, Default, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct UsageTotals {
+pub struct Sums {
     /// Requests metered
     pub requests: i64,
     /// Requests answered with an HTTP status of 400 or more
     pub errors: i64,
+    /// Input tokens, cached ones included
     pub input_tokens: i64,
+    /// Output tokens, reasoning included
     pub output_tokens: i64,
     pub total_tokens: i64,
+    /// Input tokens the providers read from their prompt caches (part of inputTokens)
+    pub cache_read_tokens: i64,
+    /// Input tokens the providers wrote to their prompt caches (part of inputTokens; Anthropic)
+    pub cache_write_tokens: i64,
+    /// What the requests cost, in US dollars (exact to a billionth), summed over those whose model
+    /// had a known price; null when there were requests and none had one
+    #[schema(example = 0.0125)]
+    pub cost_usd: Option<f64>,
+    /// Requests whose model had no known price, so not in costUsd
+    pub unpriced_requests: i64,
+}
+
+impl From<UsageSums> for Sums {
+    fn from(sums: UsageSums) -> Sums {
+        let priced = sums.priced_requests > 0 || sums.requests == 0;
+        Sums {
+            requests: sums.requests,
+            errors: sums.errors,
+            input_tokens: sums.input_tokens,
+            output_tokens: sums.output_tokens,
+            total_tokens: sums.total_tokens,
+            cache_read_tokens: sums.cache_read_tokens,
+            cache_write_tokens: sums.cache_write_tokens,
+            cost_usd: priced.then(|| usd(sums.cost_nano_usd)),
+            unpriced_requests: sums.requests.saturating_sub(sums.priced_requests),
+        }
+    }
+}
+
+/// Sums over every request in the range.
+#[derive(Debug, Default, Serialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageTotals {
+    #[serde(flatten)]
+    pub sums: Sums,
     /// From arrival to the last byte sent to the client
     pub latency_ms: Percentiles,
     /// From arrival to the provider's first byte, over the requests that got one
@@ -148,37 +191,34 @@ pub struct Percentiles {
 }
 
 /// Sums over the requests of one bucket of the series.
-#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageBucket {
     /// Start of the bucket (RFC 3339); it ends where the next one starts
     pub start: String,
-    pub requests: i64,
-    pub errors: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub total_tokens: i64,
+    #[serde(flatten)]
+    pub sums: Sums,
     /// Median latency in the bucket; null when it is empty
     pub latency_ms_p50: Option<i64>,
 }
 
 /// Sums over one model's requests in the range.
-#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelUsage {
     pub model: String,
-    pub requests: i64,
-    pub errors: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub total_tokens: i64,
+    #[serde(flatten)]
+    pub sums: Sums,
 }
 
 /// Sums over one group's requests in the range: the fields of the dimensions grouped by, then the
 /// sums.
-#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupUsage {
+    /// The workspace (`groupBy=workspace`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     /// The model (`groupBy=model`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -189,11 +229,8 @@ pub struct GroupUsage {
     /// Who the credential belongs to: a service account's client id or a user (`groupBy=key`)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    pub requests: i64,
-    pub errors: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub total_tokens: i64,
+    #[serde(flatten)]
+    pub sums: Sums,
 }
 
 /// Usage of the workspace
@@ -216,7 +253,12 @@ async fn workspace_usage(
     caller.require(Scope::ModelsList)?;
     let request = UsageRequest::from_params(&query_params(&uri)?, now_micros())?;
     let model = query_params::<ModelFilter>(&uri)?.model.filter(|m| !m.is_empty());
-    let filter = request.filter(&caller.workspace, model);
+    let across_workspaces = request.groups_by(UsageDimension::Workspace);
+    let workspaces = match across_workspaces {
+        true => workspaces::visible_to(&state, &caller).await?.into_iter().map(|w| w.name).collect(),
+        false => vec![caller.workspace.clone()],
+    };
+    let filter = request.filter(workspaces, model);
     let series = state.store.usage_series(&filter, request.window.interval).await?;
     let models = state.store.usage_groups(&filter, &[UsageDimension::Model], MAX_GROUPS).await?;
     let groups = match request.group_by.as_deref() {
@@ -226,7 +268,11 @@ async fn workspace_usage(
     };
     let mut by_model: Vec<ModelUsage> = models.groups.into_iter().map(ModelUsage::from).collect();
     by_model.sort_by(|a, b| a.model.cmp(&b.model));
-    Ok(Json(report(&caller.workspace, filter, &request.window, series, Some(by_model), groups)))
+    let mut report = report(&caller.workspace, filter, &request.window, series, Some(by_model), groups);
+    if !across_workspaces {
+        report.workspaces = None;
+    }
+    Ok(Json(report))
 }
 
 /// Usage of a model endpoint
@@ -251,7 +297,12 @@ async fn model_usage(
 ) -> Result<Json<UsageReport>, ApiError> {
     caller.require(Scope::ModelsGet)?;
     let request = UsageRequest::from_params(&query_params(&uri)?, now_micros())?;
-    let filter = request.filter(&caller.workspace, Some(name.clone()));
+    if request.groups_by(UsageDimension::Workspace) {
+        return Err(ApiError::BadRequest(
+            "groupBy: a model belongs to one workspace; group by workspace with GET /usage".into(),
+        ));
+    }
+    let filter = request.filter(vec![caller.workspace.clone()], Some(name.clone()));
     let series = state.store.usage_series(&filter, request.window.interval).await?;
     if series.totals.requests == 0 {
         let key = ResourceKey::new(&caller.workspace, ResourceKind::Model, &name);
@@ -282,17 +333,14 @@ fn report(
     let totals = series.totals;
     UsageReport {
         workspace: workspace.to_string(),
+        workspaces: Some(filter.workspaces),
         model: filter.model,
         key: filter.key,
         from: to_rfc3339(window.from),
         to: to_rfc3339(window.to),
         interval: format_interval(window.interval),
         totals: UsageTotals {
-            requests: totals.requests,
-            errors: totals.errors,
-            input_tokens: totals.input_tokens,
-            output_tokens: totals.output_tokens,
-            total_tokens: totals.total_tokens,
+            sums: totals.into(),
             latency_ms: series.latency_ms.into(),
             ttfb_ms: series.ttfb_ms.into(),
         },
@@ -315,11 +363,7 @@ fn every_bucket(window: &Window, held: Vec<UsageBucketSums>) -> Vec<UsageBucket>
             let sums = bucket.as_ref().map(|b| b.sums).unwrap_or_default();
             UsageBucket {
                 start: to_rfc3339(start),
-                requests: sums.requests,
-                errors: sums.errors,
-                input_tokens: sums.input_tokens,
-                output_tokens: sums.output_tokens,
-                total_tokens: sums.total_tokens,
+                sums: sums.into(),
                 latency_ms_p50: bucket.and_then(|b| b.latency_ms_p50),
             }
         })
@@ -334,30 +378,18 @@ impl From<modelgate_store::LatencyPercentiles> for Percentiles {
 
 impl From<UsageGroup> for ModelUsage {
     fn from(group: UsageGroup) -> ModelUsage {
-        let UsageSums { requests, errors, input_tokens, output_tokens, total_tokens } = group.sums;
-        ModelUsage {
-            model: group.model.unwrap_or_default(),
-            requests,
-            errors,
-            input_tokens,
-            output_tokens,
-            total_tokens,
-        }
+        ModelUsage { model: group.model.unwrap_or_default(), sums: group.sums.into() }
     }
 }
 
 impl From<UsageGroup> for GroupUsage {
     fn from(group: UsageGroup) -> GroupUsage {
-        let UsageSums { requests, errors, input_tokens, output_tokens, total_tokens } = group.sums;
         GroupUsage {
+            workspace: group.workspace,
             model: group.model,
             key: group.key,
             subject: group.subject,
-            requests,
-            errors,
-            input_tokens,
-            output_tokens,
-            total_tokens,
+            sums: group.sums.into(),
         }
     }
 }
@@ -372,6 +404,10 @@ struct UsageRequest {
 }
 
 impl UsageRequest {
+    fn groups_by(&self, dimension: UsageDimension) -> bool {
+        self.group_by.as_ref().is_some_and(|by| by.contains(&dimension))
+    }
+
     fn from_params(params: &UsageParams, now: Micros) -> Result<UsageRequest, ApiError> {
         Ok(UsageRequest {
             window: Window::from_params(params, now)?,
@@ -380,14 +416,8 @@ impl UsageRequest {
         })
     }
 
-    fn filter(&self, workspace: &str, model: Option<String>) -> UsageFilter {
-        UsageFilter {
-            workspace: workspace.to_string(),
-            model,
-            key: self.key.clone(),
-            from: self.window.from,
-            to: self.window.to,
-        }
+    fn filter(&self, workspaces: Vec<String>, model: Option<String>) -> UsageFilter {
+        UsageFilter { workspaces, model, key: self.key.clone(), from: self.window.from, to: self.window.to }
     }
 }
 
@@ -396,11 +426,12 @@ fn parse_group_by(text: &str) -> Result<Vec<UsageDimension>, ApiError> {
     let mut dimensions = Vec::new();
     for name in text.split(',').map(str::trim) {
         let dimension = match name {
+            "workspace" => UsageDimension::Workspace,
             "model" => UsageDimension::Model,
             "key" => UsageDimension::Key,
             _ => {
                 return Err(ApiError::BadRequest(format!(
-                    "groupBy: '{name}' is not a dimension; use model, key or both (model,key)"
+                    "groupBy: '{name}' is not a dimension; use model, key, workspace or several (model,key)"
                 )))
             }
         };
@@ -544,13 +575,22 @@ mod tests {
     }
 
     fn held(start_seconds: i64, requests: i64, p50: i64) -> UsageBucketSums {
-        let sums = UsageSums { requests, errors: 0, input_tokens: requests, output_tokens: 0, total_tokens: requests };
+        let sums = UsageSums {
+            requests,
+            errors: 0,
+            input_tokens: requests,
+            output_tokens: 0,
+            total_tokens: requests,
+            ..UsageSums::default()
+        };
         UsageBucketSums { start: T0 + start_seconds * SECOND, sums, latency_ms_p50: Some(p50) }
     }
 
     fn bucket(start: &str, counts: [i64; 5], p50: Option<i64>) -> Value {
         json!({"start": start, "requests": counts[0], "errors": counts[1], "inputTokens": counts[2],
-               "outputTokens": counts[3], "totalTokens": counts[4], "latencyMsP50": p50})
+               "outputTokens": counts[3], "totalTokens": counts[4], "cacheReadTokens": 0, "cacheWriteTokens": 0,
+               "costUsd": if counts[0] == 0 { Some(0.0) } else { None }, "unpricedRequests": counts[0],
+               "latencyMsP50": p50})
     }
 
     #[test]
@@ -569,7 +609,7 @@ mod tests {
         );
         let empty = every_bucket(&window(0, 180, MINUTE), Vec::new());
         assert_eq!(empty.len(), 3);
-        assert!(empty.iter().all(|b| b.requests == 0 && b.latency_ms_p50.is_none()));
+        assert!(empty.iter().all(|b| b.sums.requests == 0 && b.latency_ms_p50.is_none()));
         // Days align to midnight UTC.
         let day = Window { from: at("2026-01-15T18:00:00Z"), to: at("2026-01-17T06:00:00Z"), interval: DAY };
         let starts: Vec<String> = every_bucket(&day, Vec::new()).into_iter().map(|b| b.start).collect();
@@ -587,7 +627,7 @@ mod tests {
         ] {
             assert_eq!(parse_group_by(text).unwrap(), expected, "{text}");
         }
-        for bad in ["models", "model,", "key,key", "workspace", "Model"] {
+        for bad in ["models", "model,", "key,key", "workspaces", "Model"] {
             assert!(message(parse_group_by(bad).unwrap_err()).starts_with("groupBy: "), "{bad}");
         }
     }

@@ -87,22 +87,26 @@ async fn list_workspaces(
     caller: Caller,
 ) -> Result<Json<Vec<Workspace>>, ApiError> {
     caller.require(Scope::WorkspacesList)?;
-    let principal = &caller.principal;
-    let records =
-        if principal.subject_type == SubjectType::User && state.store.is_platform_admin(&principal.subject).await? {
-            state.store.list_workspaces(None).await?
-        } else {
-            let mut records = match principal.subject_type {
-                SubjectType::User => state.store.list_workspaces(Some(&principal.subject)).await?,
-                SubjectType::ServiceAccount => Vec::new(),
-            };
-            if !records.iter().any(|r| r.name == principal.home_workspace) {
-                records.extend(state.store.get_workspace(&principal.home_workspace).await?);
-            }
-            records.sort_by(|a, b| a.name.cmp(&b.name));
-            records
-        };
+    let records = visible_to(&state, &caller).await?;
     Ok(Json(records.iter().map(|r| render(r, None)).collect::<Result<_, _>>()?))
+}
+
+/// The workspaces `caller` can act in, by name: every one for a platform administrator, those a
+/// user administers, a service account's own.
+pub(crate) async fn visible_to(state: &ControlPlane, caller: &Caller) -> Result<Vec<WorkspaceRecord>, ApiError> {
+    let principal = &caller.principal;
+    if principal.subject_type == SubjectType::User && state.store.is_platform_admin(&principal.subject).await? {
+        return Ok(state.store.list_workspaces(None).await?);
+    }
+    let mut records = match principal.subject_type {
+        SubjectType::User => state.store.list_workspaces(Some(&principal.subject)).await?,
+        SubjectType::ServiceAccount => Vec::new(),
+    };
+    if !records.iter().any(|r| r.name == principal.home_workspace) {
+        records.extend(state.store.get_workspace(&principal.home_workspace).await?);
+    }
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(records)
 }
 
 /// Create workspace

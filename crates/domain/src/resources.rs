@@ -321,6 +321,34 @@ pub struct ModelRuntime {
     pub kind: Option<RuntimeType>,
 }
 
+/// A model's price in US dollars, as in a price file's entry (modelgate extension): per token
+/// for `input` (not read from or written to a cache), `output`, `cacheRead` and `cacheWrite`
+/// (absent: as `input`), per request and per generated image. Absent fields cost 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModelPrice {
+    /// USD per input token
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 2.5e-6)]
+    pub input: Option<f64>,
+    /// USD per output token
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 1e-5)]
+    pub output: Option<f64>,
+    /// USD per input token read from the provider's prompt cache
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read: Option<f64>,
+    /// USD per input token written to the provider's prompt cache
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<f64>,
+    /// USD per request
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_request: Option<f64>,
+    /// USD per generated image
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_image: Option<f64>,
+}
+
 /// Configuration of a model endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -341,6 +369,10 @@ pub struct ModelSpec {
     /// Provider and model
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<ModelRuntime>,
+    /// What this endpoint's calls cost, replacing the price catalogue's entry for its model
+    /// (modelgate extension)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<ModelPrice>,
     /// When true, uses the connection's sandbox/test credentials
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<bool>,
@@ -429,7 +461,7 @@ pub struct PolicyLocation {
 }
 
 /// Token limits over a window of `step` x `granularity`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyMaxTokens {
     /// Window unit: minute, hour, day or month
@@ -454,6 +486,17 @@ pub struct PolicyMaxTokens {
     /// Count each calling key separately instead of the model as a whole (modelgate extension)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_key: Option<bool>,
+    /// Spend allowed per window, in US dollars, priced as the usage records are (modelgate
+    /// extension: a budget; 0 = not evaluated). Requests to a model with no known price count
+    /// nothing towards it
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 25.0)]
+    pub cost_usd: Option<f64>,
+    /// Apply to every model of the workspace, attached or not, counting their requests together
+    /// (modelgate extension: a workspace-wide limit or budget; with `perKey`, per key across
+    /// the workspace's models)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_wide: Option<bool>,
     /// Total tokens allowed per window (0 = not evaluated)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,

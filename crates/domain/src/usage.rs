@@ -6,6 +6,21 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
+/// Costs are counted in billionths of a US dollar: integers, so sums are exact and the same in
+/// any order (a request's cost is rounded to the nearest billionth once, when it is recorded).
+pub const NANO_USD_PER_USD: f64 = 1e9;
+
+/// `usd` in billionths of a dollar, rounded; saturating at the bounds of `i64`.
+pub fn nano_usd(usd: f64) -> i64 {
+    // `as` saturates (and maps NaN to 0), which is what an untrusted count should do here.
+    (usd * NANO_USD_PER_USD).round() as i64
+}
+
+/// Billionths of a dollar in dollars.
+pub fn usd(nano_usd: i64) -> f64 {
+    nano_usd as f64 / NANO_USD_PER_USD
+}
+
 /// What one request through the inference plane used and how it went. Serialized (JSON, these
 /// field names) only in the usage writer's local spool.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +45,16 @@ pub struct UsageRecord {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub total_tokens: i64,
+    /// Input tokens the provider read from its prompt cache (part of `input_tokens`).
+    #[serde(default)]
+    pub cache_read_tokens: i64,
+    /// Input tokens the provider wrote to its prompt cache (part of `input_tokens`; Anthropic).
+    #[serde(default)]
+    pub cache_write_tokens: i64,
+    /// What the request cost, in billionths of a US dollar (integers sum exactly); `None` when
+    /// the model has no known price (never 0 for "unknown").
+    #[serde(default)]
+    pub cost_nano_usd: Option<i64>,
     /// From arrival to the last byte sent to the client.
     pub latency_ms: i64,
     /// From arrival to the first response byte from the provider; `None` if none came.

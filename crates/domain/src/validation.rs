@@ -2,6 +2,7 @@
 //! what to fix; the control plane answers it as a 400.
 
 use crate::resources::*;
+use crate::usage::NANO_USD_PER_USD;
 use std::collections::HashSet;
 
 /// A field that breaks a rule.
@@ -133,6 +134,33 @@ pub fn validate_model(model: &Model) -> Result<(), ValidationError> {
     validate_name_list("spec.integrationConnections", spec.integration_connections.as_deref().unwrap_or_default())?;
     validate_name_list("spec.policies", spec.policies.as_deref().unwrap_or_default())?;
     validate_flavors("spec.flavors", spec.flavors.as_deref().unwrap_or_default())?;
+    if let Some(price) = &spec.price {
+        validate_price(price)?;
+    }
+    Ok(())
+}
+
+/// Checks that every price given is a finite number, 0 or more.
+fn validate_price(price: &ModelPrice) -> Result<(), ValidationError> {
+    let fields = [
+        ("input", price.input),
+        ("output", price.output),
+        ("cacheRead", price.cache_read),
+        ("cacheWrite", price.cache_write),
+        ("perRequest", price.per_request),
+        ("perImage", price.per_image),
+    ];
+    if fields.iter().all(|(_, value)| value.is_none()) {
+        return Err(invalid(
+            "spec.price",
+            "give at least one of input, output, cacheRead, cacheWrite, perRequest, perImage (USD)",
+        ));
+    }
+    for (name, value) in fields {
+        if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+            return Err(invalid(format!("spec.price.{name}"), "must be a number of US dollars, 0 or more"));
+        }
+    }
     Ok(())
 }
 
@@ -173,6 +201,9 @@ pub fn validate_connection(connection: &IntegrationConnection) -> Result<(), Val
 }
 
 /// Granularities a `maxToken` window may use.
+/// Budgets stay below a billion dollars, so their billionths fit in an `i64` with room to add.
+const MAX_BUDGET_NANO_USD: f64 = 1e18;
+
 pub const GRANULARITIES: [&str; 4] = ["minute", "hour", "day", "month"];
 
 /// Checks a policy: its type and the fields that type needs.
@@ -233,11 +264,24 @@ pub fn validate_policy(policy: &Policy) -> Result<(), ValidationError> {
                     return Err(invalid(format!("spec.maxTokens.{name}"), "must not be negative (0 = not evaluated)"));
                 }
             }
+            let budget = limits.cost_usd.unwrap_or(0.0);
+            if !budget.is_finite() || budget < 0.0 {
+                return Err(invalid(
+                    "spec.maxTokens.costUsd",
+                    "must be a number of US dollars, 0 or more (0 = not evaluated)",
+                ));
+            }
+            if budget * NANO_USD_PER_USD >= MAX_BUDGET_NANO_USD {
+                return Err(invalid("spec.maxTokens.costUsd", "must be below 1,000,000,000 US dollars"));
+            }
             if limits.ratio_input_over_output.is_some_and(|v| v < 0) {
                 return Err(invalid("spec.maxTokens.ratioInputOverOutput", "must not be negative"));
             }
-            if thresholds.iter().all(|(_, v)| v.unwrap_or(0) == 0) {
-                return Err(invalid("spec.maxTokens", "set at least one of input, output, total or requests above 0"));
+            if thresholds.iter().all(|(_, v)| v.unwrap_or(0) == 0) && budget == 0.0 {
+                return Err(invalid(
+                    "spec.maxTokens",
+                    "set at least one of input, output, total, requests or costUsd above 0",
+                ));
             }
             if let Some(types) = &spec.resource_types {
                 if !types.is_empty() && !types.contains(&PolicyResourceType::Model) {

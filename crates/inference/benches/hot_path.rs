@@ -33,6 +33,7 @@ fn route(model: Option<&str>) -> Route {
         locations: Vec::new(),
         refusal: None,
         created: 0,
+        price: None,
     }
 }
 
@@ -70,7 +71,7 @@ fn token_admission(bencher: divan::Bencher, case: &str) {
         route.token_limits = vec![TokenLimit { policy: "tpm".into(), limits }];
     }
     let (route, limiter) = (Arc::new(route), Limiter::local());
-    let usage = Usage { input: 40, output: 200, total: 240 };
+    let usage = Usage { input: 40, output: 200, total: 240, ..Usage::default() };
     bencher.bench(|| {
         let admitted = limiter.reserve(&route, "key", divan::black_box(BODY.as_bytes()), 1_700_000_000).now_or_never();
         let reservation = admitted.and_then(Result::ok).flatten();

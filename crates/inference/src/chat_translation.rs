@@ -27,10 +27,13 @@ pub fn provider_of(family: Family) -> Option<Provider> {
 
 fn usage_of(usage: &modelgate_translate::openai::Usage) -> Usage {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let details = usage.prompt_tokens_details.as_ref();
     Usage {
         input: as_i64(usage.prompt_tokens),
         output: as_i64(usage.completion_tokens),
         total: as_i64(usage.total_tokens),
+        cache_read: details.map_or(0, |d| as_i64(d.cached_tokens)),
+        cache_write: details.map_or(0, |d| as_i64(d.cache_write_tokens)),
     }
 }
 
@@ -149,7 +152,10 @@ impl WholeTranslation {
                 let list =
                     modelgate_translate::embeddings::response(self.provider, &value, model).map_err(|e| e.message)?;
                 let tokens = i64::try_from(list.usage.prompt_tokens).unwrap_or(i64::MAX);
-                Ok((serde_json::to_vec(&list).unwrap_or_default(), Usage { input: tokens, output: 0, total: tokens }))
+                Ok((
+                    serde_json::to_vec(&list).unwrap_or_default(),
+                    Usage { input: tokens, output: 0, total: tokens, ..Usage::default() },
+                ))
             }
         }
     }

@@ -3,29 +3,62 @@
 //! of a large one, and building the nested token details only to drop them cost more than the
 //! rest of reading the answer.
 
-/// The values of the top-level keys `names` of the object at the start of `json` (after white
-/// space), and where the object ends. `None` when `json` does not start with an object, a named
-/// key appears twice or holds something other than an integer, or a key is written with escapes:
-/// the caller then reads the document with a real parser.
-pub fn object_integers<const N: usize>(json: &[u8], names: [&[u8]; N]) -> Option<([Option<i64>; N], usize)> {
+/// A key's path from the object read: `&[b"prompt_tokens"]` is a key of that object,
+/// `&[b"prompt_tokens_details", b"cached_tokens"]` a key of the object one of its keys holds.
+pub type KeyPath<'a> = &'a [&'a [u8]];
+
+/// The integers at `paths` in the object at the start of `json` (after white space), and where
+/// the object ends. `None` when `json` does not start with an object, a named key appears twice
+/// or holds something other than an integer (an object, on the way to a deeper key), or a key is
+/// written with escapes: the caller then reads the document with a real parser. At most 64 paths.
+pub fn object_integers<const N: usize>(json: &[u8], paths: [KeyPath<'_>; N]) -> Option<([Option<i64>; N], usize)> {
     let mut cursor = Cursor { json, at: 0 };
     let mut values = [None; N];
-    cursor.expect(b'{')?;
-    if cursor.next_is(b'}') {
-        return Some((values, cursor.at + 1));
-    }
-    loop {
-        let key = cursor.string()?;
-        cursor.expect(b':')?;
-        match names.iter().position(|name| *name == key) {
-            Some(index) if values[index].is_none() => values[index] = Some(cursor.integer()?),
-            Some(_) => return None,
-            None => cursor.skip_value()?,
+    let every_path = u64::MAX >> (64 - N.min(64));
+    cursor.read_object(&paths, every_path, 0, &mut values)?;
+    Some((values, cursor.at))
+}
+
+impl Cursor<'_> {
+    /// Reads the object at the cursor, where `open` marks the paths whose first `depth` keys
+    /// led here.
+    fn read_object<const N: usize>(
+        &mut self,
+        paths: &[KeyPath<'_>; N],
+        open: u64,
+        depth: usize,
+        values: &mut [Option<i64>; N],
+    ) -> Option<()> {
+        self.expect(b'{')?;
+        if self.next_is(b'}') {
+            self.at += 1;
+            return Some(());
         }
-        match cursor.token()? {
-            b',' => continue,
-            b'}' => return Some((values, cursor.at)),
-            _ => return None,
+        loop {
+            let key = self.string()?;
+            self.expect(b':')?;
+            let (mut leaf, mut deeper) = (None, 0u64);
+            for (index, path) in paths.iter().enumerate() {
+                if open & (1 << index) == 0 || path.get(depth) != Some(&key) {
+                    continue;
+                }
+                if path.len() == depth + 1 {
+                    leaf = Some(index);
+                } else {
+                    deeper |= 1 << index;
+                }
+            }
+            match leaf {
+                Some(index) if values[index].is_some() => return None,
+                Some(index) => values[index] = Some(self.integer()?),
+                None if deeper != 0 && self.next_is(b'{') => self.read_object(paths, deeper, depth + 1, values)?,
+                None => self.skip_value()?,
+            }
+            match self.token()? {
+                b',' => continue,
+                b'}' => return Some(()),
+                _ => return None,
+            }
         }
     }
 }
@@ -134,7 +167,7 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
-    const OPENAI: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
+    const OPENAI: [KeyPath<'static>; 3] = [&[b"prompt_tokens"], &[b"completion_tokens"], &[b"total_tokens"]];
 
     #[test]
     fn reads_the_named_integers_and_skips_everything_else() {
@@ -144,6 +177,26 @@ mod tests {
         let (values, end) = object_integers(usage, OPENAI).unwrap();
         assert_eq!(values, [Some(42), Some(64), Some(106)]);
         assert_eq!(&usage[end..], br#" ,"more":1}"#);
+    }
+
+    #[test]
+    fn reads_a_nested_key_only_below_its_parent() {
+        let paths: [KeyPath<'static>; 3] =
+            [&[b"prompt_tokens"], &[b"prompt_tokens_details", b"cached_tokens"], &[b"x", b"y", b"z"]];
+        let usage = br#"{"completion_tokens_details":{"cached_tokens":9},"prompt_tokens":40,
+            "prompt_tokens_details":{"audio_tokens":1,"cached_tokens":32},"x":{"y":{"z":-1,"w":{}}}}"#;
+        assert_eq!(object_integers(usage, paths), Some(([Some(40), Some(32), Some(-1)], usage.len())));
+        // A parent that is not an object is skipped; one that holds a non-integer is refused.
+        let null_details = br#"{"prompt_tokens_details":null,"prompt_tokens":1}"#;
+        assert_eq!(object_integers(null_details, paths).unwrap().0, [Some(1), None, None]);
+        assert_eq!(object_integers(br#"{"prompt_tokens_details":{"cached_tokens":"2"}}"#, paths), None);
+        assert_eq!(
+            object_integers(
+                br#"{"prompt_tokens_details":{"cached_tokens":2},"prompt_tokens_details":{"cached_tokens":3}}"#,
+                paths
+            ),
+            None
+        );
     }
 
     #[test]
@@ -183,7 +236,7 @@ mod properties {
     use proptest::prelude::*;
     use serde_json::{Map, Value};
 
-    const OPENAI: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
+    const OPENAI: [KeyPath<'static>; 3] = [&[b"prompt_tokens"], &[b"completion_tokens"], &[b"total_tokens"]];
     const KEYS: [&str; 3] = ["prompt_tokens", "completion_tokens", "total_tokens"];
 
     const SAMPLES: [&str; 4] = [

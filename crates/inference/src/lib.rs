@@ -23,6 +23,7 @@ mod request_path;
 pub mod reservation;
 mod route_table;
 pub mod snapshot;
+pub mod spend;
 mod sse;
 pub mod token_limits;
 pub mod upstream_client;

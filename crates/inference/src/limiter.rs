@@ -110,7 +110,7 @@ impl Limiter {
         if route.token_limits.is_empty() {
             return Ok(None);
         }
-        let reservation = Reservation::for_body(body, now);
+        let reservation = Reservation::for_body(body, now, route.price.as_ref());
         let push = match &self.shared {
             None => Push::Never,
             Some(shared) => {
@@ -370,10 +370,10 @@ mod tests {
         let route = Arc::new(route(vec![limit("hour", 1, 1000)]));
         // Each reserves 5 input tokens (20 bytes) and 100 output tokens.
         let body = br#"{"max_tokens":100}  "#;
-        let (first, second) = (Reservation::for_body(body, T), Reservation::for_body(body, T + 1));
+        let (first, second) = (Reservation::for_body(body, T, None), Reservation::for_body(body, T + 1, None));
         assert_eq!(a.reserve(&route, "k", body, T).await, Ok(Some(first)));
         assert_eq!(b.reserve(&route, "k", body, T + 1).await, Ok(Some(second)), "210 of 1000 reserved");
-        a.settle(&route, "k", Some(first), Usage { input: 5, output: 795, total: 800 }, T + 2);
+        a.settle(&route, "k", Some(first), Usage { input: 5, output: 795, total: 800, ..Usage::default() }, T + 2);
         assert!(
             eventually(async || match b.reserve(&route, "k", body, T + 3).await {
                 // Settled: 800 used + 105 reserved; another 105 does not fit.

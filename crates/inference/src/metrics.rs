@@ -3,6 +3,8 @@
 //! bounded.
 
 use crate::limiter::{Limiter, RedisState};
+use crate::usage_tap::Usage;
+use modelgate_domain::usage::usd;
 use modelgate_store::UsageWriterStats;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
@@ -13,9 +15,13 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 type Labels = Vec<(&'static str, String)>;
+
+fn spend_labels(workspace: &str, model: &str) -> Labels {
+    vec![("workspace", workspace.to_string()), ("model", model.to_string())]
+}
 
 /// The series a successful request of one (workspace, model, provider) counts into, looked up
 /// once: building and hashing four label strings per series per request cost more than the rest
@@ -25,7 +31,14 @@ struct RouteSeries {
     ok: Counter,
     input: Counter,
     output: Counter,
+    /// Made at the first priced request, so a model without a price shows no spend at all
+    /// (rather than a spend of 0).
+    cost: OnceLock<CostCounter>,
+    /// Made at the first request without a price.
+    unpriced: OnceLock<Counter>,
 }
+
+type CostCounter = Counter<f64, AtomicU64>;
 
 /// Handles by workspace, then model; a model's provider can change, so each entry names it.
 type SeriesCache = hashbrown::HashMap<String, hashbrown::HashMap<String, Vec<RouteSeries>>>;
@@ -35,6 +48,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
     tokens: Family<Labels, Counter>,
+    cost: Family<Labels, CostCounter>,
+    unpriced: Family<Labels, Counter>,
     upstream_latency: Family<Labels, Histogram>,
     upstream_attempt_failures: Family<Labels, Counter>,
     gateway_overhead: Histogram,
@@ -63,6 +78,18 @@ impl Default for Metrics {
             "tokens",
             "Tokens by workspace, model, provider and direction (input, output)",
             tokens.clone(),
+        );
+        let cost = Family::<Labels, CostCounter>::default();
+        registry.register(
+            "cost_usd",
+            "What the requests of each workspace and model cost, in US dollars, priced as their usage records",
+            cost.clone(),
+        );
+        let unpriced = Family::<Labels, Counter>::default();
+        registry.register(
+            "unpriced_requests",
+            "Requests whose model has no known price (their cost is null), by workspace and model",
+            unpriced.clone(),
         );
         let upstream_latency =
             Family::<Labels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
@@ -112,6 +139,8 @@ impl Default for Metrics {
             registry,
             requests,
             tokens,
+            cost,
+            unpriced,
             upstream_latency,
             upstream_attempt_failures,
             gateway_overhead,
@@ -133,18 +162,32 @@ impl Metrics {
         self.limit_local_fallbacks.clone()
     }
 
-    /// Counts a finished request.
-    pub fn request(&self, workspace: &str, model: &str, provider: &str, status: u16, input: i64, output: i64) {
+    /// Counts a finished request: its status, tokens and cost (`None`: its model has no price).
+    pub fn request(&self, workspace: &str, model: &str, provider: &str, status: u16, usage: &Usage, cost: Option<i64>) {
         if status != 200 {
-            return self.request_uncached(workspace, model, provider, status, input, output);
+            return self.request_uncached(workspace, model, provider, status, usage, cost);
         }
         let count = |series: &RouteSeries| {
             series.ok.inc();
-            if input > 0 {
-                series.input.inc_by(input.unsigned_abs());
+            if usage.input > 0 {
+                series.input.inc_by(usage.input.unsigned_abs());
             }
-            if output > 0 {
-                series.output.inc_by(output.unsigned_abs());
+            if usage.output > 0 {
+                series.output.inc_by(usage.output.unsigned_abs());
+            }
+            match cost {
+                Some(0) => {}
+                Some(nano_usd) => {
+                    let spend =
+                        series.cost.get_or_init(|| self.cost.get_or_create(&spend_labels(workspace, model)).clone());
+                    spend.inc_by(usd(nano_usd));
+                }
+                None => {
+                    let unpriced = series
+                        .unpriced
+                        .get_or_init(|| self.unpriced.get_or_create(&spend_labels(workspace, model)).clone());
+                    unpriced.inc();
+                }
             }
         };
         {
@@ -167,7 +210,14 @@ impl Metrics {
         let ok = self.requests.get_or_create(&labels(("status", "200"))).clone();
         let input = self.tokens.get_or_create(&labels(("direction", "input"))).clone();
         let output = self.tokens.get_or_create(&labels(("direction", "output"))).clone();
-        let series = RouteSeries { provider: provider.to_string(), ok, input, output };
+        let series = RouteSeries {
+            provider: provider.to_string(),
+            ok,
+            input,
+            output,
+            cost: OnceLock::new(),
+            unpriced: OnceLock::new(),
+        };
         count(&series);
         let mut cache = self.series.write().unwrap_or_else(|p| p.into_inner());
         let all = cache.entry(workspace.to_string()).or_default().entry(model.to_string()).or_default();
@@ -177,7 +227,15 @@ impl Metrics {
     }
 
     /// Counts a request that did not succeed (rarer; looked up by labels).
-    fn request_uncached(&self, workspace: &str, model: &str, provider: &str, status: u16, input: i64, output: i64) {
+    fn request_uncached(
+        &self,
+        workspace: &str,
+        model: &str,
+        provider: &str,
+        status: u16,
+        usage: &Usage,
+        cost: Option<i64>,
+    ) {
         let labels = |extra: (&'static str, String)| {
             vec![
                 ("workspace", workspace.to_string()),
@@ -187,11 +245,20 @@ impl Metrics {
             ]
         };
         self.requests.get_or_create(&labels(("status", status.to_string()))).inc();
-        if input > 0 {
-            self.tokens.get_or_create(&labels(("direction", "input".into()))).inc_by(input.unsigned_abs());
+        if usage.input > 0 {
+            self.tokens.get_or_create(&labels(("direction", "input".into()))).inc_by(usage.input.unsigned_abs());
         }
-        if output > 0 {
-            self.tokens.get_or_create(&labels(("direction", "output".into()))).inc_by(output.unsigned_abs());
+        if usage.output > 0 {
+            self.tokens.get_or_create(&labels(("direction", "output".into()))).inc_by(usage.output.unsigned_abs());
+        }
+        match cost {
+            Some(0) => {}
+            Some(nano_usd) => {
+                self.cost.get_or_create(&spend_labels(workspace, model)).inc_by(usd(nano_usd));
+            }
+            None => {
+                self.unpriced.get_or_create(&spend_labels(workspace, model)).inc();
+            }
         }
     }
 
@@ -297,10 +364,13 @@ mod tests {
     #[test]
     fn renders_counters_histograms_and_gauges() {
         let metrics = Metrics::default();
-        metrics.request("default", "gpt", "openai", 200, 7, 3);
-        metrics.request("default", "gpt", "openai", 200, 1, 1);
-        metrics.request("default", "gpt", "openai", 429, 0, 0);
-        metrics.request("default", "gpt", "anthropic", 200, 2, 0);
+        let tokens = |input, output| Usage { input, output, total: input + output, ..Usage::default() };
+        metrics.request("default", "gpt", "openai", 200, &tokens(7, 3), Some(1_250_000_000));
+        metrics.request("default", "gpt", "openai", 200, &tokens(1, 1), Some(250_000_000));
+        metrics.request("default", "gpt", "openai", 429, &tokens(0, 0), Some(0));
+        metrics.request("default", "gpt", "anthropic", 200, &tokens(2, 0), Some(1));
+        metrics.request("default", "free", "openai", 200, &tokens(2, 0), None);
+        metrics.request("default", "free", "openai", 502, &tokens(0, 0), None);
         metrics.upstream_first_byte("openai", 0.02);
         metrics.overhead(0.0001);
         metrics.upstream_attempt_failed("openai", "provider", "UPSTREAM_TIMEOUT");
@@ -319,6 +389,11 @@ mod tests {
             ),
             "{text}"
         );
+        // Spend by workspace and model (whatever the provider); a model without a price is
+        // counted apart and shows no spend.
+        assert!(text.contains(r#"modelgate_cost_usd_total{workspace="default",model="gpt"} 1.500000001"#), "{text}");
+        assert!(text.contains(r#"modelgate_unpriced_requests_total{workspace="default",model="free"} 2"#), "{text}");
+        assert!(!text.contains(r#"modelgate_cost_usd_total{workspace="default",model="free"}"#), "{text}");
         assert!(
             text.contains(
                 r#"modelgate_tokens_total{workspace="default",model="gpt",provider="openai",direction="input"} 8"#

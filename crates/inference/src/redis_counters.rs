@@ -1,60 +1,61 @@
 //! `maxToken` and rate-limit windows counted in Redis, so that they hold across gateway nodes.
 //! One Lua script checks that a request's reservation fits in every window of its route and
 //! holds it there, in a single atomic step; another settles a finished request's reservation to
-//! the tokens it used. Each window is a hash (`input`, `output`, `total`, `requests`) that
+//! the tokens it used. Each window is a hash (`input`, `output`, `total`, `requests`, `cost`) that
 //! expires a little after its window ends. What a node counted alone while Redis was away is
 //! added with [`RedisCounters::push`] when Redis answers again.
 //!
-//! Keys: `{prefix}:limit:{{workspace/model}}:{policy}:{caller or empty}:{window start}`. The
+//! Keys: `{prefix}:limit:{{workspace/model}}:{policy}:{caller or empty}:{window start}`, the
+//! model `*` for a workspace-wide limit (`maxTokens.workspaceWide`). The
 //! braces are a Redis Cluster hash tag: every window of one model lives in one slot, so one
 //! script may touch them all.
 
 use crate::reservation::{Amounts, Reservation};
 use crate::snapshot::{Route, TokenLimit};
-use crate::token_limits::{counted_caller, window, UnsyncedWindow};
+use crate::token_limits::{counted_caller, counted_model, window, UnsyncedWindow};
 use crate::usage_tap::Usage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use std::time::Duration;
 
-/// `KEYS`: one hash per window. `ARGV`, eight per window: the input, output, total and requests
-/// thresholds (0 = not evaluated), the input, output and total tokens reserved, and the key's
-/// time to live in seconds. Answers 0 when admitted (and holds the reservation and the request
-/// in every window), else the 1-based index of the first window it does not fit in.
+/// `KEYS`: one hash per window. `ARGV`, eleven per window: the input, output, total, requests
+/// and cost thresholds (0 = not evaluated), the input, output, total tokens, the request (1) and
+/// the cost reserved, and the key's time to live in seconds. Answers 0 when admitted (and holds
+/// the reservation in every window), else the 1-based index of the first window it does not
+/// fit in.
 const RESERVE: &str = r"
+local fields = {'input', 'output', 'total', 'requests', 'cost'}
 for i = 1, #KEYS do
-  local base = (i - 1) * 8
-  local counted = redis.call('HMGET', KEYS[i], 'input', 'output', 'total', 'requests')
-  for j = 1, 4 do
+  local base = (i - 1) * 11
+  local counted = redis.call('HMGET', KEYS[i], unpack(fields))
+  for j = 1, 5 do
     local threshold = tonumber(ARGV[base + j])
-    local wanted = 1
-    if j < 4 then wanted = tonumber(ARGV[base + 4 + j]) end
-    if threshold > 0 and (tonumber(counted[j]) or 0) + wanted > threshold then
+    if threshold > 0 and (tonumber(counted[j]) or 0) + tonumber(ARGV[base + 5 + j]) > threshold then
       return i
     end
   end
 end
 for i = 1, #KEYS do
-  local base = (i - 1) * 8
-  redis.call('HINCRBY', KEYS[i], 'input', ARGV[base + 5])
-  redis.call('HINCRBY', KEYS[i], 'output', ARGV[base + 6])
-  redis.call('HINCRBY', KEYS[i], 'total', ARGV[base + 7])
-  redis.call('HINCRBY', KEYS[i], 'requests', 1)
-  redis.call('EXPIRE', KEYS[i], ARGV[base + 8])
+  local base = (i - 1) * 11
+  for j = 1, 5 do
+    redis.call('HINCRBY', KEYS[i], fields[j], ARGV[base + 5 + j])
+  end
+  redis.call('EXPIRE', KEYS[i], ARGV[base + 11])
 end
 return 0
 ";
 
-/// `KEYS`: one hash per window. `ARGV`, five per window: the input, output, total and requests
-/// to add (negative when a reservation was larger than the usage) and the key's time to live.
+/// `KEYS`: one hash per window. `ARGV`, six per window: the input, output, total, requests and
+/// cost to add (negative when a reservation was larger than the usage) and the key's time to
+/// live.
 const ADD: &str = r"
+local fields = {'input', 'output', 'total', 'requests', 'cost'}
 for i = 1, #KEYS do
-  local base = (i - 1) * 5
-  redis.call('HINCRBY', KEYS[i], 'input', ARGV[base + 1])
-  redis.call('HINCRBY', KEYS[i], 'output', ARGV[base + 2])
-  redis.call('HINCRBY', KEYS[i], 'total', ARGV[base + 3])
-  redis.call('HINCRBY', KEYS[i], 'requests', ARGV[base + 4])
-  redis.call('EXPIRE', KEYS[i], ARGV[base + 5])
+  local base = (i - 1) * 6
+  for j = 1, 5 do
+    redis.call('HINCRBY', KEYS[i], fields[j], ARGV[base + j])
+  end
+  redis.call('EXPIRE', KEYS[i], ARGV[base + 6])
 end
 return 0
 ";
@@ -105,7 +106,8 @@ impl RedisCounters {
     }
 
     fn route_key(&self, route: &Route, limit: &TokenLimit, caller: &str, start: i64) -> String {
-        self.key(&route.workspace, &route.name, &limit.policy, counted_caller(limit, caller), start)
+        let model = counted_model(limit, route);
+        self.key(&route.workspace, model, &limit.policy, counted_caller(limit, caller), start)
     }
 
     /// Admits a request when its reservation fits in every window of its route and holds it
@@ -129,9 +131,12 @@ impl RedisCounters {
                 .arg(threshold(limits.output))
                 .arg(threshold(limits.total))
                 .arg(threshold(limits.requests))
+                .arg(threshold(limit.budget()))
                 .arg(reserved.input)
                 .arg(reserved.output)
                 .arg(reserved.total)
+                .arg(reserved.requests)
+                .arg(reserved.cost)
                 .arg(end - now + EXPIRY_SLACK_SECS);
         }
         let reached: usize = self.invoke(&invocation).await?;
@@ -164,7 +169,7 @@ impl RedisCounters {
             let ttl = end - now + EXPIRY_SLACK_SECS;
             if ttl > 0 {
                 let key = self.route_key(route, limit, caller, start);
-                add_args(invocation.key(key), reservation.settlement(limit, usage), ttl);
+                add_args(invocation.key(key), reservation.settlement(limit, usage, route.price.as_ref()), ttl);
                 windows += 1;
             }
         }
@@ -229,5 +234,11 @@ enum Call<'a> {
 
 /// The `ADD` script's arguments for one window.
 fn add_args(invocation: &mut redis::ScriptInvocation<'_>, amounts: Amounts, ttl: i64) {
-    invocation.arg(amounts.input).arg(amounts.output).arg(amounts.total).arg(amounts.requests).arg(ttl);
+    invocation
+        .arg(amounts.input)
+        .arg(amounts.output)
+        .arg(amounts.total)
+        .arg(amounts.requests)
+        .arg(amounts.cost)
+        .arg(ttl);
 }

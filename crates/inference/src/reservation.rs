@@ -18,6 +18,7 @@
 
 use crate::snapshot::TokenLimit;
 use crate::usage_tap::Usage;
+use modelgate_providers::prices::ModelPrice;
 
 /// Output tokens reserved for a request that does not name its maximum.
 pub const DEFAULT_OUTPUT_TOKENS: i64 = 256;
@@ -35,13 +36,14 @@ const BOUND_SUFFIX: &[u8] = b"_tokens\"";
 /// The longest of [`OUTPUT_BOUNDS`] with its opening quote.
 const LONGEST_BOUND: usize = b"\"max_completion_tokens".len();
 
-/// Amounts counted in one window: tokens by kind and requests.
+/// Amounts counted in one window: tokens by kind, requests and spend (billionths of a dollar).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Amounts {
     pub input: i64,
     pub output: i64,
     pub total: i64,
     pub requests: i64,
+    pub cost: i64,
 }
 
 impl Amounts {
@@ -52,6 +54,7 @@ impl Amounts {
             output: self.output.saturating_add(other.output),
             total: self.total.saturating_add(other.total),
             requests: self.requests.saturating_add(other.requests),
+            cost: self.cost.saturating_add(other.cost),
         }
     }
 
@@ -62,18 +65,22 @@ impl Amounts {
 }
 
 /// A request's estimate and when it was admitted: enough to recompute, per limit, what was
-/// reserved and in which window (so a reservation is two numbers, with nothing allocated).
+/// reserved and in which window (so a reservation is a few numbers, with nothing allocated).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reservation {
     pub estimate: Usage,
+    /// The estimate's cost at the route's price, in billionths of a dollar (0 without a price).
+    pub cost: i64,
     /// When the request was admitted (seconds since the Unix epoch).
     pub at: i64,
 }
 
 impl Reservation {
-    /// The reservation of a request whose body is `body`, admitted at `at`.
-    pub fn for_body(body: &[u8], at: i64) -> Reservation {
-        Reservation { estimate: estimate(body), at }
+    /// The reservation of a request whose body is `body`, admitted at `at`, on a route whose
+    /// calls cost `price`.
+    pub fn for_body(body: &[u8], at: i64, price: Option<&ModelPrice>) -> Reservation {
+        let estimate = estimate(body);
+        Reservation { estimate, cost: spent(price, &estimate), at }
     }
 
     /// What this request holds in the window of `limit`: its estimate per kind, at least 1 and
@@ -86,20 +93,40 @@ impl Reservation {
             output: bounded(self.estimate.output, limits.output),
             total: bounded(self.estimate.total, limits.total),
             requests: 1,
+            cost: bounded_cost(self.cost, limit.budget()),
         }
     }
 
     /// What settling to `usage` adds to the window of `limit`: actual - reserved per kind (may
-    /// be negative; a provider's count is taken between 0 and [`MAX_COUNTED`]); the request
-    /// itself stays counted.
-    pub fn settlement(&self, limit: &TokenLimit, usage: Usage) -> Amounts {
+    /// be negative; a provider's count is taken between 0 and [`MAX_COUNTED`]), and the cost of
+    /// `usage` at `price` less the cost reserved; the request itself stays counted.
+    pub fn settlement(&self, limit: &TokenLimit, usage: Usage, price: Option<&ModelPrice>) -> Amounts {
         let reserved = self.reserved(limit);
         Amounts {
             input: plausible(usage.input) - reserved.input,
             output: plausible(usage.output) - reserved.output,
             total: plausible(usage.total) - reserved.total,
             requests: 0,
+            cost: spent(price, &usage) - reserved.cost,
         }
+    }
+}
+
+/// What `usage` costs at `price`, in billionths of a dollar, between 0 and [`MAX_COST`]: what
+/// budgets count (0 without a price: such requests are never refused for it).
+fn spent(price: Option<&ModelPrice>, usage: &Usage) -> i64 {
+    price.map_or(0, |price| crate::spend::cost_nano_usd(price, usage).clamp(0, MAX_COST))
+}
+
+/// The most one request counts towards a budget: a thousand dollars (a provider's counts are
+/// untrusted; a sum must stay far from `i64::MAX`).
+const MAX_COST: i64 = 1_000 * 1_000_000_000;
+
+fn bounded_cost(estimate: i64, budget: Option<i64>) -> i64 {
+    match budget {
+        // Unlike tokens, a request may reserve nothing: a model without a price spends nothing.
+        Some(budget) if budget > 0 => estimate.clamp(0, budget),
+        _ => estimate,
     }
 }
 
@@ -115,6 +142,7 @@ pub fn over_limit(limit: &TokenLimit, counted: Amounts, wanted: Amounts) -> bool
         || exceeds(limits.output, counted.output, wanted.output)
         || exceeds(limits.total, counted.total, wanted.total)
         || exceeds(limits.requests, counted.requests, wanted.requests)
+        || exceeds(limit.budget(), counted.cost, wanted.cost)
 }
 
 fn bounded(estimate: i64, threshold: Option<i64>) -> i64 {
@@ -132,7 +160,7 @@ fn plausible(count: i64) -> i64 {
 pub fn estimate(body: &[u8]) -> Usage {
     let input = i64::try_from(body.len().div_ceil(BYTES_PER_INPUT_TOKEN)).unwrap_or(i64::MAX);
     let output = named_output_bound(body).unwrap_or(DEFAULT_OUTPUT_TOKENS);
-    Usage { input, output, total: input.saturating_add(output) }
+    Usage { input, output, total: input.saturating_add(output), ..Usage::default() }
 }
 
 /// The largest non-negative integer any of [`OUTPUT_BOUNDS`] holds in `body` (see the module's
@@ -198,7 +226,7 @@ mod tests {
         ];
         for (body, output) in cases {
             let input = i64::try_from(body.len().div_ceil(4)).unwrap();
-            let expected = Usage { input, output, total: input + output };
+            let expected = Usage { input, output, total: input + output, ..Usage::default() };
             assert_eq!(estimate(body), expected, "{}", String::from_utf8_lossy(body));
         }
         assert_eq!(estimate(br#"{"max_tokens":-5}"#).output, DEFAULT_OUTPUT_TOKENS);
@@ -207,15 +235,23 @@ mod tests {
 
     #[test]
     fn a_reservation_is_at_least_one_and_at_most_the_limit() {
-        let reservation = Reservation { estimate: Usage { input: 10, output: 5000, total: 5010 }, at: 0 };
+        let reservation = Reservation {
+            estimate: Usage { input: 10, output: 5000, total: 5010, ..Usage::default() },
+            cost: 0,
+            at: 0,
+        };
         let mut total_1000 = limit("minute", 1, 1000);
-        assert_eq!(reservation.reserved(&total_1000), Amounts { input: 10, output: 5000, total: 1000, requests: 1 });
+        assert_eq!(
+            reservation.reserved(&total_1000),
+            Amounts { input: 10, output: 5000, total: 1000, requests: 1, cost: 0 }
+        );
         total_1000.limits.input = Some(5);
         assert_eq!(reservation.reserved(&total_1000).input, 5);
-        let nothing = Reservation { estimate: Usage::default(), at: 0 };
-        assert_eq!(nothing.reserved(&total_1000), Amounts { input: 1, output: 0, total: 1, requests: 1 });
-        let settled = reservation.settlement(&total_1000, Usage { input: 3, output: 200, total: 203 });
-        assert_eq!(settled, Amounts { input: -2, output: -4800, total: -797, requests: 0 });
+        let nothing = Reservation { estimate: Usage::default(), cost: 0, at: 0 };
+        assert_eq!(nothing.reserved(&total_1000), Amounts { input: 1, output: 0, total: 1, requests: 1, cost: 0 });
+        let settled =
+            reservation.settlement(&total_1000, Usage { input: 3, output: 200, total: 203, ..Usage::default() }, None);
+        assert_eq!(settled, Amounts { input: -2, output: -4800, total: -797, requests: 0, cost: 0 });
     }
 
     #[test]
@@ -258,7 +294,12 @@ mod properties {
     }
 
     fn usage() -> impl Strategy<Value = Usage> {
-        (any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(input, output, total)| Usage { input, output, total })
+        (any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(input, output, total)| Usage {
+            input,
+            output,
+            total,
+            ..Usage::default()
+        })
     }
 
     proptest! {
@@ -296,7 +337,7 @@ mod properties {
         ) {
             let mut limit = limit("minute", 1, 0);
             limit.limits = PolicyMaxTokens { input, output, total, ..limit.limits };
-            let reservation = Reservation { estimate, at: 0 };
+            let reservation = Reservation { estimate, cost: 0, at: 0 };
             let reserved = reservation.reserved(&limit);
             for (amount, threshold) in [(reserved.input, input), (reserved.output, output), (reserved.total, total)] {
                 prop_assert!((0..=MAX_COUNTED).contains(&amount));
@@ -304,7 +345,7 @@ mod properties {
                     prop_assert!((1..=t).contains(&amount));
                 }
             }
-            let settled = reservation.settlement(&limit, actual);
+            let settled = reservation.settlement(&limit, actual, None);
             prop_assert_eq!(reserved.plus(settled).total, actual.total.clamp(0, MAX_COUNTED));
         }
     }

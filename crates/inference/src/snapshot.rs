@@ -11,6 +11,7 @@ use modelgate_domain::timestamp::Micros;
 use modelgate_domain::{
     IntegrationConnectionSpec, ModelSpec, PolicyLocation, PolicyMaxTokens, PolicySpec, PolicyType, RuntimeType, Scope,
 };
+use modelgate_providers::prices::{ModelPrice, PriceCatalogue};
 use modelgate_providers::{descriptor, CredentialStyle, Family};
 use modelgate_store::{
     ApiKeyRecord, ConfigChange, ConfigurationStore, ResourceKey, ResourceKind, ResourceRecord, StoreError,
@@ -100,6 +101,22 @@ pub struct TokenLimit {
     pub limits: PolicyMaxTokens,
 }
 
+/// The model name a workspace-wide limit's windows are counted under: no model has it (names
+/// are letters, digits and dashes), so they never share a window with one model's.
+pub const WORKSPACE_WIDE: &str = "*";
+
+impl TokenLimit {
+    /// The budget per window in billionths of a dollar (`maxTokens.costUsd`), if one is set.
+    pub fn budget(&self) -> Option<i64> {
+        self.limits.cost_usd.map(modelgate_domain::usage::nano_usd).filter(|budget| *budget > 0)
+    }
+
+    /// Whether the limit counts every model of the workspace together (`maxTokens.workspaceWide`).
+    pub fn is_workspace_wide(&self) -> bool {
+        self.limits.workspace_wide == Some(true)
+    }
+}
+
 /// A model endpoint, ready to serve.
 #[derive(Debug)]
 pub struct Route {
@@ -124,6 +141,10 @@ pub struct Route {
     pub refusal: Option<String>,
     /// When the model endpoint was created, in seconds since the Unix epoch (OpenAI's `created`).
     pub created: i64,
+    /// What its calls cost: `spec.price`, else the price catalogue's entry for `runtime.model`
+    /// (resolved when the route is built, so a request reads it, never looks it up); `None`
+    /// when unknown.
+    pub price: Option<ModelPrice>,
 }
 
 /// What an API key grants, by the key's digest.
@@ -156,6 +177,8 @@ struct Sources {
     /// Upstreams built so far from these connections, shared by every route that uses them
     /// (a connection change rebuilds everything, so they cannot go stale).
     upstreams: Mutex<UpstreamCache>,
+    /// Per workspace, its maxToken policies with `workspaceWide`: limits of every model there.
+    workspace_wide: HashMap<String, Vec<TokenLimit>>,
 }
 
 /// An immutable view of the configuration. Its parts are shared between successive snapshots,
@@ -300,6 +323,7 @@ type UpstreamCache = HashMap<(String, String, RuntimeType, bool), Result<Arc<Ups
 /// What building a route reads besides the model itself.
 struct RouteInputs<'a> {
     sources: &'a Sources,
+    prices: &'a PriceCatalogue,
     keyring: &'a Keyring,
     cooldowns: &'a Cooldowns,
 }
@@ -345,8 +369,9 @@ fn build_route(record: &ResourceRecord, inputs: &RouteInputs<'_>, cache: &mut Up
             Some(Ok(policy)) => policy,
         };
         match policy.kind {
+            // Workspace-wide limits are added below, once, whether attached or not.
             Some(PolicyType::MaxToken) => {
-                if let Some(limits) = &policy.max_tokens {
+                if let Some(limits) = policy.max_tokens.as_ref().filter(|l| l.workspace_wide != Some(true)) {
                     token_limits.push(TokenLimit { policy: name.clone(), limits: limits.clone() });
                 }
             }
@@ -354,16 +379,22 @@ fn build_route(record: &ResourceRecord, inputs: &RouteInputs<'_>, cache: &mut Up
             _ => {}
         }
     }
+    token_limits.extend(inputs.sources.workspace_wide.get(workspace).into_iter().flatten().cloned());
     if let Some(reason) = &refusal {
         tracing::error!(workspace = %workspace, model = %record.key.name, %reason, "model refuses requests");
     }
+    let model = runtime.model.filter(|m| !m.is_empty());
+    let price = match &spec.price {
+        Some(own) => Some(ModelPrice::from(own)),
+        None => model.as_deref().and_then(|model| inputs.prices.lookup(runtime_type, model)).copied(),
+    };
     Some(Route {
         workspace: workspace.clone(),
         name: record.key.name.clone(),
         enabled: spec.enabled.unwrap_or(true),
         runtime_type,
         family: descriptor(runtime_type).family,
-        model: runtime.model.filter(|m| !m.is_empty()),
+        model,
         organization: runtime.organization.filter(|o| !o.is_empty()),
         endpoint_name: runtime.endpoint_name.filter(|e| !e.is_empty()),
         upstreams,
@@ -372,6 +403,7 @@ fn build_route(record: &ResourceRecord, inputs: &RouteInputs<'_>, cache: &mut Up
         locations,
         refusal,
         created: record.created_at / 1_000_000,
+        price,
     })
 }
 
@@ -396,13 +428,26 @@ fn refusing_route(record: &ResourceRecord, reason: String) -> Option<Route> {
         locations: Vec::new(),
         refusal: Some(reason),
         created: record.created_at / 1_000_000,
+        price: None,
     })
 }
 
 fn sources_of(connections: Vec<ResourceRecord>, policies: &[ResourceRecord]) -> Sources {
     let connections = connections.into_iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r)).collect();
-    let policies = policies.iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r.spec())).collect();
-    Sources { connections, policies, upstreams: Default::default() }
+    let policies: HashMap<(String, String), Result<PolicySpec, String>> =
+        policies.iter().map(|r| ((r.key.workspace.clone(), r.key.name.clone()), r.spec())).collect();
+    let mut workspace_wide: HashMap<String, Vec<TokenLimit>> = HashMap::new();
+    for ((workspace, name), spec) in &policies {
+        let Ok(spec) = spec else { continue };
+        let limits = spec.max_tokens.as_ref().filter(|l| l.workspace_wide == Some(true));
+        if let (Some(PolicyType::MaxToken), Some(limits)) = (spec.kind, limits) {
+            let limit = TokenLimit { policy: name.clone(), limits: limits.clone() };
+            workspace_wide.entry(workspace.clone()).or_default().push(limit);
+        }
+    }
+    // Every route of a workspace lists them in the same order.
+    workspace_wide.values_mut().for_each(|limits| limits.sort_by(|a, b| a.policy.cmp(&b.policy)));
+    Sources { connections, policies, upstreams: Default::default(), workspace_wide }
 }
 
 async fn load_grants(store: &dyn ConfigurationStore) -> Result<Grants, StoreError> {
@@ -436,6 +481,7 @@ pub async fn build(
     store: &dyn ConfigurationStore,
     keyring: &Keyring,
     cooldowns: &Cooldowns,
+    prices: &PriceCatalogue,
 ) -> Result<Snapshot, StoreError> {
     let configuration = store.configuration().await?;
     let mut sources = sources_of(configuration.connections, &configuration.policies);
@@ -444,7 +490,7 @@ pub async fn build(
     let mut routes: HashMap<String, Vec<(String, Arc<Route>)>> = HashMap::new();
     // Records are consumed as their routes are built, so the rows and the routes built from them
     // are not all held at once.
-    let inputs = RouteInputs { sources: &sources, keyring, cooldowns };
+    let inputs = RouteInputs { sources: &sources, prices, keyring, cooldowns };
     for record in configuration.models {
         if let Some(route) = build_route(&record, &inputs, &mut cache) {
             routes.entry(record.key.workspace).or_default().push((record.key.name, Arc::new(route)));
@@ -474,6 +520,7 @@ async fn build_beside_requests(
     store: &dyn ConfigurationStore,
     keyring: &Keyring,
     cooldowns: &Cooldowns,
+    prices: &PriceCatalogue,
     current_routes: usize,
 ) -> Result<Snapshot, StoreError> {
     match tokio::runtime::Handle::try_current() {
@@ -481,9 +528,9 @@ async fn build_beside_requests(
             if current_routes >= BIG_CONFIGURATION
                 && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
         {
-            tokio::task::block_in_place(|| runtime.block_on(build(store, keyring, cooldowns)))
+            tokio::task::block_in_place(|| runtime.block_on(build(store, keyring, cooldowns, prices)))
         }
-        _ => build(store, keyring, cooldowns).await,
+        _ => build(store, keyring, cooldowns, prices).await,
     }
 }
 
@@ -494,6 +541,8 @@ pub struct SnapshotHandle {
     keyring: Keyring,
     /// Connections' cooldowns, carried from one snapshot to the next.
     cooldowns: Cooldowns,
+    /// The prices routes are built with; replaced by [`SnapshotHandle::set_prices`].
+    prices: ArcSwap<PriceCatalogue>,
     /// Serializes rebuilds so a rebuild that starts after a write always sees it.
     rebuild: tokio::sync::Mutex<()>,
     /// An update failed since the last full build: the snapshot may lag the store.
@@ -501,15 +550,20 @@ pub struct SnapshotHandle {
 }
 
 impl SnapshotHandle {
-    /// Builds the first snapshot.
-    pub async fn load(store: Arc<dyn ConfigurationStore>, keyring: Keyring) -> Result<SnapshotHandle, StoreError> {
+    /// Builds the first snapshot, its routes priced from `prices`.
+    pub async fn load(
+        store: Arc<dyn ConfigurationStore>,
+        keyring: Keyring,
+        prices: Arc<PriceCatalogue>,
+    ) -> Result<SnapshotHandle, StoreError> {
         let cooldowns = Cooldowns::default();
-        let snapshot = build(store.as_ref(), &keyring, &cooldowns).await?;
+        let snapshot = build(store.as_ref(), &keyring, &cooldowns, &prices).await?;
         Ok(SnapshotHandle {
             current: ArcSwap::from_pointee(snapshot),
             store,
             keyring,
             cooldowns,
+            prices: ArcSwap::new(prices),
             rebuild: Default::default(),
             stale: Default::default(),
         })
@@ -523,6 +577,13 @@ impl SnapshotHandle {
     /// The current snapshot, held for as long as a request needs one consistent configuration.
     pub fn current(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    /// Prices routes with `prices` from now on: the routes are rebuilt (from the store); if that
+    /// fails, the new prices apply from the next rebuild and the error is returned.
+    pub async fn set_prices(&self, prices: Arc<PriceCatalogue>) -> Result<(), StoreError> {
+        self.prices.store(prices);
+        self.reload().await
     }
 
     /// Rebuilds from the store and swaps; on a store error the old snapshot stays in use.
@@ -567,15 +628,22 @@ impl SnapshotHandle {
         let store = self.store.as_ref();
         let next = match change {
             ConfigChange::Everything => {
-                build_beside_requests(store, &self.keyring, &self.cooldowns, self.current.load().route_count()).await?
+                let prices = self.prices.load();
+                let routes = self.current.load().route_count();
+                build_beside_requests(store, &self.keyring, &self.cooldowns, &prices, routes).await?
             }
             ConfigChange::Model { workspace, name } => {
                 let record = store.get_resource(&ResourceKey::new(workspace, ResourceKind::Model, name)).await?;
                 let current = self.current.load_full();
+                let prices = self.prices.load();
                 let route = record.as_ref().and_then(|record| {
                     let mut upstreams = current.sources.upstreams.lock().unwrap_or_else(|p| p.into_inner());
-                    let inputs =
-                        RouteInputs { sources: &current.sources, keyring: &self.keyring, cooldowns: &self.cooldowns };
+                    let inputs = RouteInputs {
+                        sources: &current.sources,
+                        prices: &prices,
+                        keyring: &self.keyring,
+                        cooldowns: &self.cooldowns,
+                    };
                     build_route(record, &inputs, &mut upstreams)
                 });
                 current.with_route(workspace, name, route)
@@ -707,7 +775,7 @@ mod tests {
     async fn a_failed_update_marks_the_snapshot_stale_until_a_full_build() {
         let store = Arc::new(ResourcesAway::default());
         let keyring = Keyring::new(modelgate_domain::secret_box::MasterKey::from_bytes([7; 32]), vec![]);
-        let handle = SnapshotHandle::load(store.clone(), keyring).await.unwrap();
+        let handle = SnapshotHandle::load(store.clone(), keyring, Default::default()).await.unwrap();
         assert!(!handle.is_stale());
 
         store.set_away(true);

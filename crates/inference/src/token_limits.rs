@@ -10,7 +10,7 @@
 //! kept apart (`unsynced`) until it has been pushed there.
 
 use crate::reservation::{over_limit, Amounts, Reservation};
-use crate::snapshot::{Route, TokenLimit};
+use crate::snapshot::{Route, TokenLimit, WORKSPACE_WIDE};
 use crate::usage_tap::Usage;
 use hashbrown::hash_map::RawEntryMut;
 use hashbrown::{Equivalent, HashMap};
@@ -149,11 +149,21 @@ pub fn counted_caller<'a>(limit: &TokenLimit, caller: &'a str) -> &'a str {
     }
 }
 
+/// Which model's requests a window of `limit` counts: the route's, or every model of the
+/// workspace together for a workspace-wide limit.
+pub fn counted_model<'a>(limit: &TokenLimit, route: &'a Route) -> &'a str {
+    if limit.is_workspace_wide() {
+        WORKSPACE_WIDE
+    } else {
+        &route.name
+    }
+}
+
 /// The counter of `limit` for a request by `caller`.
 fn key<'a>(route: &'a Route, limit: &'a TokenLimit, caller: &'a str) -> CounterRef<'a> {
     CounterRef {
         workspace: &route.workspace,
-        model: &route.name,
+        model: counted_model(limit, route),
         policy: &limit.policy,
         caller: counted_caller(limit, caller),
     }
@@ -246,7 +256,7 @@ impl TokenLimiter {
         for limit in &route.token_limits {
             let (start, _) = window(limit, reservation.at);
             if let Some(counted) = still_counting(&mut counts, &key(route, limit, caller), start) {
-                add(counted, reservation.settlement(limit, usage), push);
+                add(counted, reservation.settlement(limit, usage, route.price.as_ref()), push);
             }
         }
         if push == Push::Later {
@@ -261,7 +271,7 @@ impl TokenLimiter {
         for limit in &route.token_limits {
             let (start, _) = window(limit, reservation.at);
             if let Some(counted) = still_counting(&mut counts, &key(route, limit, caller), start) {
-                counted.unsynced = counted.unsynced.plus(reservation.settlement(limit, usage));
+                counted.unsynced = counted.unsynced.plus(reservation.settlement(limit, usage, route.price.as_ref()));
             }
         }
         self.has_unsynced.store(true, Ordering::Relaxed);
@@ -335,6 +345,7 @@ pub(crate) mod test_support {
             locations: vec![],
             refusal: None,
             created: 0,
+            price: None,
         }
     }
 }
@@ -360,11 +371,11 @@ mod tests {
 
     /// A request expecting `total` tokens (no input or output estimate), admitted at `at`.
     fn expecting(total: i64, at: i64) -> Reservation {
-        Reservation { estimate: Usage { input: 0, output: 0, total }, at }
+        Reservation { estimate: Usage { input: 0, output: 0, total, ..Usage::default() }, cost: 0, at }
     }
 
     fn used(total: i64) -> Usage {
-        Usage { input: 0, output: 0, total }
+        Usage { input: 0, output: 0, total, ..Usage::default() }
     }
 
     #[test]
@@ -449,7 +460,8 @@ mod tests {
         let mut only_input = limit("hour", 1, 0);
         only_input.limits.input = Some(10);
         let route = route(vec![only_input]);
-        let r = |at| Reservation { estimate: Usage { input: 5, output: 500, total: 505 }, at };
+        let r =
+            |at| Reservation { estimate: Usage { input: 5, output: 500, total: 505, ..Usage::default() }, cost: 0, at };
         assert!(limiter.reserve(&route, "k", r(0), Push::Never).is_ok());
         assert!(
             limiter.reserve(&route, "k", r(1), Push::Never).is_ok(),
@@ -494,7 +506,7 @@ mod tests {
         limiter.settlement_not_pushed(&route, "k", shared, used(50));
 
         let taken = limiter.take_unsynced(t + 1);
-        let amounts = Amounts { input: 0, output: 0, total: 30 - 50, requests: 1 };
+        let amounts = Amounts { input: 0, output: 0, total: 30 - 50, requests: 1, cost: 0 };
         assert_eq!(taken.len(), 1);
         assert_eq!((taken[0].start, taken[0].end, taken[0].amounts), (t, t + 60, amounts));
         assert_eq!(taken[0].key.model, "m");

@@ -319,6 +319,7 @@ mod tests {
             locations: Vec::new(),
             refusal: None,
             created: 0,
+            price: None,
         }
     }
 

@@ -13,13 +13,26 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::LazyLock;
 
-/// Tokens a request used.
+/// Tokens a request used, in modelgate's convention (`modelgate_providers::prices::TokenCounts`):
+/// `input` counts every input token, cached or not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     pub input: i64,
+    /// Output tokens, reasoning included.
     pub output: i64,
     pub total: i64,
+    /// Input tokens the provider read from its prompt cache (part of `input`).
+    pub cache_read: i64,
+    /// Input tokens the provider wrote to its prompt cache (part of `input`).
+    pub cache_write: i64,
 }
+
+/// Where an OpenAI-style usage object keeps its counts: prompt, completion, total, cached prompt.
+const OPENAI_USAGE: [json_scan::KeyPath<'static>; 4] =
+    [&[b"prompt_tokens"], &[b"completion_tokens"], &[b"total_tokens"], &[b"prompt_tokens_details", b"cached_tokens"]];
+/// Where an Anthropic usage object keeps its counts: fresh, cache-written and cache-read input, output.
+const ANTHROPIC_USAGE: [json_scan::KeyPath<'static>; 4] =
+    [&[b"input_tokens"], &[b"cache_creation_input_tokens"], &[b"cache_read_input_tokens"], &[b"output_tokens"]];
 
 /// Largest JSON answer copied aside to read its usage.
 const MAX_JSON_COPY: usize = 8 * 1024 * 1024;
@@ -135,7 +148,8 @@ impl UsageTap {
         if is_object && self.reads_openai_usage() {
             if let Ok(typed) = serde_json::from_slice::<OpenAiEnvelope>(&self.pending) {
                 if let Some(usage) = typed.usage {
-                    self.count_openai(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens);
+                    let cached = usage.prompt_tokens_details.and_then(|details| details.cached_tokens);
+                    self.count_openai([usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, cached]);
                 }
                 return;
             }
@@ -187,15 +201,14 @@ impl UsageTap {
     fn usage_in_place(&mut self, document: &[u8]) -> bool {
         match self.family {
             Family::OpenAiCompatible | Family::AzureOpenAi => {
-                let names: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
-                let Some([input, output, total]) = top_level_usage(document, names) else { return false };
-                self.count_openai(input, output, total);
+                let Some(counts) = top_level_usage(document, OPENAI_USAGE) else { return false };
+                self.count_openai(counts);
                 true
             }
             Family::Anthropic => {
-                let names: [&[u8]; 4] =
-                    [b"input_tokens", b"cache_creation_input_tokens", b"cache_read_input_tokens", b"output_tokens"];
-                let Some([input, created, read, output]) = top_level_usage(document, names) else { return false };
+                let Some([input, created, read, output]) = top_level_usage(document, ANTHROPIC_USAGE) else {
+                    return false;
+                };
                 self.count_anthropic([input, created, read], output);
                 true
             }
@@ -203,11 +216,13 @@ impl UsageTap {
         }
     }
 
-    /// OpenAI's counts: each one given replaces the count so far.
-    fn count_openai(&mut self, input: Option<i64>, output: Option<i64>, total: Option<i64>) {
+    /// OpenAI's counts (prompt, completion, total, cached prompt): each one given replaces the
+    /// count so far. `prompt_tokens` already includes the cached tokens.
+    fn count_openai(&mut self, [input, output, total, cached]: [Option<i64>; 4]) {
         self.usage.input = input.unwrap_or(self.usage.input);
         self.usage.output = output.unwrap_or(self.usage.output);
         self.usage.total = total.unwrap_or(self.usage.total);
+        self.usage.cache_read = cached.unwrap_or(self.usage.cache_read);
     }
 
     /// Anthropic's counts: the input is the sum of fresh, cache-written and cache-read input
@@ -216,6 +231,9 @@ impl UsageTap {
         if let Some(input) = inputs.into_iter().flatten().reduce(i64::saturating_add).filter(|i| *i > 0) {
             self.usage.input = input;
         }
+        let [_, created, read] = inputs;
+        self.usage.cache_write = created.unwrap_or(self.usage.cache_write);
+        self.usage.cache_read = read.unwrap_or(self.usage.cache_read);
         self.usage.output = output.unwrap_or(self.usage.output);
         self.usage.total = self.usage.input.saturating_add(self.usage.output);
     }
@@ -235,7 +253,13 @@ impl UsageTap {
             Family::OpenAiCompatible | Family::AzureOpenAi | Family::Mcp => {
                 if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
                     let count = |key| int(usage, &[key]);
-                    self.count_openai(count("prompt_tokens"), count("completion_tokens"), count("total_tokens"));
+                    let cached = int(usage, &["prompt_tokens_details", "cached_tokens"]);
+                    self.count_openai([
+                        count("prompt_tokens"),
+                        count("completion_tokens"),
+                        count("total_tokens"),
+                        cached,
+                    ]);
                 }
             }
             Family::Anthropic => {
@@ -253,8 +277,14 @@ impl UsageTap {
             Family::Gemini | Family::VertexAi => {
                 if let Some(usage) = value.get("usageMetadata") {
                     self.usage.input = int(usage, &["promptTokenCount"]).unwrap_or(self.usage.input);
-                    self.usage.output = int(usage, &["candidatesTokenCount"]).unwrap_or(self.usage.output);
+                    // Thinking is billed as output: candidates plus thoughts.
+                    let candidates = int(usage, &["candidatesTokenCount"]);
+                    let thoughts = int(usage, &["thoughtsTokenCount"]);
+                    if candidates.is_some() || thoughts.is_some() {
+                        self.usage.output = candidates.unwrap_or(0).saturating_add(thoughts.unwrap_or(0));
+                    }
                     self.usage.total = int(usage, &["totalTokenCount"]).unwrap_or(self.usage.total);
+                    self.usage.cache_read = int(usage, &["cachedContentTokenCount"]).unwrap_or(self.usage.cache_read);
                 }
             }
             Family::Cohere => {
@@ -286,7 +316,7 @@ struct OpenAiEnvelope {
 /// escaped, so the pattern is a key), accepted only when what follows the value closes exactly
 /// the top-level object. `Some([None, ..])` for `"usage": null`; `None`: not found that way, read
 /// the whole answer.
-fn top_level_usage<const N: usize>(answer: &[u8], names: [&[u8]; N]) -> Option<[Option<i64>; N]> {
+fn top_level_usage<const N: usize>(answer: &[u8], names: [json_scan::KeyPath<'_>; N]) -> Option<[Option<i64>; N]> {
     static USAGE_KEY: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b"\"usage\""));
     let at = USAGE_KEY.rfind(answer)?;
     let value = answer[at + b"\"usage\"".len()..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
@@ -332,6 +362,14 @@ struct OpenAiUsage {
     completion_tokens: Option<i64>,
     #[serde(default)]
     total_tokens: Option<i64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<OpenAiPromptDetails>,
+}
+
+#[derive(serde::Deserialize)]
+struct OpenAiPromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<i64>,
 }
 
 /// The usage fields of a JSON answer, whatever else it holds.
@@ -363,12 +401,12 @@ mod tests {
 
     #[test]
     fn openai_usage_is_read_in_place_only_when_it_is_the_top_level_key() {
-        const OPENAI: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
+        const OPENAI: [json_scan::KeyPath<'static>; 4] = OPENAI_USAGE;
         let answer = br#"{"id":"c","choices":[{"message":{"content":"say \"usage\": {} }"}}],
-            "usage" : {"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"details":{"a":[1]}},
-            "system_fingerprint":"fp_{]\"x"} "#;
-        assert_eq!(top_level_usage(answer, OPENAI), Some([Some(3), Some(4), Some(7)]));
-        assert_eq!(top_level_usage(br#"{"usage":null}"#, OPENAI), Some([None, None, None]));
+            "usage" : {"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"details":{"a":[1]},
+            "prompt_tokens_details":{"cached_tokens":2}}, "system_fingerprint":"fp_{]\"x"} "#;
+        assert_eq!(top_level_usage(answer, OPENAI), Some([Some(3), Some(4), Some(7), Some(2)]));
+        assert_eq!(top_level_usage(br#"{"usage":null}"#, OPENAI), Some([None, None, None, None]));
         // A nested "usage" key, with or without a top-level one before it: read the whole answer.
         let nested = br#"{"usage":{"prompt_tokens":1},"choices":[{"extra":{"usage":{"prompt_tokens":9}}}]}"#;
         assert!(top_level_usage(nested, OPENAI).is_none());
@@ -380,18 +418,16 @@ mod tests {
         let (_, usage) = run(Family::OpenAiCompatible, false, false, std::str::from_utf8(nested).unwrap(), 7);
         assert_eq!((usage.input, usage.total), (1, 1));
         let (_, usage) = run(Family::OpenAiCompatible, false, false, std::str::from_utf8(answer).unwrap(), 5);
-        assert_eq!((usage.input, usage.output, usage.total), (3, 4, 7));
+        assert_eq!((usage.input, usage.output, usage.total, usage.cache_read), (3, 4, 7, 2));
     }
 
     #[test]
     fn anthropic_usage_is_read_in_place_with_cache_tokens_counted_as_input() {
         let answer = r#"{"id":"msg_1","type":"message","content":[{"type":"tool_use","input":{"usage":{"input_tokens":99}}}],
             "usage":{"input_tokens":10,"cache_creation_input_tokens":5,"cache_read_input_tokens":2,"output_tokens":7,"service_tier":"standard"}}"#;
-        let names: [&[u8]; 4] =
-            [b"input_tokens", b"cache_creation_input_tokens", b"cache_read_input_tokens", b"output_tokens"];
-        assert_eq!(top_level_usage(answer.as_bytes(), names), Some([Some(10), Some(5), Some(2), Some(7)]));
+        assert_eq!(top_level_usage(answer.as_bytes(), ANTHROPIC_USAGE), Some([Some(10), Some(5), Some(2), Some(7)]));
         let (_, usage) = run(Family::Anthropic, false, false, answer, 9);
-        assert_eq!((usage.input, usage.output, usage.total), (17, 7, 24));
+        assert_eq!((usage.input, usage.output, usage.total, usage.cache_read, usage.cache_write), (17, 7, 24, 2, 5));
         // Usage before the content: the last "usage" key is nested, so the whole answer is read.
         let first =
             r#"{"usage":{"input_tokens":3,"output_tokens":4},"content":[{"input":{"usage":{"input_tokens":99}}}]}"#;
@@ -432,20 +468,26 @@ mod tests {
     #[test]
     fn usage_of_each_family() {
         let cases: Vec<(Family, bool, &str, Usage)> = vec![
-            (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#, Usage { input: 5, output: 2, total: 7 }),
-            (Family::OpenAiCompatible, true, OPENAI_STREAM, Usage { input: 7, output: 3, total: 10 }),
-            (Family::Anthropic, false, r#"{"usage":{"input_tokens":11,"output_tokens":4,"cache_read_input_tokens":2}}"#, Usage { input: 13, output: 4, total: 17 }),
-            (Family::Anthropic, true, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"delta\":{\"text\":\"x\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", Usage { input: 9, output: 6, total: 15 }),
-            (Family::Gemini, false, r#"{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}"#, Usage { input: 3, output: 8, total: 11 }),
-            (Family::Gemini, false, r#"[{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}},{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}]"#, Usage { input: 3, output: 8, total: 11 }),
-            (Family::Gemini, true, "data: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}\r\n\r\ndata: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":8,\"totalTokenCount\":11}}\r\n\r\n", Usage { input: 3, output: 8, total: 11 }),
-            (Family::Cohere, false, r#"{"usage":{"billed_units":{"input_tokens":1,"output_tokens":1},"tokens":{"input_tokens":20,"output_tokens":5}}}"#, Usage { input: 20, output: 5, total: 25 }),
-            (Family::Cohere, true, "event: content-delta\ndata: {\"type\":\"content-delta\"}\n\nevent: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"usage\":{\"tokens\":{\"input_tokens\":4,\"output_tokens\":6}}}}\n\n", Usage { input: 4, output: 6, total: 10 }),
+            (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#, Usage { input: 5, output: 2, total: 7, ..Usage::default() }),
+            (Family::OpenAiCompatible, true, OPENAI_STREAM, Usage { input: 7, output: 3, total: 10, ..Usage::default() }),
+            (Family::Anthropic, false, r#"{"usage":{"input_tokens":11,"output_tokens":4,"cache_read_input_tokens":2}}"#, Usage { input: 13, output: 4, total: 17, cache_read: 2, ..Usage::default() }),
+            // Cached tokens: OpenAI's (in JSON and in a stream), Anthropic's reads and writes in a
+            // stream, Gemini's with thinking billed as output.
+            (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":50,"completion_tokens":2,"total_tokens":52,"prompt_tokens_details":{"cached_tokens":40,"audio_tokens":0}}}"#, Usage { input: 50, output: 2, total: 52, cache_read: 40, cache_write: 0 }),
+            (Family::OpenAiCompatible, true, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10,\"prompt_tokens_details\":{\"cached_tokens\":8}}}\n\ndata: [DONE]\n\n", Usage { input: 9, output: 1, total: 10, cache_read: 8, cache_write: 0 }),
+            (Family::Anthropic, true, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":20,\"output_tokens\":1}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n\n", Usage { input: 123, output: 6, total: 129, cache_read: 20, cache_write: 100 }),
+            (Family::Gemini, false, r#"{"usageMetadata":{"promptTokenCount":300,"candidatesTokenCount":8,"thoughtsTokenCount":30,"cachedContentTokenCount":256,"totalTokenCount":338}}"#, Usage { input: 300, output: 38, total: 338, cache_read: 256, cache_write: 0 }),
+            (Family::Anthropic, true, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"delta\":{\"text\":\"x\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", Usage { input: 9, output: 6, total: 15, ..Usage::default() }),
+            (Family::Gemini, false, r#"{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}"#, Usage { input: 3, output: 8, total: 11, ..Usage::default() }),
+            (Family::Gemini, false, r#"[{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}},{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}]"#, Usage { input: 3, output: 8, total: 11, ..Usage::default() }),
+            (Family::Gemini, true, "data: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}\r\n\r\ndata: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":8,\"totalTokenCount\":11}}\r\n\r\n", Usage { input: 3, output: 8, total: 11, ..Usage::default() }),
+            (Family::Cohere, false, r#"{"usage":{"billed_units":{"input_tokens":1,"output_tokens":1},"tokens":{"input_tokens":20,"output_tokens":5}}}"#, Usage { input: 20, output: 5, total: 25, ..Usage::default() }),
+            (Family::Cohere, true, "event: content-delta\ndata: {\"type\":\"content-delta\"}\n\nevent: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"usage\":{\"tokens\":{\"input_tokens\":4,\"output_tokens\":6}}}}\n\n", Usage { input: 4, output: 6, total: 10, ..Usage::default() }),
             (Family::OpenAiCompatible, false, "not json", Usage::default()),
-            (Family::OpenAiCompatible, false, r#"{"id":"x","usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":0}},"choices":[]}"#, Usage { input: 5, output: 2, total: 7 }),
-            (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2.5}}"#, Usage { input: 5, output: 0, total: 5 }),
+            (Family::OpenAiCompatible, false, r#"{"id":"x","usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":0}},"choices":[]}"#, Usage { input: 5, output: 2, total: 7, ..Usage::default() }),
+            (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2.5}}"#, Usage { input: 5, output: 0, total: 5, ..Usage::default() }),
             (Family::OpenAiCompatible, false, r#"{"usage":null}"#, Usage::default()),
-            (Family::AzureOpenAi, false, r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4,"completion_tokens":1}}"#, Usage { input: 4, output: 1, total: 5 }),
+            (Family::AzureOpenAi, false, r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4,"completion_tokens":1}}"#, Usage { input: 4, output: 1, total: 5, ..Usage::default() }),
         ];
         for (family, sse, body, expected) in cases {
             for size in [1, 7, 4096] {
@@ -471,7 +513,7 @@ mod tests {
         for size in [1, 5, 4096] {
             let (seen, usage) = run(Family::OpenAiCompatible, true, true, OPENAI_STREAM, size);
             assert_eq!(seen, "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n");
-            assert_eq!(usage, Usage { input: 7, output: 3, total: 10 });
+            assert_eq!(usage, Usage { input: 7, output: 3, total: 10, ..Usage::default() });
         }
         // One event per chunk, as providers usually write them: each is read where it is.
         for strip in [true, false] {
@@ -482,7 +524,7 @@ mod tests {
             }
             let usage = tap.finish(&mut out);
             let seen: Vec<u8> = out.into_iter().flat_map(|b| b.to_vec()).collect();
-            assert_eq!(usage, Usage { input: 7, output: 3, total: 10 });
+            assert_eq!(usage, Usage { input: 7, output: 3, total: 10, ..Usage::default() });
             assert_eq!(seen.len() < OPENAI_STREAM.len(), strip, "{}", String::from_utf8_lossy(&seen));
         }
     }
@@ -502,7 +544,8 @@ mod tests {
         ];
         for (family, body) in cases {
             let (_, usage) = run(family, false, false, &body, 4096);
-            assert_eq!(usage, Usage { input: max, output: max, total: max }, "{family:?}");
+            let cache_read = i64::from(family == Family::Anthropic);
+            assert_eq!(usage, Usage { input: max, output: max, total: max, cache_read, cache_write: 0 }, "{family:?}");
         }
     }
 }
@@ -573,7 +616,7 @@ mod properties {
                         "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}], "usage": usage})
                     .to_string()
                 };
-                (body, Usage { input: a, output: b, total: ab })
+                (body, Usage { input: a, output: b, total: ab, cache_read: c, cache_write: 0 })
             }
             Family::Anthropic => {
                 let body = if sse {
@@ -590,7 +633,7 @@ mod properties {
                         "stop_reason": "end_turn", "usage": {"input_tokens": a, "cache_read_input_tokens": c, "output_tokens": b}})
                     .to_string()
                 };
-                (body, Usage { input: ac, output: b, total: acb })
+                (body, Usage { input: ac, output: b, total: acb, cache_read: c, cache_write: 0 })
             }
             Family::Gemini | Family::VertexAi => {
                 let chunk = |p: &str, out: i64| {
@@ -602,7 +645,7 @@ mod properties {
                 } else {
                     chunk(&text, b).to_string()
                 };
-                (body, Usage { input: a, output: b, total: ab })
+                (body, Usage { input: a, output: b, total: ab, ..Usage::default() })
             }
             Family::Cohere => {
                 let usage = json!({"billed_units": {"input_tokens": c, "output_tokens": c}, "tokens": {"input_tokens": a, "output_tokens": b}});
@@ -617,7 +660,7 @@ mod properties {
                         "content": [{"type": "text", "text": text}]}, "usage": usage})
                     .to_string()
                 };
-                (body, Usage { input: a, output: b, total: ab })
+                (body, Usage { input: a, output: b, total: ab, ..Usage::default() })
             }
         };
         Answer { family, sse: sse && family != Family::Mcp, body: body.into_bytes(), usage }

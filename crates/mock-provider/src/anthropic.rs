@@ -60,7 +60,7 @@ fn reply(call: &Call, body: &Value) -> Result<Reply, Problem> {
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": null,
-        "usage": usage(input_tokens, output_tokens),
+        "usage": usage(call, input_tokens, output_tokens),
     })))
 }
 
@@ -68,11 +68,12 @@ fn tool_use_id(call: &Call) -> String {
     format!("toolu_mock_{}", call.seq)
 }
 
-fn usage(input_tokens: u64, output_tokens: u64) -> Value {
+/// Anthropic's usage: `input_tokens` excludes the cache's reads and writes.
+fn usage(call: &Call, input_tokens: u64, output_tokens: u64) -> Value {
     json!({
         "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": call.cache.write,
+        "cache_read_input_tokens": call.cache.read,
         "output_tokens": output_tokens,
     })
 }
@@ -82,7 +83,7 @@ fn stream(call: &Call, id: &str, model: &str, tool: Option<&ToolCall>, input_tok
         "message_start",
         &json!({"type": "message_start", "message": {
             "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": null, "stop_sequence": null, "usage": usage(input_tokens, 1),
+            "stop_reason": null, "stop_sequence": null, "usage": usage(call, input_tokens, 1),
         }}),
     )];
     let (block, deltas, stop_reason) = match tool {

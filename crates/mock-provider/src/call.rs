@@ -18,6 +18,29 @@ pub(crate) struct Call<'a> {
     pub chunks: usize,
     /// 1-based request number, used in response ids.
     pub seq: u64,
+    /// The prompt cache use the reply's usage reports.
+    pub cache: PromptCache,
+}
+
+/// Prompt tokens a reply reports as read from and written to the provider's cache
+/// (`x-mock-cache-read-tokens`, `x-mock-cache-write-tokens`; 0 without them), each provider in its
+/// own convention: counted in OpenAI's `prompt_tokens` and Gemini's `promptTokenCount`, beside
+/// Anthropic's `input_tokens`. Cohere reports none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PromptCache {
+    pub read: u64,
+    pub write: u64,
+}
+
+/// Largest cache count a header can ask for.
+const MAX_CACHE_TOKENS: u64 = 1 << 32;
+
+impl PromptCache {
+    fn from_request(request: &ReceivedRequest) -> PromptCache {
+        let count =
+            |name| request.header(name).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0).min(MAX_CACHE_TOKENS);
+        PromptCache { read: count("x-mock-cache-read-tokens"), write: count("x-mock-cache-write-tokens") }
+    }
 }
 
 impl<'a> Call<'a> {
@@ -29,7 +52,7 @@ impl<'a> Call<'a> {
         seq: u64,
     ) -> Self {
         let chunks = chunks_from(request.header("x-mock-chunks"), chunks);
-        Self { request, plan, api_key, chunks, seq }
+        Self { request, plan, api_key, chunks, seq, cache: PromptCache::from_request(request) }
     }
 
     /// Fails with the injected status, if the fault plan has one.

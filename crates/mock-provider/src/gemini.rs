@@ -75,14 +75,16 @@ pub(crate) fn handle(call: &Call, api: GoogleApi, model: &str, action: Action) -
 /// `stream`: `None` for one JSON response, `Some(true)` for SSE, `Some(false)` for a JSON array.
 fn generate(call: &Call, body: &Value, model: &str, stream: Option<bool>) -> Result<Reply, Problem> {
     let contents = required_array(body, "contents")?;
-    let prompt = prompt_tokens(contents, body.get("systemInstruction").or_else(|| body.get("system_instruction")));
+    // `promptTokenCount` includes the cached tokens.
+    let prompt = prompt_tokens(contents, body.get("systemInstruction").or_else(|| body.get("system_instruction")))
+        + call.cache.read;
     let response_id = format!("mock-{}", call.seq);
     let chunk = |parts: Value, finished: bool, candidates_tokens: u64| {
         let mut candidate = json!({"content": {"role": "model", "parts": parts}, "index": 0});
         if finished {
             candidate["finishReason"] = json!("STOP");
         }
-        json!({
+        let mut chunk = json!({
             "candidates": [candidate],
             "usageMetadata": {
                 "promptTokenCount": prompt,
@@ -91,7 +93,11 @@ fn generate(call: &Call, body: &Value, model: &str, stream: Option<bool>) -> Res
             },
             "modelVersion": model,
             "responseId": response_id,
-        })
+        });
+        if call.cache.read > 0 {
+            chunk["usageMetadata"]["cachedContentTokenCount"] = json!(call.cache.read);
+        }
+        chunk
     };
     let chunks: Vec<Value> = match decide_tool(body, contents) {
         Some(tool) => vec![chunk(json!([{"functionCall": {"name": tool.name, "args": tool.arguments}}]), true, 1)],

@@ -88,7 +88,7 @@ fn mistral_stream(call: &Call, head: &Head, prompt: u64) -> Reply {
         frames.push(sse::data(&chunk(json!({"content": delta}), Value::Null)));
     }
     let mut last = chunk(json!({"content": ""}), json!("stop"));
-    last["usage"] = usage(prompt, completion.tokens());
+    last["usage"] = usage(call, prompt, completion.tokens());
     frames.push(sse::data(&last));
     frames.push(sse::done());
     Reply::sse(frames)
@@ -149,7 +149,7 @@ pub(crate) fn chat_reply(call: &Call, body: &Value, model: &str) -> Result<Reply
         "created": head.created,
         "model": head.model,
         "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-        "usage": usage(prompt, completion),
+        "usage": usage(call, prompt, completion),
         "service_tier": "default",
         "system_fingerprint": "fp_mock",
     })))
@@ -205,19 +205,21 @@ fn stream(call: &Call, head: &Head, tool: Option<&ToolCall>, prompt: u64, includ
         frames.push(sse::data(&json!({
             "id": head.id, "object": "chat.completion.chunk", "created": head.created, "model": head.model,
             "service_tier": "default", "system_fingerprint": "fp_mock",
-            "choices": [], "usage": usage(prompt, completion),
+            "choices": [], "usage": usage(call, prompt, completion),
         })));
     }
     frames.push(sse::done());
     Reply::sse(frames)
 }
 
-fn usage(prompt: u64, completion: u64) -> Value {
+/// OpenAI's usage: `prompt_tokens` includes the cached tokens.
+fn usage(call: &Call, prompt: u64, completion: u64) -> Value {
+    let prompt = prompt + call.cache.read;
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": call.cache.read, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
     })
 }

@@ -74,6 +74,20 @@ pub struct ModelPrice {
     pub per_image: f64,
 }
 
+impl From<&modelgate_domain::ModelPrice> for ModelPrice {
+    /// A model endpoint's own price (`spec.price`); absent fields as in a price file.
+    fn from(spec: &modelgate_domain::ModelPrice) -> ModelPrice {
+        ModelPrice {
+            input: spec.input.unwrap_or(0.0),
+            output: spec.output.unwrap_or(0.0),
+            cache_read: spec.cache_read,
+            cache_write: spec.cache_write,
+            per_request: spec.per_request.unwrap_or(0.0),
+            per_image: spec.per_image.unwrap_or(0.0),
+        }
+    }
+}
+
 /// Where a catalogue's prices come from: the header of the embedded file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PriceSource {

@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// while it does not answer, each node counts its own.
     #[arg(long, env = "MODELGATE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// A price file (the embedded catalogue's JSON format, see the README's "Spend") whose entries
+    /// replace the embedded ones per runtime type and model; re-read when it changes or on SIGHUP.
+    #[arg(long, env = "MODELGATE_PRICES_FILE")]
+    pub prices_file: Option<PathBuf>,
     /// Prefix of modelgate's keys in Redis (deployments sharing one Redis use different ones).
     #[arg(long, env = "MODELGATE_REDIS_PREFIX", default_value = "modelgate")]
     pub redis_prefix: String,
@@ -173,6 +177,7 @@ impl ServeArgs {
             usage_spool_max_bytes: modelgate_store::UsageWriter::DEFAULT_SPOOL_MAX_BYTES,
             redis_url: None,
             redis_prefix: "modelgate".to_string(),
+            prices_file: None,
             redis_timeout_ms: 200,
             clock: None,
         }

@@ -4,6 +4,7 @@
 mod bootstrap;
 mod config;
 mod master_key;
+mod prices;
 mod rotation;
 mod serve;
 mod starting;
@@ -19,6 +20,7 @@ use modelgate_domain::usage::UsageRecord;
 use modelgate_inference::{InferencePlane, NodeLocation, RedisState, SnapshotHandle, UsageSink};
 use modelgate_store::{ChangeFeed, ChangeFeedStore, Store, StoreError, StoreHealth, UsageStore};
 use modelgate_store::{UsageWriter, UsageWriterTask};
+use prices::Prices;
 use serve::Plane;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -371,9 +373,10 @@ async fn prepare(
     database_url: String,
     bootstrap_api_key: Option<String>,
     keyring: Keyring,
+    prices: &Prices,
 ) -> anyhow::Result<Prepared> {
     let store = modelgate_store_sql::open(&database_url).await.context("cannot open the store")?;
-    match prepare_opened(store.clone(), bootstrap_api_key, keyring).await {
+    match prepare_opened(store.clone(), bootstrap_api_key, keyring, prices).await {
         Ok((bootstrap_api_key, snapshot, not_ready_because)) => {
             Ok(Prepared { store, bootstrap_api_key, snapshot, not_ready_because })
         }
@@ -389,6 +392,7 @@ async fn prepare_opened(
     store: Arc<dyn Store>,
     bootstrap_api_key: Option<String>,
     keyring: Keyring,
+    prices: &Prices,
 ) -> anyhow::Result<(Option<String>, SnapshotHandle, Option<String>)> {
     let created_key = bootstrap::run(store.as_ref(), bootstrap_api_key.as_deref()).await?;
     let not_ready_because = match master_key::check_opens_stored_secrets(store.as_ref(), &keyring).await {
@@ -400,7 +404,8 @@ async fn prepare_opened(
             None
         }
     };
-    let snapshot = SnapshotHandle::load(store, keyring).await.context("cannot build the route snapshot")?;
+    let snapshot =
+        SnapshotHandle::load(store, keyring, prices.current()?).await.context("cannot build the route snapshot")?;
     Ok((created_key, snapshot, not_ready_because))
 }
 
@@ -439,17 +444,19 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let api_addr = listeners.api.local_addr()?;
     let run_addr = listeners.run.as_ref().map(TcpListener::local_addr).transpose()?;
     let (stop, stopped) = watch::channel(false);
-    let (node, bootstrap_api_key) = match prepare(database_url.clone(), args.bootstrap_api_key.clone(), keyring.clone())
-        .await
-    {
+    // A price file that cannot be used stops the start here, naming the file and the field.
+    let prices = Arc::new(Prices::new(args.prices_file.clone())?);
+    prices.current()?;
+    let prepared = prepare(database_url.clone(), args.bootstrap_api_key.clone(), keyring.clone(), &prices).await;
+    let (node, bootstrap_api_key) = match prepared {
         Ok(mut prepared) => {
             let bootstrap_api_key = prepared.bootstrap_api_key.take();
-            let serving = serve_node(&args, keyring, redis, prepared, listeners, stopped.clone())?;
+            let serving = serve_node(&args, keyring, redis, prices, prepared, listeners, stopped.clone())?;
             (tokio::spawn(serving.run_until(stopped)), bootstrap_api_key)
         }
         Err(error) if store_unreachable(&error) => {
             tracing::error!(error = %format!("{error:#}"), "the store is unreachable; serving health and readiness (503) while retrying");
-            let start = start_when_store_answers(database_url, args, keyring, redis, listeners, stopped);
+            let start = start_when_store_answers(database_url, args, keyring, redis, prices, listeners, stopped);
             (tokio::spawn(start), None)
         }
         Err(error) => return Err(error),
@@ -464,13 +471,15 @@ async fn start_when_store_answers(
     args: ServeArgs,
     keyring: Keyring,
     redis: Option<modelgate_inference::RedisCounters>,
+    prices: Arc<Prices>,
     listeners: Listeners,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let waiting = starting::Waiting::new();
     let planes =
         starting::serve_while_waiting(&listeners.api, listeners.run.as_ref(), &waiting, connection_times(&args))?;
-    let retrying = retry_prepare(database_url, args.bootstrap_api_key.clone(), keyring.clone(), waiting, stop.clone());
+    let retrying =
+        retry_prepare(database_url, args.bootstrap_api_key.clone(), keyring.clone(), &prices, waiting, stop.clone());
     let prepared = retrying.await;
     planes.stop().await?;
     let Some(prepared) = prepared else {
@@ -482,7 +491,7 @@ async fn start_when_store_answers(
         print_bootstrap_api_key(&key);
     }
     let stopped = stop.clone();
-    serve_node(&args, keyring, redis, prepared, listeners, stopped)?.run_until(stop).await
+    serve_node(&args, keyring, redis, prices, prepared, listeners, stopped)?.run_until(stop).await
 }
 
 /// [`prepare`] until it succeeds or fails for another reason than an unreachable store; `None`
@@ -491,6 +500,7 @@ async fn retry_prepare(
     database_url: String,
     bootstrap_api_key: Option<String>,
     keyring: Keyring,
+    prices: &Prices,
     waiting: starting::Waiting,
     mut stop: watch::Receiver<bool>,
 ) -> Option<anyhow::Result<Prepared>> {
@@ -502,7 +512,7 @@ async fn retry_prepare(
             () = tokio::time::sleep(wait) => {}
         }
         waiting.attempting();
-        match prepare(database_url.clone(), bootstrap_api_key.clone(), keyring.clone()).await {
+        match prepare(database_url.clone(), bootstrap_api_key.clone(), keyring.clone(), prices).await {
             Err(error) if store_unreachable(&error) => {
                 wait = (wait * 2).min(starting::RETRY_MAX);
                 tracing::warn!(error = %format!("{error:#}"), retry_in_seconds = wait.as_secs(), "the store is still unreachable");
@@ -517,6 +527,7 @@ fn serve_node(
     args: &ServeArgs,
     keyring: Keyring,
     redis: Option<modelgate_inference::RedisCounters>,
+    prices: Arc<Prices>,
     prepared: Prepared,
     listeners: Listeners,
     stopped: watch::Receiver<bool>,
@@ -601,6 +612,7 @@ fn serve_node(
     }
     // With `--role all`, this process's control plane makes every change (on an embedded store).
     let sole_writer = args.role == Role::All;
+    background.push(prices.spawn_reload(snapshot.clone(), stopped.clone()));
     background.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), sole_writer, feed_status, stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(Serving { planes, background, store, usage_task })

@@ -64,8 +64,12 @@ async fn insert(store: &dyn Store, records: i64) {
 }
 
 async fn run(engine: &str, store: Arc<dyn Store>, records: i64) {
-    let filter =
-        UsageFilter { workspace: "default".into(), from: START, to: START + DAY_MICROS, ..UsageFilter::default() };
+    let filter = UsageFilter {
+        workspaces: vec!["default".into()],
+        from: START,
+        to: START + DAY_MICROS,
+        ..UsageFilter::default()
+    };
     let report = || async {
         let series = store.usage_series(&filter, INTERVAL).await.unwrap();
         let models = store.usage_groups(&filter, &[UsageDimension::Model], 1_000).await.unwrap();
@@ -107,8 +111,10 @@ fn record(i: i64, n: i64) -> UsageRecord {
         input_tokens: 120 + i % 7,
         output_tokens: 40 + i % 13,
         total_tokens: 160 + i % 7 + i % 13,
+        cost_nano_usd: Some(42_000 + i % 1000),
         latency_ms: latency,
         ttfb_ms: Some(latency / 4),
+        ..UsageRecord::default()
     }
 }
 

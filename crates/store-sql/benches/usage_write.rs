@@ -74,6 +74,9 @@ fn record(at: i64, i: u64) -> UsageRecord {
         input_tokens: 120 + (i % 7) as i64,
         output_tokens: 40 + (i % 13) as i64,
         total_tokens: 160 + (i % 7) as i64 + (i % 13) as i64,
+        cache_read_tokens: if i.is_multiple_of(3) { 64 } else { 0 },
+        cache_write_tokens: 0,
+        cost_nano_usd: Some(42_000 + (i % 1000) as i64),
         latency_ms: 300 + (i % 250) as i64,
         ttfb_ms: Some(80 + (i % 40) as i64),
     }

@@ -12,7 +12,7 @@ pub(crate) const WORKSPACE_COLUMNS: &str = "name, document, created_at, updated_
 pub(crate) const SERVICE_ACCOUNT_COLUMNS: &str =
     "client_id, workspace, name, description, secret_digest, scopes, created_at, updated_at, created_by, updated_by";
 pub(crate) const USAGE_COLUMNS: &str = "at, workspace, model, subject, key_id, provider, status, input_tokens, \
-     output_tokens, total_tokens, latency_ms, ttfb_ms, record_id";
+     output_tokens, total_tokens, latency_ms, ttfb_ms, record_id, cache_read_tokens, cache_write_tokens, cost_nano_usd";
 
 /// Stored data that cannot be read back.
 pub(crate) fn corrupt(error: impl std::fmt::Display) -> StoreError {
@@ -120,6 +120,9 @@ pub(crate) fn usage(row: &dyn Row) -> Result<UsageRecord, StoreError> {
         input_tokens: row.integer("input_tokens")?,
         output_tokens: row.integer("output_tokens")?,
         total_tokens: row.integer("total_tokens")?,
+        cache_read_tokens: row.integer("cache_read_tokens")?,
+        cache_write_tokens: row.integer("cache_write_tokens")?,
+        cost_nano_usd: row.optional_integer("cost_nano_usd")?,
         latency_ms: row.integer("latency_ms")?,
         ttfb_ms: row.optional_integer("ttfb_ms")?,
     })

@@ -76,7 +76,10 @@ impl UsageInserts {
                 .bind(record.total_tokens)
                 .bind(record.latency_ms)
                 .bind(record.ttfb_ms)
-                .bind(record.id.as_ref().map(|id| id.as_bytes().as_slice()));
+                .bind(record.id.as_ref().map(|id| id.as_bytes().as_slice()))
+                .bind(record.cache_read_tokens)
+                .bind(record.cache_write_tokens)
+                .bind(record.cost_nano_usd);
         }
         insert
     }

@@ -20,7 +20,10 @@ use std::sync::LazyLock;
 /// on PostgreSQL: cast back.
 const SUMS: &str = "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors, \
      CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
-     CAST(SUM(total_tokens) AS BIGINT) AS total_tokens";
+     CAST(SUM(total_tokens) AS BIGINT) AS total_tokens, \
+     CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
+     CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
+     CAST(COALESCE(SUM(cost_nano_usd), 0) AS BIGINT) AS cost_nano_usd, COUNT(cost_nano_usd) AS priced_requests";
 
 /// The credential of a record: its API key, else the subject (an access token's).
 const CREDENTIAL: &str = "COALESCE(key_id, subject)";
@@ -30,7 +33,7 @@ static SERIES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT bucket, bin, COUNT(*) AS requests, {SUMS}, MIN(latency_ms) AS low, MAX(latency_ms) AS high \
          FROM (SELECT (at - $1) / $2 AS bucket, {} AS bin, status, input_tokens, output_tokens, total_tokens, \
-         latency_ms FROM usage_records WHERE ",
+         cache_read_tokens, cache_write_tokens, cost_nano_usd, latency_ms FROM usage_records WHERE ",
         bin_sql("latency_ms")
     )
 });
@@ -47,7 +50,25 @@ static TTFB: LazyLock<String> = LazyLock::new(|| {
 
 /// Appends the filter's conditions (after `WHERE`).
 fn push_filter<'a>(statement: &mut Statement<'a>, filter: &'a UsageFilter) {
-    statement.push("workspace = ").push_bind(&filter.workspace);
+    match filter.workspaces.as_slice() {
+        [one] => {
+            statement.push("workspace = ").push_bind(one);
+        }
+        // None: `IN ()` is not SQL, and covers nothing.
+        [] => {
+            statement.push("1 = 0");
+        }
+        several => {
+            statement.push("workspace IN (");
+            for (index, workspace) in several.iter().enumerate() {
+                if index > 0 {
+                    statement.push(", ");
+                }
+                statement.push_bind(workspace);
+            }
+            statement.push(")");
+        }
+    }
     statement.push(" AND at >= ").push_bind(filter.from).push(" AND at < ").push_bind(filter.to);
     if let Some(model) = &filter.model {
         statement.push(" AND model = ").push_bind(model);
@@ -64,6 +85,10 @@ fn sums(row: &dyn Row) -> Result<UsageSums, StoreError> {
         input_tokens: row.integer("input_tokens")?,
         output_tokens: row.integer("output_tokens")?,
         total_tokens: row.integer("total_tokens")?,
+        cache_read_tokens: row.integer("cache_read_tokens")?,
+        cache_write_tokens: row.integer("cache_write_tokens")?,
+        cost_nano_usd: row.integer("cost_nano_usd")?,
+        priced_requests: row.integer("priced_requests")?,
     })
 }
 
@@ -116,11 +141,15 @@ impl SeriesFold {
 /// The select list and `GROUP BY` of a breakdown by `by` (each dimension once).
 fn group_columns(by: &[UsageDimension]) -> (Vec<&'static str>, Vec<&'static str>) {
     let (mut select, mut group) = (Vec::new(), Vec::new());
-    for dimension in [UsageDimension::Model, UsageDimension::Key] {
+    for dimension in [UsageDimension::Workspace, UsageDimension::Model, UsageDimension::Key] {
         if !by.contains(&dimension) {
             continue;
         }
         match dimension {
+            UsageDimension::Workspace => {
+                select.push("workspace");
+                group.push("workspace");
+            }
             UsageDimension::Model => {
                 select.push("model");
                 group.push("model");
@@ -189,11 +218,13 @@ impl UsageReportStore for SqlStore {
         let group = group.join(", ");
         statement.push(&format!(" GROUP BY {group} ORDER BY requests DESC, {group} LIMIT "));
         statement.push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+        let workspace = by.contains(&UsageDimension::Workspace);
         let (model, key) = (by.contains(&UsageDimension::Model), by.contains(&UsageDimension::Key));
         let mut groups = self
             .engine
             .fetch_all(statement, |row| {
                 Ok(UsageGroup {
+                    workspace: if workspace { Some(row.text("workspace")?) } else { None },
                     model: if model { Some(row.text("model")?) } else { None },
                     key: if key { Some(row.text("credential")?) } else { None },
                     subject: if key { Some(row.text("subject")?) } else { None },
@@ -205,10 +236,9 @@ impl UsageReportStore for SqlStore {
         groups.truncate(limit);
         // The engines order text differently (PostgreSQL by its collation): bytes, here.
         groups.sort_by(|a, b| {
-            b.sums
-                .requests
-                .cmp(&a.sums.requests)
-                .then_with(|| (&a.model, &a.key, &a.subject).cmp(&(&b.model, &b.key, &b.subject)))
+            b.sums.requests.cmp(&a.sums.requests).then_with(|| {
+                (&a.workspace, &a.model, &a.key, &a.subject).cmp(&(&b.workspace, &b.model, &b.key, &b.subject))
+            })
         });
         Ok(UsageGroups { groups, truncated })
     }

@@ -70,7 +70,8 @@ suite! {
         deleting_a_workspace_deletes_its_usage_only,
         usage_series_sums_buckets_and_percentiles_in_the_database,
         usage_percentiles_stay_within_a_32nd_of_the_true_value,
-        usage_groups_by_model_key_or_both_busiest_first;
+        usage_groups_by_model_key_or_both_busiest_first,
+        spend_and_cached_tokens_are_summed_and_grouped_across_workspaces;
     url:
         reopening_keeps_everything,
 }
@@ -222,6 +223,7 @@ fn usage(workspace: &str, model: &str, at: Micros) -> UsageRecord {
         total_tokens: 15,
         latency_ms: 120,
         ttfb_ms: Some(40),
+        ..UsageRecord::default()
     }
 }
 
@@ -1052,15 +1054,23 @@ fn metered(
         total_tokens: tokens.0 + tokens.1,
         latency_ms: latency_ms.0,
         ttfb_ms: latency_ms.1,
+        ..UsageRecord::default()
     }
 }
 
 fn usage_filter(workspace: &str, model: Option<&str>, key: Option<&str>, from: Micros, to: Micros) -> UsageFilter {
-    UsageFilter { workspace: workspace.into(), model: model.map(Into::into), key: key.map(Into::into), from, to }
+    UsageFilter { workspaces: vec![workspace.into()], model: model.map(Into::into), key: key.map(Into::into), from, to }
 }
 
 fn sums(requests: i64, errors: i64, input_tokens: i64, output_tokens: i64) -> UsageSums {
-    UsageSums { requests, errors, input_tokens, output_tokens, total_tokens: input_tokens + output_tokens }
+    UsageSums {
+        requests,
+        errors,
+        input_tokens,
+        output_tokens,
+        total_tokens: input_tokens + output_tokens,
+        ..UsageSums::default()
+    }
 }
 
 /// The exact nearest-rank percentile of sorted values.
@@ -1180,6 +1190,7 @@ async fn usage_groups_by_model_key_or_both_busiest_first(store: Arc<dyn Store>) 
     store.insert_usage(&records).await.unwrap();
     let all = usage_filter("ws", None, None, 0, 100);
     let group = |model: Option<&str>, key: Option<&str>, subject: Option<&str>, sums: UsageSums| UsageGroup {
+        workspace: None,
         model: model.map(Into::into),
         key: key.map(Into::into),
         subject: subject.map(Into::into),
@@ -1223,6 +1234,52 @@ async fn usage_groups_by_model_key_or_both_busiest_first(store: Arc<dyn Store>) 
         models.groups.iter().map(|g| (g.model.as_deref().unwrap(), g.sums.requests)).collect();
     assert_eq!(names, [("m1", 1), ("m2", 1)]);
     assert_eq!(store.usage_groups(&all, &[], 10).await.unwrap(), UsageGroups::default());
+}
+
+/// Costs sum exactly (integers), unpriced requests count as requests but add no cost, cached
+/// tokens are summed, and a filter over several workspaces groups by workspace.
+async fn spend_and_cached_tokens_are_summed_and_grouped_across_workspaces(store: Arc<dyn Store>) {
+    let key_a = (Some("ak_a"), "sa-1");
+    let priced = |workspace: &str, at: Micros, cost: Option<i64>, cached: (i64, i64)| UsageRecord {
+        cost_nano_usd: cost,
+        cache_read_tokens: cached.0,
+        cache_write_tokens: cached.1,
+        ..metered(workspace, at, "m1", key_a, 200, (10, 2), (10, None))
+    };
+    let records = vec![
+        priced("a", 1, Some(1_500), (4, 0)),
+        priced("a", 2, Some(2_500_000_001), (0, 3)),
+        priced("a", 3, None, (0, 0)),
+        priced("b", 4, Some(7), (1, 1)),
+        priced("c", 5, Some(1_000), (0, 0)),
+    ];
+    store.insert_usage(&records).await.unwrap();
+    let stored = store.query_usage(&usage_query("a", None, 0, 100)).await.unwrap();
+    assert_eq!(stored, records[..3], "the spend columns round trip");
+
+    let one = usage_filter("a", None, None, 0, 100);
+    let totals = store.usage_series(&one, 100).await.unwrap().totals;
+    assert_eq!(
+        (
+            totals.requests,
+            totals.priced_requests,
+            totals.cost_nano_usd,
+            totals.cache_read_tokens,
+            totals.cache_write_tokens
+        ),
+        (3, 2, 2_500_001_501, 4, 3)
+    );
+
+    let two = UsageFilter { workspaces: vec!["a".into(), "b".into()], ..usage_filter("a", None, None, 0, 100) };
+    let by_workspace = store.usage_groups(&two, &[UsageDimension::Workspace], 10).await.unwrap();
+    let found: Vec<(&str, i64, i64)> = by_workspace
+        .groups
+        .iter()
+        .map(|g| (g.workspace.as_deref().unwrap(), g.sums.requests, g.sums.cost_nano_usd))
+        .collect();
+    assert_eq!(found, [("a", 3, 2_500_001_501), ("b", 1, 7)], "workspace c is not asked for");
+    let none = UsageFilter { workspaces: Vec::new(), ..usage_filter("a", None, None, 0, 100) };
+    assert_eq!(store.usage_series(&none, 100).await.unwrap().totals, UsageSums::default());
 }
 
 // ---- behaviours on a URL ----

@@ -5,11 +5,12 @@
 use crate::{Micros, StoreError};
 use async_trait::async_trait;
 
-/// Which usage records a report covers: a workspace's in `[from, to)`, optionally only one
-/// model's and one key's.
+/// Which usage records a report covers: those of some workspaces (usually one) in `[from, to)`,
+/// optionally only one model's and one key's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UsageFilter {
-    pub workspace: String,
+    /// At least one workspace (none covers nothing).
+    pub workspaces: Vec<String>,
     pub model: Option<String>,
     /// Only this credential: an API key id, or a service account's client id for the requests
     /// it made with access tokens (the record's `key_id`, else its `subject`).
@@ -20,16 +21,17 @@ pub struct UsageFilter {
     pub to: Micros,
 }
 
-/// A dimension usage is grouped by. A new one (the workspace, across workspaces) is a new variant
-/// and a new field of [`UsageGroup`].
+/// A dimension usage is grouped by. A new one is a new variant and a new field of [`UsageGroup`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum UsageDimension {
+    /// The workspace (useful over several: [`UsageFilter::workspaces`]).
+    Workspace,
     Model,
     /// The credential: the API key id, or the subject when the record has none (access tokens).
     Key,
 }
 
-/// Sums over a set of requests. Cost columns join here.
+/// Sums over a set of requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UsageSums {
     pub requests: i64,
@@ -38,6 +40,14 @@ pub struct UsageSums {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub total_tokens: i64,
+    /// Input tokens read from providers' prompt caches (part of `input_tokens`).
+    pub cache_read_tokens: i64,
+    /// Input tokens written to providers' prompt caches (part of `input_tokens`).
+    pub cache_write_tokens: i64,
+    /// The cost of the priced requests, in billionths of a US dollar.
+    pub cost_nano_usd: i64,
+    /// Requests whose cost is known (the others' model had no price).
+    pub priced_requests: i64,
 }
 
 impl UsageSums {
@@ -48,6 +58,10 @@ impl UsageSums {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
         self.total_tokens = self.total_tokens.saturating_add(other.total_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(other.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(other.cache_write_tokens);
+        self.cost_nano_usd = self.cost_nano_usd.saturating_add(other.cost_nano_usd);
+        self.priced_requests = self.priced_requests.saturating_add(other.priced_requests);
     }
 }
 
@@ -84,6 +98,7 @@ pub struct UsageSeries {
 /// The sums of one group; the fields of the dimensions not grouped by are `None`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UsageGroup {
+    pub workspace: Option<String>,
     pub model: Option<String>,
     /// The credential (see [`UsageDimension::Key`]).
     pub key: Option<String>,

@@ -683,6 +683,7 @@ mod tests {
             total_tokens: 3,
             latency_ms: 10,
             ttfb_ms: Some(5),
+            ..UsageRecord::default()
         }
     }
 

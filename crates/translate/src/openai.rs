@@ -281,6 +281,10 @@ pub struct Usage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptTokensDetails {
     pub cached_tokens: u64,
+    /// Prompt tokens the provider wrote to its cache (Anthropic's `cache_creation_input_tokens`):
+    /// not part of OpenAI's format, so never sent to the client; kept for metering and pricing.
+    #[serde(skip)]
+    pub cache_write_tokens: u64,
 }
 
 /// A `chat.completion` response.

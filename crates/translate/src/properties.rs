@@ -211,7 +211,10 @@ fn usage_of(provider: Provider, [a, b, c, d]: [u64; 4]) -> (Value, Usage) {
         Provider::Anthropic => (
             json!({"id": "m", "content": [], "usage": {"input_tokens": a, "cache_creation_input_tokens": b, "cache_read_input_tokens": c, "output_tokens": d}}),
             Usage {
-                prompt_tokens_details: Some(crate::openai::PromptTokensDetails { cached_tokens: c }),
+                prompt_tokens_details: Some(crate::openai::PromptTokensDetails {
+                    cached_tokens: c,
+                    cache_write_tokens: b,
+                }),
                 ..usage(a.saturating_add(b).saturating_add(c), d)
             },
         ),

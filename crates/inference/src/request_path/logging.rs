@@ -5,6 +5,7 @@
 use super::context::RequestContext;
 use crate::gateway_error::GatewayError;
 use crate::relay::OnFinish;
+use crate::spend::cost_nano_usd;
 use crate::usage_tap::Usage;
 use axum::response::{IntoResponse, Response};
 use modelgate_domain::usage::{UsageRecord, UsageRecordId};
@@ -17,7 +18,8 @@ impl RequestContext {
         let route = &self.route;
         state.limiter.settle(route, self.counted_as(), self.take_reservation(), usage, state.clock.now_secs());
         let provider = route.runtime_type.as_str();
-        state.metrics.request(&route.workspace, &route.name, provider, status, usage.input, usage.output);
+        let cost = route.price.as_ref().map(|price| cost_nano_usd(price, &usage));
+        state.metrics.request(&route.workspace, &route.name, provider, status, &usage, cost);
         if let Some(ttfb) = ttfb {
             state.metrics.upstream_first_byte(provider, ttfb.as_secs_f64());
         }
@@ -33,6 +35,9 @@ impl RequestContext {
             input_tokens: usage.input,
             output_tokens: usage.output,
             total_tokens: usage.total,
+            cache_read_tokens: usage.cache_read,
+            cache_write_tokens: usage.cache_write,
+            cost_nano_usd: cost,
             latency_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
             ttfb_ms: ttfb.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         });

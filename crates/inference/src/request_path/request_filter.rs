@@ -7,7 +7,7 @@ use super::context::RequestContext;
 use crate::caller::{authenticate, credential, Caller};
 use crate::gateway_error::GatewayError;
 use crate::reservation::Reservation;
-use crate::snapshot::{Route, Snapshot};
+use crate::snapshot::{Route, Snapshot, TokenLimit};
 use crate::InferencePlane;
 use axum::http::{HeaderMap, Uri};
 use modelgate_domain::PolicyLocationType;
@@ -54,11 +54,43 @@ pub(super) async fn admit(context: &RequestContext, body: &[u8]) -> Result<Optio
     check_location(state, route)?;
     let now = state.clock.now_secs();
     state.limiter.reserve(route, context.counted_as(), body, now).await.map_err(|(policy, retry_after)| {
+        let limit = route.token_limits.iter().find(|limit| limit.policy == policy);
+        let what = limit.map(describe).unwrap_or_default();
         GatewayError::usage_limit_exceeded(
-            format!("policy '{policy}' limit reached for model '{model}' in this window"),
+            format!("policy '{policy}' limit reached for model '{model}' in this window{what}"),
             u64::try_from(retry_after).unwrap_or(1),
         )
     })
+}
+
+/// What a limit allows, for the refusal's message: ` (budget US$25.00, 1000 requests per 1 day,
+/// per key, across the workspace's models)`.
+fn describe(limit: &TokenLimit) -> String {
+    let limits = &limit.limits;
+    let mut allows = Vec::new();
+    if let Some(budget) = limits.cost_usd.filter(|budget| *budget > 0.0) {
+        allows.push(format!("budget US${budget:.2}"));
+    }
+    for (name, value) in [
+        ("requests", limits.requests),
+        ("input tokens", limits.input),
+        ("output tokens", limits.output),
+        ("tokens", limits.total),
+    ] {
+        if let Some(value) = value.filter(|v| *v > 0) {
+            allows.push(format!("{value} {name}"));
+        }
+    }
+    let granularity = limits.granularity.as_deref().unwrap_or("month");
+    let mut text = format!(" ({} per {} {granularity}", allows.join(", "), limits.step.unwrap_or(1));
+    if limits.per_key == Some(true) {
+        text.push_str(", per key");
+    }
+    if limit.is_workspace_wide() {
+        text.push_str(", across the workspace's models");
+    }
+    text.push(')');
+    text
 }
 
 fn check_location(state: &InferencePlane, route: &Route) -> Result<(), GatewayError> {

@@ -18,6 +18,7 @@ mod policies;
 mod postgres;
 mod server;
 mod shared_limits;
+mod spend;
 mod store_outage;
 mod tidy;
 mod translation;

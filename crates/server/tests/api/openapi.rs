@@ -53,6 +53,9 @@ const PATHS: &[&str] = &[
 const ALLOWED: &[(&str, &str)] = &[
     ("PolicyMaxTokens.requests", "modelgate extension: requests per window (rate limit)"),
     ("PolicyMaxTokens.perKey", "modelgate extension: count per calling key"),
+    ("PolicyMaxTokens.costUsd", "modelgate extension: a budget in US dollars per window"),
+    ("PolicyMaxTokens.workspaceWide", "modelgate extension: a limit over every model of the workspace"),
+    ("ModelSpec.price", "modelgate extension: the endpoint's own price, replacing the catalogue's"),
 ];
 
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -145,6 +145,30 @@ impl TwoNodes {
 }
 
 #[tokio::test]
+async fn a_budget_in_dollars_holds_across_two_nodes() {
+    let test = "a_budget_in_dollars_holds_across_two_nodes";
+    let Some(nodes) = two_nodes(test).await else { return };
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    nodes.connect(&mock).await;
+    // $2.50 a day at a dollar a request (the model's own price): two requests, whichever node.
+    let policy = json!({"metadata": {"name": "budget"}, "spec": {"type": "maxToken",
+        "maxTokens": {"granularity": "day", "step": 1, "costUsd": 2.5}}});
+    assert_eq!(nodes.a.server.post("/policies", policy).await.0, StatusCode::OK);
+    let body = json!({"metadata": {"name": "metered"}, "spec": {"integrationConnections": ["mock"],
+        "policies": ["budget"], "price": {"perRequest": 1.0}, "runtime": {"type": "openai", "model": "gpt-4o-mini"}}});
+    assert_eq!(nodes.a.server.post("/models", body).await.0, StatusCode::OK);
+    assert!(within_a_second(async || nodes.b.serves("metered").await).await);
+    assert_eq!(nodes.a.chat("metered").await.status(), StatusCode::OK);
+    assert_eq!(nodes.b.chat("metered").await.status(), StatusCode::OK);
+    for node in [&nodes.a, &nodes.b] {
+        let refused = node.chat("metered").await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body: Value = refused.json().await.unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains("budget US$2.50"), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn limits_hold_across_two_nodes_and_survive_a_redis_outage() {
     let test = "limits_hold_across_two_nodes_and_survive_a_redis_outage";
     let Some(nodes) = two_nodes(test).await else { return };

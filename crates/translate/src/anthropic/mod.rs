@@ -105,7 +105,13 @@ impl Tokens {
             prompt_tokens,
             completion_tokens: self.output,
             total_tokens: prompt_tokens.saturating_add(self.output),
-            prompt_tokens_details: self.cache_read.map(|cached_tokens| PromptTokensDetails { cached_tokens }),
+            // Details when Anthropic reported cache use: reads for the client, writes for metering.
+            prompt_tokens_details: (self.cache_read.is_some() || self.cache_creation > 0).then(|| {
+                PromptTokensDetails {
+                    cached_tokens: self.cache_read.unwrap_or(0),
+                    cache_write_tokens: self.cache_creation,
+                }
+            }),
         }
     }
 }

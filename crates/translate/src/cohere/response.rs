@@ -107,7 +107,7 @@ pub(super) fn usage(usage: &Value) -> Usage {
         prompt_tokens_details: usage
             .get("cached_tokens")
             .and_then(as_count)
-            .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
+            .map(|cached_tokens| PromptTokensDetails { cached_tokens, ..Default::default() }),
     }
 }
 

@@ -143,6 +143,6 @@ pub(super) fn usage(metadata: &Value) -> Usage {
         completion_tokens,
         total_tokens: count("totalTokenCount").unwrap_or(prompt_tokens.saturating_add(completion_tokens)),
         prompt_tokens_details: count("cachedContentTokenCount")
-            .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
+            .map(|cached_tokens| PromptTokensDetails { cached_tokens, ..Default::default() }),
     }
 }
