@@ -114,7 +114,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             Ok(plan) => report(document, &plan, args.dry_run),
             Err(error) => {
                 failed += 1;
-                eprintln!("error: {}: {}: {error}", document.origin, resource(document));
+                print_failure(document, error);
             }
         }
     }
@@ -144,6 +144,11 @@ fn read(files: &Files, variables: &Variables, strictness: Strictness) -> anyhow:
 /// `model/my-gpt`.
 fn resource(document: &Document) -> String {
     format!("{}/{}", document.kind.manifest_kind().to_ascii_lowercase(), document.name)
+}
+
+/// A document's failure, with its file and index: `error: a.yaml, document 2 (line 9): model/x: ...`.
+fn print_failure(document: &Document, error: impl std::fmt::Display) {
+    eprintln!("error: {}: {}: {error}", document.origin, resource(document));
 }
 
 /// The resource as the control plane has it, if it does.
@@ -283,7 +288,7 @@ pub async fn delete(files: &Files, variables: &VariableArgs, connection: &Connec
             Ok(false) => println!("{} not found", resource(document)),
             Err(error) => {
                 failed += 1;
-                eprintln!("error: {}: {}: {error:#}", document.origin, resource(document));
+                print_failure(document, format!("{error:#}"));
             }
         }
     }
