@@ -100,7 +100,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         for problem in &unset {
             eprintln!("error: {problem}");
         }
-        bail!("nothing applied: {} secret(s) without a value", unset.len());
+        bail!("nothing done: {} secret(s) without a value", unset.len());
     }
 
     let mut failed = 0;
