@@ -354,6 +354,14 @@ async fn blaxels_example_manifest_is_applied_in_dependency_order_read_back_and_t
     std::fs::write(&file, BLAXEL_EXAMPLE).unwrap();
     let file = file.to_str().unwrap();
 
+    // The connection's secret is needed to create it: without it, nothing is written.
+    let run = modelgate(home.path(), &connected(&["apply", "-f", file], node.admin()));
+    assert_eq!((run.code, run.stdout.as_str()), (1, ""), "{}", run.stderr);
+    let expected = format!("error: {file}, document 1 (line 1), spec.secret.apiKey: secret OPENAI_API_KEY is not set");
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    let run = modelgate(home.path(), &connected(&["get", "policies"], node.admin()));
+    assert_eq!(run.stdout.lines().count(), 1, "only the header: {}", run.stdout);
+
     let run =
         modelgate(home.path(), &connected(&["apply", "-f", file, "-s", "OPENAI_API_KEY=sk-example-1"], node.admin()));
     assert_eq!(run.code, 0, "{}", run.stderr);

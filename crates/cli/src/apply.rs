@@ -36,6 +36,7 @@ pub struct VariableArgs {
     pub env_file: Vec<PathBuf>,
 }
 
+/// `modelgate apply`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct ApplyArgs {
     #[command(flatten)]
@@ -70,6 +71,7 @@ struct Plan {
     current: Option<Value>,
 }
 
+/// Applies the manifests `args` names, printing a line per resource.
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     if args.files.filename.is_empty() {
         bail!("give the manifests with -f FILE|DIR|- (repeatable)");
@@ -87,12 +89,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             Err(error) => Err(format!("{error:#}")),
         };
         if let Ok(Plan { sends_secrets: true, .. }) = &plan {
-            for (field, name) in &document.unset_secrets {
-                unset.push(format!(
-                    "{}, {field}: secret {name} is not set: give -s {name}=VALUE, an -e file or the environment",
-                    document.origin
-                ));
-            }
+            unset.extend(document.unset_secrets.iter());
         }
         plans.push(plan);
     }

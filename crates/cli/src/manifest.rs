@@ -55,8 +55,8 @@ pub struct Document {
     /// The document as read (`apiVersion`, `kind`, `metadata`, `spec`, ...).
     pub manifest: Value,
     /// Secrets of an IntegrationConnection that no variable gave: needed only if the connection
-    /// is written with its secrets (created, or `--update-secrets`). Field and variable.
-    pub unset_secrets: Vec<(String, String)>,
+    /// is written with its secrets (created, or `--update-secrets`); each as a problem to report then.
+    pub unset_secrets: Vec<Problem>,
 }
 
 /// How missing variables count.
@@ -197,7 +197,7 @@ fn document(
             Strictness::NamesOnly => field.as_deref().is_none_or(|f| f == "kind" || f == "metadata.name"),
         };
         if deferred && strictness == Strictness::Apply {
-            unset_secrets.push((field.unwrap_or_default(), missing.name.clone()));
+            unset_secrets.push(problem(field, unset_message(missing, origin.line)));
         } else if matters {
             problems.push(problem(field, unset_message(missing, origin.line)));
         }
@@ -209,7 +209,7 @@ fn document(
 }
 
 /// What a variable without a value is told as.
-pub fn unset_message(missing: &Missing, first_line: usize) -> String {
+fn unset_message(missing: &Missing, first_line: usize) -> String {
     let what = if missing.secret { "secret" } else { "variable" };
     format!(
         "{what} {} is not set ({} at line {}, column {}): give -s {}=VALUE, an -e file or the environment",
