@@ -47,6 +47,36 @@ struct MockProviderArgs {
     api_key: String,
 }
 
+/// The command line with `--help` listing the node's commands apart from the client's (clap
+/// gives all subcommands one heading).
+fn command_line() -> clap::Command {
+    use clap::{CommandFactory, Subcommand as _};
+    let mut command = Cli::command();
+    command.build();
+    let client = modelgate_cli::ClientCommand::augment_subcommands(clap::Command::new("client"));
+    let is_client = |name: &str| client.get_subcommands().any(|c| c.get_name() == name);
+    let width = command.get_subcommands().map(|c| c.get_name().len()).max().unwrap_or(0);
+    let list = |keep: &dyn Fn(&str) -> bool| -> String {
+        command
+            .get_subcommands()
+            .filter(|c| keep(c.get_name()))
+            .map(|c| {
+                format!("  {:<width$}  {}\n", c.get_name(), c.get_about().map(ToString::to_string).unwrap_or_default())
+            })
+            .collect()
+    };
+    let other = |name: &str| name == "completions" || name == "help";
+    let template = format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\nNode commands:\n{}\n\
+         Client commands (a control plane's API: --url or MODELGATE_URL, --key or MODELGATE_KEY, else the current context):\n{}\n\
+         Other commands:\n{}\nOptions:\n{{options}}{{after-help}}",
+        list(&|name| !is_client(name) && !other(name)),
+        list(&is_client),
+        list(&other),
+    );
+    command.help_template(template)
+}
+
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("MODELGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -80,7 +110,10 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = {
+        use clap::FromArgMatches as _;
+        Cli::from_arg_matches(&command_line().get_matches()).unwrap_or_else(|error| error.exit())
+    };
     match cli.command {
         Command::Client(command) => {
             // The API's message, without a backtrace or a debug form: an operator reads it.

@@ -1,5 +1,6 @@
 //! The `modelgate` command line as an operator uses it against a real node: `get` tables and
-//! manifests, `delete`, a wrong key's error, `login` and contexts in a private config file.
+//! manifests, `delete`, a wrong key's error, `login` (a key or client credentials) and contexts
+//! in a private config file, `apply -f` and `delete -f` with Blaxel manifests, `export`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -20,11 +21,24 @@ struct Run {
 /// Runs `modelgate ARGS` with no `MODELGATE_*` variable of the test's own and its config
 /// directory in `config_home`.
 fn modelgate<S: AsRef<std::ffi::OsStr>>(config_home: &Path, args: &[S]) -> Run {
+    modelgate_with_stdin(config_home, args, "")
+}
+
+/// [`modelgate`] with `stdin` as its standard input.
+fn modelgate_with_stdin<S: AsRef<std::ffi::OsStr>>(config_home: &Path, args: &[S], stdin: &str) -> Run {
+    use std::io::Write;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modelgate"));
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("MODELGATE_")) {
         command.env_remove(name);
     }
-    let output = command.args(args).env("XDG_CONFIG_HOME", config_home).env("HOME", config_home).output().unwrap();
+    command.args(args).env("XDG_CONFIG_HOME", config_home).env("HOME", config_home);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8(output.stdout).unwrap(),
@@ -283,4 +297,366 @@ async fn export_writes_the_workspace_as_manifests_in_dependency_order_with_secre
     assert_eq!(documents[1]["metadata"]["name"], "my-gpt");
     assert!(documents[1].get("status").is_none());
     node.stop().await;
+}
+
+/// Blaxel's published example manifest (its CLI's `test/manifests/models/openai.yml`) with the
+/// policy example of blaxel-notes section 3 after it, named by the model: the model comes
+/// before the policy in the file. The policy's step is `${STEP:1}`.
+const BLAXEL_EXAMPLE: &str = "\
+apiVersion: blaxel.ai/v1alpha1
+kind: IntegrationConnection
+metadata:
+  name: test-openai-integration
+spec:
+  integration: openai
+  secret:
+    apiKey: ${secrets.OPENAI_API_KEY}
+---
+apiVersion: blaxel.ai/v1alpha1
+kind: Model
+metadata:
+  name: test-gpt-4o-mini
+  displayName: Test GPT 4o Mini
+spec:
+  integrationConnections:
+    - test-openai-integration
+  policies:
+    - tokens-per-minute
+  runtime:
+    model: gpt-4o-mini
+    type: openai
+---
+apiVersion: blaxel.ai/v1alpha1
+kind: Policy
+metadata:
+  name: tokens-per-minute
+spec:
+  type: maxToken
+  resourceTypes: [model]
+  maxTokens:
+    granularity: minute
+    step: ${STEP:1}
+    input: 10000
+    output: 5000
+    total: 15000
+";
+
+/// `args` followed by `--url URL --key KEY`.
+fn connected(args: &[&str], url: &str) -> Vec<String> {
+    args.iter().copied().chain(["--url", url, "--key", KEY]).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn blaxels_example_manifest_is_applied_in_dependency_order_read_back_and_then_unchanged() {
+    let node = Node::start_fresh(&[("MODELGATE_BOOTSTRAP_API_KEY", KEY)]).await;
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("openai.yml");
+    std::fs::write(&file, BLAXEL_EXAMPLE).unwrap();
+    let file = file.to_str().unwrap();
+
+    // The connection's secret is needed to create it: without it, nothing is written.
+    let run = modelgate(home.path(), &connected(&["apply", "-f", file], node.admin()));
+    assert_eq!((run.code, run.stdout.as_str()), (1, ""), "{}", run.stderr);
+    let expected = format!("error: {file}, document 1 (line 1), spec.secret.apiKey: secret OPENAI_API_KEY is not set");
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    let run = modelgate(home.path(), &connected(&["get", "policies"], node.admin()));
+    assert_eq!(run.stdout.lines().count(), 1, "only the header: {}", run.stdout);
+
+    let run =
+        modelgate(home.path(), &connected(&["apply", "-f", file, "-s", "OPENAI_API_KEY=sk-example-1"], node.admin()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // One line per resource, in dependency order whatever the file's order.
+    let every = |outcome: &str| {
+        ["integrationconnection/test-openai-integration", "policy/tokens-per-minute", "model/test-gpt-4o-mini"]
+            .map(|resource| format!("{resource} {outcome}\n"))
+            .concat()
+    };
+    assert_eq!(run.stdout, every("created"), "the policy the model names is created before it");
+    assert!(!run.stdout.contains("sk-example-1") && !run.stderr.contains("sk-example-1"));
+
+    let run = modelgate(home.path(), &connected(&["get", "ml", "test-gpt-4o-mini", "-o", "yaml"], node.admin()));
+    let model: Value = serde_yaml_ng::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        model,
+        json!({"apiVersion": "blaxel.ai/v1alpha1", "kind": "Model",
+            "metadata": {"name": "test-gpt-4o-mini", "displayName": "Test GPT 4o Mini"},
+            "spec": {"enabled": true, "integrationConnections": ["test-openai-integration"],
+                "policies": ["tokens-per-minute"], "runtime": {"type": "openai", "model": "gpt-4o-mini"}}})
+    );
+    let run = modelgate(home.path(), &connected(&["get", "pol", "tokens-per-minute", "-o", "yaml"], node.admin()));
+    let policy: Value = serde_yaml_ng::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        policy["spec"],
+        json!({"type": "maxToken", "resourceTypes": ["model"],
+            "maxTokens": {"granularity": "minute", "step": 1, "input": 10000, "output": 5000, "total": 15000}}),
+        "${{STEP:1}} is the number 1"
+    );
+    let (_, connection) = support::call(
+        KEY,
+        reqwest::Method::GET,
+        &format!("{}/integrations/connections/test-openai-integration", node.api),
+        None,
+    )
+    .await;
+    assert_eq!(connection["spec"]["secret"], json!({"apiKey": "********"}), "the secret is stored: {connection}");
+
+    // Again, without the secret (an existing connection does not need it): nothing changes.
+    let run = modelgate(home.path(), &connected(&["apply", "-f", file], node.admin()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, every("unchanged"));
+
+    // An edit, dry run: the diff is printed and nothing is written.
+    std::fs::write(home.path().join("openai.yml"), BLAXEL_EXAMPLE.replace("model: gpt-4o-mini", "model: gpt-4o"))
+        .unwrap();
+    let run = modelgate(home.path(), &connected(&["apply", "-f", file, "--dry-run"], node.admin()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "model/test-gpt-4o-mini configured (dry run)\n  ~ spec.runtime.model: \"gpt-4o-mini\" -> \"gpt-4o\"\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("policy/tokens-per-minute unchanged (dry run)"), "{}", run.stdout);
+    let run = modelgate(home.path(), &connected(&["get", "ml"], node.admin()));
+    assert!(run.stdout.contains("gpt-4o-mini"), "the dry run wrote nothing: {}", run.stdout);
+    let run = modelgate(home.path(), &connected(&["apply", "-f", file], node.admin()));
+    assert!(run.stdout.contains("model/test-gpt-4o-mini configured\n"), "{}", run.stdout);
+    let run = modelgate(home.path(), &connected(&["get", "ml"], node.admin()));
+    let row: Vec<&str> = run.stdout.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[2], "gpt-4o", "{}", run.stdout);
+
+    // What `get -o yaml` prints, applied back, changes nothing, for every kind.
+    let (status, _) = support::call(
+        KEY,
+        reqwest::Method::POST,
+        &format!("{}/service_accounts", node.api),
+        Some(json!({"name": "ci", "description": "CI", "scopes": ["models:list"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for kind in ["models", "connections", "policies", "serviceaccounts", "workspaces"] {
+        let printed = modelgate(home.path(), &connected(&["get", kind, "-o", "yaml"], node.admin())).stdout;
+        let run = modelgate_with_stdin(home.path(), &connected(&["apply", "-f", "-"], node.admin()), &printed);
+        assert_eq!(run.code, 0, "{kind}: {}", run.stderr);
+        assert!(
+            !run.stdout.is_empty() && run.stdout.lines().all(|l| l.ends_with(" unchanged")),
+            "{kind}: {}",
+            run.stdout
+        );
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn manifest_problems_name_the_file_document_and_field_and_nothing_is_written() {
+    let node = Node::start_fresh(&[("MODELGATE_BOOTSTRAP_API_KEY", KEY)]).await;
+    let home = tempfile::tempdir().unwrap();
+    let good = "apiVersion: blaxel.ai/v1alpha1\nkind: Policy\nmetadata:\n  name: first\nspec:\n  type: maxToken\n  maxTokens: {granularity: minute, step: 1, total: 10}\n";
+    for (case, second, expected) in [
+        (
+            "unknown-kind",
+            "apiVersion: blaxel.ai/v1alpha1\nkind: Agent\nmetadata:\n  name: a\n",
+            "document 2 (line 9), kind: unknown kind 'Agent'",
+        ),
+        (
+            "invalid-yaml",
+            "kind: Model\nmetadata:\n  name: b\nspec:\n  runtime: {model: x\n",
+            "document 2 (line 9), spec.runtime: invalid YAML",
+        ),
+        (
+            "missing-variable",
+            "kind: Policy\nmetadata:\n  name: c\nspec:\n  maxTokens:\n    step: ${STEP}\n",
+            "document 2 (line 9), spec.maxTokens.step: variable STEP is not set",
+        ),
+    ] {
+        let file = home.path().join(format!("{case}.yaml"));
+        std::fs::write(&file, format!("{good}---\n{second}")).unwrap();
+        let run = modelgate(home.path(), &connected(&["apply", "-f", file.to_str().unwrap()], node.admin()));
+        assert_eq!(run.code, 1, "{case}: {}", run.stdout);
+        let expected = format!("error: {}, {expected}", file.display());
+        assert!(run.stderr.contains(&expected), "{case}: expected {expected:?} in\n{}", run.stderr);
+        assert!(run.stdout.is_empty(), "{case}: {}", run.stdout);
+    }
+    let (status, _) = support::call(KEY, reqwest::Method::GET, &format!("{}/policies/first", node.api), None).await;
+    assert_eq!(status, 404, "the valid document before the bad one was not applied");
+
+    // The API's refusal names its field; the documents after it are still applied.
+    let file = home.path().join("refused.yaml");
+    std::fs::write(&file, "kind: Model\nmetadata:\n  name: no-connection\nspec:\n  integrationConnections: [missing]\n  runtime: {type: openai, model: m}\n---\n".to_string() + good).unwrap();
+    let run = modelgate(home.path(), &connected(&["apply", "-f", file.to_str().unwrap()], node.admin()));
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "policy/first created\n");
+    let expected = format!("error: {}, document 1 (line 1): model/no-connection: ", file.display());
+    assert!(run.stderr.contains(&expected) && run.stderr.contains("missing"), "{}", run.stderr);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn directories_stdin_and_update_secrets_reach_the_provider() {
+    let mock =
+        modelgate_mock_provider::MockProvider::start(modelgate_mock_provider::MockConfig::default()).await.unwrap();
+    let node = Node::start_fresh(&[("MODELGATE_BOOTSTRAP_API_KEY", KEY)]).await;
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("manifests");
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    let connection = format!(
+        "apiVersion: blaxel.ai/v1alpha1\nkind: IntegrationConnection\nmetadata:\n  name: mock\nspec:\n  integration: openai\n  config:\n    url: {}\n  secret:\n    apiKey: $secrets.MOCK_KEY\n",
+        mock.base_url()
+    );
+    std::fs::write(dir.join("connection.yaml"), connection).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a manifest").unwrap();
+    std::fs::write(
+        dir.join("models/gpt.yml"),
+        "apiVersion: blaxel.ai/v1alpha1\nkind: Model\nmetadata:\n  name: my-gpt\nspec:\n  integrationConnections: [mock]\n  runtime:\n    type: openai\n    model: ${MODEL}\n",
+    )
+    .unwrap();
+    let env_file = home.path().join("prod.env");
+    std::fs::write(&env_file, "# the provider's key\nMOCK_KEY=wrong-key\nMODEL=from-env-file\n").unwrap();
+    let dir = dir.to_str().unwrap();
+    let env_file = env_file.to_str().unwrap();
+
+    // Without -R only the directory's own files: the connection.
+    let run = modelgate(home.path(), &connected(&["apply", "-f", dir, "-e", env_file], node.admin()));
+    assert_eq!((run.code, run.stdout.as_str()), (0, "integrationconnection/mock created\n"), "{}", run.stderr);
+    // -R: the model too; -s wins over the -e file.
+    let run = modelgate(
+        home.path(),
+        &connected(&["apply", "-R", "-f", dir, "-e", env_file, "-s", "MODEL=gpt-4o-mini"], node.admin()),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "integrationconnection/mock unchanged\nmodel/my-gpt created\n");
+    assert_ne!(support::chat(node.run(), KEY, "my-gpt").await.0, 200, "the stored key is the wrong one");
+
+    // The right key from stdin's manifest: left alone without --update-secrets, replaced with it.
+    let connection = std::fs::read_to_string(format!("{dir}/connection.yaml")).unwrap();
+    let with_key = ["-s", &format!("MOCK_KEY={}", modelgate_mock_provider::DEFAULT_API_KEY)];
+    let run = modelgate_with_stdin(
+        home.path(),
+        &connected(&[&["apply", "-f", "-"][..], &with_key].concat(), node.admin()),
+        &connection,
+    );
+    assert_eq!(run.stdout, "integrationconnection/mock unchanged\n", "{}", run.stderr);
+    let run = modelgate_with_stdin(
+        home.path(),
+        &connected(&[&["apply", "-f", "-", "--update-secrets", "--dry-run"][..], &with_key].concat(), node.admin()),
+        &connection,
+    );
+    assert_eq!(run.stdout, "integrationconnection/mock configured (dry run)\n  + spec.secret.apiKey: ********\n");
+    assert!(!run.stdout.contains(modelgate_mock_provider::DEFAULT_API_KEY));
+    let run = modelgate_with_stdin(
+        home.path(),
+        &connected(&[&["apply", "-f", "-", "--update-secrets"][..], &with_key].concat(), node.admin()),
+        &connection,
+    );
+    assert_eq!(run.stdout, "integrationconnection/mock configured\n", "{}", run.stderr);
+    let answer = support::poll_until(std::time::Instant::now() + std::time::Duration::from_secs(5), 200, || {
+        support::chat(node.run(), KEY, "my-gpt")
+    })
+    .await;
+    assert_eq!(answer.0, 200, "the new key reaches the provider: {}", answer.1);
+
+    // A differing connection is skipped without --update-secrets.
+    let changed = connection.replace("integration: openai", "integration: openai\n  sandbox: true");
+    let run = modelgate_with_stdin(
+        home.path(),
+        &connected(&[&["apply", "-f", "-"][..], &with_key].concat(), node.admin()),
+        &changed,
+    );
+    assert_eq!(
+        run.stdout, "integrationconnection/mock skipped (exists; --update-secrets to replace)\n",
+        "{}",
+        run.stderr
+    );
+
+    // delete -f: models first; a second time, each is reported not found and that is no failure.
+    for outcome in ["deleted", "not found"] {
+        let run = modelgate(home.path(), &connected(&["delete", "-R", "-f", dir], node.admin()));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.stdout, format!("model/my-gpt {outcome}\nintegrationconnection/mock {outcome}\n"));
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn an_export_applied_to_a_fresh_node_reads_back_identical() {
+    let source = node_with_a_model().await;
+    let policy = json!({"metadata": {"name": "tpm", "labels": {"team": "ml"}},
+        "spec": {"type": "maxToken", "maxTokens": {"granularity": "minute", "step": 1, "total": 1000}}});
+    let (status, body) =
+        support::call(KEY, reqwest::Method::POST, &format!("{}/policies", source.api), Some(policy)).await;
+    assert_eq!(status, 200, "{body}");
+    let home = tempfile::tempdir().unwrap();
+    let exported = modelgate(home.path(), &connected(&["export"], source.admin()));
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+
+    let target = Node::start_fresh(&[("MODELGATE_BOOTSTRAP_API_KEY", KEY)]).await;
+    let file = home.path().join("workspace.yaml");
+    std::fs::write(&file, &exported.stdout).unwrap();
+    let run = modelgate(
+        home.path(),
+        &connected(&["apply", "-f", file.to_str().unwrap(), "-s", "MY_OPENAI_APIKEY=sk-secret-value"], target.admin()),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "integrationconnection/my-openai created\npolicy/tpm created\nmodel/my-gpt created\n");
+    for kind in ["models", "connections", "policies"] {
+        let before = modelgate(home.path(), &connected(&["get", kind, "-o", "yaml"], source.admin()));
+        let after = modelgate(home.path(), &connected(&["get", kind, "-o", "yaml"], target.admin()));
+        assert!(before.stdout.contains("apiVersion"), "{kind}: {}", before.stdout);
+        assert_eq!(before.stdout, after.stdout, "{kind}");
+    }
+    source.stop().await;
+    target.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_account_logs_in_with_client_credentials() {
+    let node = node_with_a_model().await;
+    let account = json!({"name": "reader", "scopes": ["models:list", "models:get"]});
+    let (status, created) =
+        support::call(KEY, reqwest::Method::POST, &format!("{}/service_accounts", node.api), Some(account)).await;
+    assert_eq!(status, 200, "{created}");
+    let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    let home = tempfile::tempdir().unwrap();
+
+    let run = modelgate(home.path(), &["login", "--url", &node.api, "--client-id", id, "--client-secret", "mgs_wrong"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("client id or client secret is not valid"), "{}", run.stderr);
+    let run = modelgate(home.path(), &["login", "--url", &node.api, "--client-id", id, "--client-secret", secret]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains(secret), "{}", run.stdout);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = home.path().join("modelgate/config.yaml");
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // Each command fetches its own access token with the stored pair.
+    for _ in 0..2 {
+        let run = modelgate(home.path(), &["get", "models"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("my-gpt"), "{}", run.stdout);
+    }
+    // The account's scopes hold: it may not delete.
+    let run = modelgate(home.path(), &["delete", "model", "my-gpt"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    node.stop().await;
+}
+
+#[test]
+fn help_lists_the_client_commands_apart_from_the_nodes() {
+    let home = tempfile::tempdir().unwrap();
+    let run = modelgate(home.path(), &["--help"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let section = |heading: &str| -> Vec<String> {
+        let start = run.stdout.find(heading).unwrap_or_else(|| panic!("no {heading:?} in\n{}", run.stdout));
+        run.stdout[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(section("Node commands:"), ["serve", "rotate-master-key", "migrate", "mock-provider"]);
+    assert_eq!(section("Client commands"), ["login", "context", "get", "apply", "delete", "export", "usage", "keys"]);
 }

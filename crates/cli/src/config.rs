@@ -2,6 +2,7 @@
 //! and the current one, in `$XDG_CONFIG_HOME/modelgate/config.yaml` (else
 //! `~/.config/modelgate/config.yaml`), readable by its owner only since it holds keys.
 
+use crate::client::Credential;
 use anyhow::{anyhow, Context as _};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,12 +17,26 @@ pub struct Config {
     pub contexts: BTreeMap<String, Context>,
 }
 
+/// A control plane and how to sign in to it: a key, or a service account's client id and
+/// secret (traded for a fresh access token at each run).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Context {
     pub url: String,
-    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+}
+
+impl Context {
+    pub fn credential(&self) -> Option<Credential> {
+        Credential::given(self.key.as_ref(), self.client_id.as_ref(), self.client_secret.as_ref())
+    }
 }
 
 /// Where the config file lives.

@@ -70,7 +70,7 @@ async fn keys_path(client: &Client, owner: &Owner) -> anyhow::Result<String> {
 pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create(args) => {
-            let client = Client::new(&args.owner.connection)?;
+            let client = Client::new(&args.owner.connection).await?;
             let path = keys_path(&client, &args.owner).await?;
             let mut body = json!({"name": args.name, "expires_in": args.expires});
             if !args.scopes.is_empty() {
@@ -85,7 +85,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::List(args) => {
-            let client = Client::new(&args.owner.connection)?;
+            let client = Client::new(&args.owner.connection).await?;
             let path = keys_path(&client, &args.owner).await?;
             let keys = match client.get(&path).await? {
                 Value::Array(keys) => keys,
@@ -95,7 +95,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Revoke(args) => {
-            let client = Client::new(&args.owner.connection)?;
+            let client = Client::new(&args.owner.connection).await?;
             let path = keys_path(&client, &args.owner).await?;
             client.call(reqwest::Method::DELETE, &format!("{path}/{}", segment(&args.id))).await?;
             println!("key {} revoked", args.id);

@@ -20,6 +20,11 @@ impl Kind {
     pub const ALL: [Kind; 6] =
         [Kind::Model, Kind::IntegrationConnection, Kind::Policy, Kind::Workspace, Kind::ServiceAccount, Kind::ApiKey];
 
+    /// The kinds a manifest may hold, in the order `apply` writes them: each before the kinds
+    /// that name it (a model names connections and policies).
+    pub const APPLY_ORDER: [Kind; 5] =
+        [Kind::Workspace, Kind::ServiceAccount, Kind::IntegrationConnection, Kind::Policy, Kind::Model];
+
     /// Every name a user may type for this kind (lower case).
     fn names(self) -> &'static [&'static str] {
         match self {
@@ -131,6 +136,22 @@ impl Kind {
             }
         };
         json!({"apiVersion": API_VERSION, "kind": self.manifest_kind(), "metadata": metadata, "spec": spec})
+    }
+
+    /// A manifest as the API's request body: `metadata` and `spec` for models, connections and
+    /// policies; the fields of both, side by side, for workspaces and service accounts.
+    pub fn request_body(self, manifest: &Value) -> Value {
+        let part = |name: &str| manifest.get(name).and_then(Value::as_object).cloned().unwrap_or_default();
+        match self {
+            Kind::Workspace | Kind::ServiceAccount | Kind::ApiKey => {
+                let mut body = part("metadata");
+                body.extend(part("spec"));
+                Value::Object(body)
+            }
+            Kind::Model | Kind::IntegrationConnection | Kind::Policy => {
+                json!({"metadata": manifest.get("metadata"), "spec": manifest.get("spec")})
+            }
+        }
     }
 
     /// `item` as a manifest for `export`: a connection's secrets, which are never read back,

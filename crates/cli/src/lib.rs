@@ -1,16 +1,20 @@
-//! The operator's command line: `modelgate login`, `context`, `get`, `delete`, `usage` and
-//! `keys`, a client of the control plane's REST API (`/v0`). The `modelgate` binary parses these
+//! The operator's command line: `modelgate login`, `context`, `get`, `apply`, `delete`,
+//! `export`, `usage` and `keys`, a client of the control plane's REST API (`/v0`). The `modelgate` binary parses these
 //! commands beside `serve` and calls [`run`].
 
+pub mod apply;
 pub mod client;
 pub mod config;
+pub mod diff;
 pub mod keys;
 pub mod kinds;
+pub mod manifest;
 pub mod output;
 pub mod usage;
+pub mod variables;
 
 use anyhow::{bail, Context as _};
-use client::{Client, ConnectionArgs};
+use client::{Client, ConnectionArgs, Credential};
 use config::Config;
 use kinds::Kind;
 use serde_json::Value;
@@ -18,7 +22,8 @@ use serde_json::Value;
 /// The client commands.
 #[derive(clap::Subcommand, Debug)]
 pub enum ClientCommand {
-    /// Save a control plane's address and key as a named context (and make it current).
+    /// Save a control plane's address and a key (or a service account's client id and secret)
+    /// as a named context, and make it current.
     Login(LoginArgs),
     /// List the saved contexts or choose the current one.
     #[command(subcommand)]
@@ -26,7 +31,22 @@ pub enum ClientCommand {
     /// Show resources: models (ml), connections (ic), policies (pol), workspaces,
     /// service accounts, api keys.
     Get(GetArgs),
-    /// Delete one resource.
+    /// Create or update what manifests describe (Blaxel's `bl apply` format), in dependency
+    /// order; `--dry-run` shows the changes.
+    ///
+    /// Documents (`---` between them) with `apiVersion: blaxel.ai/v1alpha1` and a `kind`:
+    /// Workspace, ServiceAccount, IntegrationConnection, Policy, Model; applied in that order
+    /// whatever the files' order. Variables are filled before parsing: `$NAME`, `${NAME}`,
+    /// `${NAME:default}`, `${secrets.NAME}`, `$secrets.NAME` (`$$` is a `$`), from -s, then -e
+    /// files, then the environment. Every document is read first: a problem anywhere (bad YAML,
+    /// an unknown kind, a variable without a value) and nothing is written.
+    ///
+    /// Each resource prints one line: created, configured (updated), unchanged (its spec,
+    /// display name and labels are as the manifest says), or, for a connection that exists and
+    /// differs, skipped: its secrets are replaced only with --update-secrets. Secrets are never
+    /// printed. A failure does not stop the other documents; the command then exits with 1.
+    Apply(apply::ApplyArgs),
+    /// Delete one resource, or those of manifests (-f).
     Delete(DeleteArgs),
     /// The workspace's connections, policies and models as one multi-document manifest, in the
     /// order they depend on each other; secrets become `${secrets.NAME}` placeholders.
@@ -44,8 +64,15 @@ pub struct LoginArgs {
     #[arg(long, env = "MODELGATE_URL")]
     pub url: String,
     /// The API key; checked against the control plane, stored, never printed.
-    #[arg(long, env = "MODELGATE_KEY", hide_env_values = true)]
-    pub key: String,
+    #[arg(long, env = "MODELGATE_KEY", hide_env_values = true, required_unless_present = "client_id")]
+    pub key: Option<String>,
+    /// Sign in as a service account instead (with --client-secret): the pair is checked at the
+    /// token endpoint and stored; each command then fetches a fresh access token.
+    #[arg(long, env = "MODELGATE_CLIENT_ID", requires = "client_secret")]
+    pub client_id: Option<String>,
+    /// The service account's client secret.
+    #[arg(long, env = "MODELGATE_CLIENT_SECRET", hide_env_values = true, requires = "client_id")]
+    pub client_secret: Option<String>,
     /// The workspace to act in (else the key's own).
     #[arg(long, env = "MODELGATE_WORKSPACE")]
     pub workspace: Option<String>,
@@ -85,9 +112,17 @@ pub struct ExportArgs {
 #[derive(clap::Args, Debug)]
 pub struct DeleteArgs {
     /// The kind, as for `get`.
-    pub kind: String,
+    #[arg(required_unless_present = "filename", conflicts_with = "filename")]
+    pub kind: Option<String>,
     /// The resource's name (a service account also by client id, a key by id).
-    pub name: String,
+    #[arg(required_unless_present = "filename")]
+    pub name: Option<String>,
+    /// Or: delete the resources of these manifests, models first; one that does not exist is
+    /// reported `not found`.
+    #[command(flatten)]
+    pub files: apply::Files,
+    #[command(flatten)]
+    pub variables: apply::VariableArgs,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -117,7 +152,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Get(args) => {
             let kind = Kind::parse(&args.kind)?;
-            let client = Client::new(&args.connection)?;
+            let client = Client::new(&args.connection).await?;
             let items = match &args.name {
                 Some(name) => vec![find(&client, kind, name).await?],
                 None => list(&client, kind).await?,
@@ -126,7 +161,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ClientCommand::Export(args) => {
-            let client = Client::new(&args.connection)?;
+            let client = Client::new(&args.connection).await?;
             let mut documents = Vec::new();
             // Connections and policies before the models that name them.
             for kind in [Kind::IntegrationConnection, Kind::Policy, Kind::Model] {
@@ -142,24 +177,36 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Usage(args) => usage::run(args).await,
         ClientCommand::Keys(command) => keys::run(command).await,
-        ClientCommand::Delete(args) => {
-            let kind = Kind::parse(&args.kind)?;
-            let client = Client::new(&args.connection)?;
-            let item = find(&client, kind, &args.name).await?;
-            let path = format!("{}/{}", kind.collection(), client::segment(&kind.id_of(&item)));
-            client.call(reqwest::Method::DELETE, &path).await?;
-            println!("{}/{} deleted", kind.manifest_kind().to_ascii_lowercase(), args.name);
-            Ok(())
-        }
+        ClientCommand::Apply(args) => apply::apply(args).await,
+        ClientCommand::Delete(args) => match (&args.kind, &args.name) {
+            (Some(kind), Some(name)) => {
+                let kind = Kind::parse(kind)?;
+                let client = Client::new(&args.connection).await?;
+                let item = find(&client, kind, name).await?;
+                let path = format!("{}/{}", kind.collection(), client::segment(&kind.id_of(&item)));
+                client.call(reqwest::Method::DELETE, &path).await?;
+                println!("{}/{name} deleted", kind.manifest_kind().to_ascii_lowercase());
+                Ok(())
+            }
+            _ => apply::delete(&args.files, &args.variables, &args.connection).await,
+        },
     }
 }
 
-/// Checks the key against the control plane before saving it: a typo is caught now.
+/// Checks the credential against the control plane before saving it: a typo is caught now.
 async fn login(args: LoginArgs) -> anyhow::Result<()> {
-    let client = Client::with(&args.url, args.key.clone(), args.workspace.clone())?;
-    client.get("/models").await.context("the control plane refused the key")?;
+    let credential = Credential::given(args.key.as_ref(), args.client_id.as_ref(), args.client_secret.as_ref())
+        .ok_or_else(|| anyhow::anyhow!("give --key, or --client-id and --client-secret"))?;
+    let client = Client::connect(&args.url, &credential, args.workspace.clone()).await?;
+    if let Credential::Key(_) = credential {
+        client.get("/models").await.context("the control plane refused the key")?;
+    }
     let mut config = Config::load()?;
-    let context = config::Context { url: args.url, key: args.key, workspace: args.workspace };
+    let (key, client_id, client_secret) = match credential {
+        Credential::Key(key) => (Some(key), None, None),
+        Credential::ClientCredentials { client_id, client_secret } => (None, Some(client_id), Some(client_secret)),
+    };
+    let context = config::Context { url: args.url, key, client_id, client_secret, workspace: args.workspace };
     config.contexts.insert(args.context.clone(), context);
     config.current_context = Some(args.context.clone());
     let path = config.save()?;

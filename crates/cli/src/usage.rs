@@ -64,7 +64,7 @@ pub async fn run(args: UsageArgs) -> anyhow::Result<()> {
     }
     let query: Vec<String> =
         query.iter().map(|(name, value)| format!("{name}={}", crate::client::segment(value))).collect();
-    let client = Client::new(&args.connection)?;
+    let client = Client::new(&args.connection).await?;
     let report = client.get(&format!("/usage?{}", query.join("&"))).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
