@@ -187,9 +187,13 @@ impl UsageTap {
     fn usage_in_place(&mut self, document: &[u8]) -> bool {
         match self.family {
             Family::OpenAiCompatible | Family::AzureOpenAi => {
-                let names: [&[u8]; 3] = [b"prompt_tokens", b"completion_tokens", b"total_tokens"];
-                let Some([input, output, total]) = top_level_usage(document, names) else { return false };
-                self.count_openai(input, output, total);
+                // Chat completions' names, and the Responses API's.
+                let names: [&[u8]; 5] =
+                    [b"prompt_tokens", b"completion_tokens", b"total_tokens", b"input_tokens", b"output_tokens"];
+                let Some([prompt, completion, total, input, output]) = top_level_usage(document, names) else {
+                    return false;
+                };
+                self.count_openai(prompt.or(input), completion.or(output), total);
                 true
             }
             Family::Anthropic => {
@@ -233,9 +237,15 @@ impl UsageTap {
     fn absorb(&mut self, value: &Value, event: Option<&str>) {
         match self.family {
             Family::OpenAiCompatible | Family::AzureOpenAi | Family::Mcp => {
-                if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
+                // A Responses stream reports it in `response.completed`'s response.
+                let usage = value.get("usage").or_else(|| value.get("response").and_then(|r| r.get("usage")));
+                if let Some(usage) = usage.filter(|u| u.is_object()) {
                     let count = |key| int(usage, &[key]);
-                    self.count_openai(count("prompt_tokens"), count("completion_tokens"), count("total_tokens"));
+                    let (input, output) = (
+                        count("prompt_tokens").or(count("input_tokens")),
+                        count("completion_tokens").or(count("output_tokens")),
+                    );
+                    self.count_openai(input, output, count("total_tokens"));
                 }
             }
             Family::Anthropic => {
@@ -326,9 +336,9 @@ fn closes_the_top_level_object(tail: &[u8]) -> bool {
 
 #[derive(serde::Deserialize)]
 struct OpenAiUsage {
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens")]
     prompt_tokens: Option<i64>,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     completion_tokens: Option<i64>,
     #[serde(default)]
     total_tokens: Option<i64>,
@@ -425,6 +435,15 @@ mod tests {
         }
     }
 
+    /// A Responses API answer: its usage has other names, and keys follow it.
+    const RESPONSES_ANSWER: &str = r#"{"id":"resp_1","object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],
+        "usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":0},"output_tokens":87,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":123},"user":null,"metadata":{}}"#;
+
+    /// A Responses stream: the usage is in `response.completed`'s response.
+    const RESPONSES_STREAM: &str = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"usage\":null}}\n\n\
+        event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"Hi\"}\n\n\
+        event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":36,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":87,\"total_tokens\":123},\"metadata\":{}}}\n\n";
+
     const OPENAI_STREAM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\
         data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n\
         data: [DONE]\n\n";
@@ -446,6 +465,8 @@ mod tests {
             (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2.5}}"#, Usage { input: 5, output: 0, total: 5 }),
             (Family::OpenAiCompatible, false, r#"{"usage":null}"#, Usage::default()),
             (Family::AzureOpenAi, false, r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4,"completion_tokens":1}}"#, Usage { input: 4, output: 1, total: 5 }),
+            (Family::OpenAiCompatible, false, RESPONSES_ANSWER, Usage { input: 36, output: 87, total: 123 }),
+            (Family::OpenAiCompatible, true, RESPONSES_STREAM, Usage { input: 36, output: 87, total: 123 }),
         ];
         for (family, sse, body, expected) in cases {
             for size in [1, 7, 4096] {
