@@ -109,28 +109,20 @@ pub fn request(request: &ResponsesRequest) -> Result<Translated, TranslateError>
 
 /// modelgate keeps no responses: nothing can refer to one, and nothing is stored.
 fn refuse_state(request: &ResponsesRequest) -> Result<(), TranslateError> {
-    let stateless = "modelgate keeps no responses: send the whole conversation in `input` instead";
-    if request.previous_response_id.is_some() {
-        return Err(TranslateError::param(
-            "previous_response_id",
-            format!("previous_response_id is not supported; {stateless}"),
-        ));
-    }
-    if request.store == Some(true) {
-        return Err(TranslateError::param(
-            "store",
-            format!("store: true is not supported; {stateless} (send store: false or leave it out)"),
-        ));
-    }
-    for (field, refused) in [
+    let stateless = "not supported: modelgate keeps no responses, so send the whole conversation in `input`";
+    let refused = [
+        ("previous_response_id", request.previous_response_id.is_some()),
+        ("store", request.store == Some(true)),
         ("conversation", request.extra.get("conversation").is_some_and(|v| !v.is_null())),
         ("background", request.extra.get("background") == Some(&Value::Bool(true))),
-    ] {
-        if refused {
-            return Err(TranslateError::param(field, format!("{field} is not supported; {stateless}")));
+    ];
+    match refused.into_iter().find(|(_, refused)| *refused) {
+        Some(("store", _)) => {
+            Err(TranslateError::param("store", format!("true is {stateless} (send store: false or leave it out)")))
         }
+        Some((field, _)) => Err(TranslateError::param(field, stateless)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn refuse_extra(extra: &BTreeMap<String, Value>) -> Result<(), TranslateError> {
