@@ -36,6 +36,7 @@ WORKSPACE = "default"
 GPT = "my-gpt"
 CLAUDE = "my-claude"
 GEMINI = "my-gemini"
+COHERE = "my-command"
 GPT_MODEL = "gpt-4o-mini"
 CLAUDE_MODEL = "claude-sonnet-4-20250514"
 GREETING = "Hello from the mock"
@@ -47,7 +48,7 @@ USAGE_WAIT = 8.0
 warnings.filterwarnings("ignore", message=r"The model .* is deprecated", category=DeprecationWarning)
 
 # What the checks observed, for the usage check at the end.
-observed = {"gpt": [], "claude": []}
+observed = {"gpt": [], "claude": [], "command": []}
 
 
 class CheckFailed(Exception):
@@ -159,7 +160,9 @@ def control(api_url, method, path, body=None):
 
 
 def configure(api_url, mock_url):
-    for name, integration in (("mock-openai", "openai"), ("mock-anthropic", "anthropic"), ("mock-gemini", "gemini")):
+    for name, integration in (
+        ("mock-openai", "openai"), ("mock-anthropic", "anthropic"), ("mock-gemini", "gemini"), ("mock-cohere", "cohere"),
+    ):
         status, body = control(api_url, "POST", "/integrations/connections", {
             "metadata": {"name": name},
             "spec": {"integration": integration, "config": {"url": mock_url}, "secret": {"apiKey": UPSTREAM_KEY}},
@@ -170,6 +173,7 @@ def configure(api_url, mock_url):
         (GPT, "mock-openai", "openai", GPT_MODEL),
         (CLAUDE, "mock-anthropic", "anthropic", CLAUDE_MODEL),
         (GEMINI, "mock-gemini", "gemini", "gemini-2.0-flash"),
+        (COHERE, "mock-cohere", "cohere", "command-r-plus"),
     ):
         status, body = control(api_url, "POST", "/models", {
             "metadata": {"name": name},
@@ -415,6 +419,113 @@ def check_openai_sdk_on_gemini(ctx):
     return f"{text!r}, {len(chunks)} chunks, get_weather({calls[0].function.arguments})"
 
 
+# --- the Responses API (client.responses) on models whose provider does not have it ----------
+
+RESPONSES_MODELS = ((CLAUDE, "claude"), (GEMINI, None), (COHERE, "command"))
+WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather of a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def record_usage(key, usage):
+    if key is not None:
+        observed[key].append((usage.input_tokens, usage.output_tokens))
+
+
+def check_responses_plain(ctx):
+    seen = []
+    for model, key in RESPONSES_MODELS:
+        response = openai_client(ctx["run_url"], model=model).responses.create(
+            model="my-agent", instructions="You are terse.", input="Say hello to the SDK test", max_output_tokens=64,
+        )
+        expect(response.status == "completed", f"{model}: status {response.status!r}")
+        expect(response.model == "my-agent", f"{model}: model {response.model!r} is not the name the client sent")
+        expect(response.output_text.startswith(GREETING), f"{model}: output_text {response.output_text!r}")
+        usage = response.usage
+        expect(usage.input_tokens > 0 and usage.output_tokens > 0, f"{model}: usage {usage!r}")
+        expect(usage.total_tokens == usage.input_tokens + usage.output_tokens, f"{model}: usage total {usage!r}")
+        record_usage(key, usage)
+        ctx[f"responses_text_{model}"] = response.output_text
+        seen.append(f"{model}: {response.output_text[:30]!r}")
+    return "; ".join(seen)
+
+
+def check_responses_stream(ctx):
+    seen = []
+    for model, key in RESPONSES_MODELS:
+        stream = openai_client(ctx["run_url"], model=model).responses.create(
+            model="my-agent", instructions="You are terse.", input="Say hello to the SDK test", max_output_tokens=64,
+            stream=True,
+        )
+        events = list(stream)
+        types = [event.type for event in events]
+        for needed in ("response.created", "response.output_item.added", "response.output_text.delta",
+                       "response.output_text.done", "response.output_item.done"):
+            expect(needed in types, f"{model}: no {needed} in {types!r}")
+        expect(types[-1] == "response.completed", f"{model}: last event {types[-1]!r}")
+        numbers = [event.sequence_number for event in events]
+        expect(numbers == list(range(len(events))), f"{model}: sequence numbers {numbers!r}")
+        text = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+        final = events[-1].response
+        expect(final.output_text == text, f"{model}: deltas {text!r} differ from the final text {final.output_text!r}")
+        plain = ctx.get(f"responses_text_{model}")
+        expect(plain is None or plain == text, f"{model}: streamed {text!r} differs from the plain answer {plain!r}")
+        expect(final.usage.input_tokens > 0 and final.usage.output_tokens > 0, f"{model}: usage {final.usage!r}")
+        record_usage(key, final.usage)
+        seen.append(f"{model}: {len(events)} events")
+    return "; ".join(seen)
+
+
+def check_responses_tool_round_trip(ctx):
+    seen = []
+    for model, key in RESPONSES_MODELS:
+        client = openai_client(ctx["run_url"], model=model)
+        asked = client.responses.create(
+            model="my-agent", input="Weather in Paris? Use get_weather.", tools=[WEATHER_TOOL], tool_choice="required",
+        )
+        calls = [item for item in asked.output if item.type == "function_call"]
+        expect(len(calls) == 1 and calls[0].name == "get_weather", f"{model}: output {asked.output!r}")
+        arguments = json.loads(calls[0].arguments)
+        expect(isinstance(arguments.get("city"), str), f"{model}: arguments {calls[0].arguments!r}")
+        record_usage(key, asked.usage)
+        answered = client.responses.create(model="my-agent", tools=[WEATHER_TOOL], input=[
+            {"role": "user", "content": "Weather in Paris?"},
+            *[item.model_dump(exclude_none=True) for item in asked.output],
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": json.dumps({"temperature": 21})},
+        ])
+        expect(answered.output_text.startswith(GREETING), f"{model}: follow-up {answered.output_text!r}")
+        record_usage(key, answered.usage)
+        seen.append(f"{model}: get_weather({calls[0].arguments})")
+    return "; ".join(seen)
+
+
+def check_responses_structured_output(ctx):
+    import pydantic
+
+    class Weather(pydantic.BaseModel):
+        city: str
+        celsius: int
+
+    seen = []
+    for model, key in RESPONSES_MODELS:
+        parsed = openai_client(ctx["run_url"], model=model).responses.parse(
+            model="my-agent", input="Weather in Paris as JSON", text_format=Weather,
+        )
+        expect(isinstance(parsed.output_parsed, Weather), f"{model}: output_parsed {parsed.output_parsed!r}")
+        record_usage(key, parsed.usage)
+        seen.append(f"{model}: {parsed.output_parsed!r}")
+    return "; ".join(seen)
+
+
+def check_responses_stateless(ctx):
+    client = openai_client(ctx["run_url"], model=CLAUDE)
+    try:
+        client.responses.create(model="my-agent", input="hi", previous_response_id="resp_123")
+    except openai.BadRequestError as error:
+        expect("modelgate keeps no responses" in error.message, f"message {error.message!r}")
+        return f"BadRequestError: {error.message[:90]}"
+    raise CheckFailed("expected BadRequestError, the call succeeded")
+
+
 def usage_check(model, key):
     def check(ctx):
         expected_requests = len(observed[key])
@@ -452,8 +563,14 @@ CHECKS = [
     check_openai_sdk_on_claude,
     check_openai_sdk_tool_call_on_claude,
     check_openai_sdk_on_gemini,
+    check_responses_plain,
+    check_responses_stream,
+    check_responses_tool_round_trip,
+    check_responses_structured_output,
+    check_responses_stateless,
     usage_check(GPT, "gpt"),
     usage_check(CLAUDE, "claude"),
+    usage_check(COHERE, "command"),
 ]
 
 

@@ -141,3 +141,53 @@ fn translate_stream_chunk(bencher: divan::Bencher) {
     let delta = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello there"}}"#;
     bencher.bench_local(|| stream.event(Some("content_block_delta"), divan::black_box(delta)).unwrap());
 }
+
+const RESPONSES_BODY: &str = r#"{"model":"claude-x","instructions":"You are a concise technical assistant.","input":[{"role":"user","content":[{"type":"input_text","text":"In one short paragraph, what are the main sources of latency a proxy adds per request?"}]}],"temperature":0.2,"max_output_tokens":256,"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}],"stream":true}"#;
+
+/// Translation of one Responses request (as read from the body) into a chat request.
+#[divan::bench]
+fn translate_responses_request(bencher: divan::Bencher) {
+    bencher.bench(|| {
+        let request: modelgate_translate::responses::ResponsesRequest =
+            serde_json::from_str(divan::black_box(RESPONSES_BODY)).unwrap();
+        modelgate_translate::responses::request(&request).unwrap()
+    });
+}
+
+/// One text event of a stream into a Responses `response.output_text.delta`: from a provider
+/// that speaks chat completions (its chunk read, then turned), and from Anthropic (its event
+/// translated to a chat chunk, then turned).
+#[divan::bench(args = ["chat chunk", "anthropic event"])]
+fn translate_responses_stream_event(bencher: divan::Bencher, source: &str) {
+    let context = modelgate_translate::responses::Context {
+        id: "resp_1".into(),
+        created_at: 0,
+        model: "m".into(),
+        echo: Default::default(),
+    };
+    let mut responses = modelgate_translate::responses::Stream::new(context);
+    let opening = r#"{"choices":[{"index":0,"delta":{"content":"Hello"}}]}"#;
+    responses.chunk(&modelgate_translate::responses::chat_chunk(opening).unwrap());
+    if source == "chat chunk" {
+        let chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello there"},"finish_reason":null}]}"#;
+        bencher.bench_local(|| {
+            let chunk = modelgate_translate::responses::chat_chunk(divan::black_box(chunk)).unwrap();
+            responses.chunk(&chunk)
+        });
+        return;
+    }
+    let chat =
+        modelgate_translate::ResponseContext { id: "c".into(), created: 0, model: "m".into(), include_usage: true };
+    let mut anthropic = modelgate_translate::stream(modelgate_translate::Provider::Anthropic, chat);
+    anthropic
+        .event(
+            Some("message_start"),
+            r#"{"type":"message_start","message":{"id":"m","model":"m","usage":{"input_tokens":9,"output_tokens":1}}}"#,
+        )
+        .unwrap();
+    let delta = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello there"}}"#;
+    bencher.bench_local(|| {
+        let chunks = anthropic.event(Some("content_block_delta"), divan::black_box(delta)).unwrap();
+        chunks.iter().flat_map(|chunk| responses.chunk(chunk)).count()
+    });
+}

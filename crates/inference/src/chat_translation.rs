@@ -4,7 +4,7 @@
 //! event without waiting for the end.
 
 use crate::relay::BodyProcessor;
-use crate::sse::{find_event_end, parse_event};
+use crate::sse::{parse_event, Events};
 use crate::usage_tap::Usage;
 use bytes::{Bytes, BytesMut};
 use modelgate_providers::Family;
@@ -25,7 +25,8 @@ pub fn provider_of(family: Family) -> Option<Provider> {
     }
 }
 
-fn usage_of(usage: &modelgate_translate::openai::Usage) -> Usage {
+/// OpenAI's usage as the usage record counts it.
+pub(crate) fn usage_of(usage: &modelgate_translate::openai::Usage) -> Usage {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let details = usage.prompt_tokens_details.as_ref();
     Usage {
@@ -56,7 +57,7 @@ fn push_chunks(chunks: Vec<ChatChunk>, out: &mut VecDeque<Bytes>) {
 /// Translates a provider's SSE stream into OpenAI chunks as each event completes.
 pub struct StreamTranslation {
     translator: Box<dyn StreamTranslator>,
-    pending: BytesMut,
+    events: Events,
     failed: bool,
 }
 
@@ -64,7 +65,7 @@ impl StreamTranslation {
     pub fn new(provider: Provider, context: ResponseContext) -> StreamTranslation {
         StreamTranslation {
             translator: modelgate_translate::stream(provider, context),
-            pending: BytesMut::new(),
+            events: Events::default(),
             failed: false,
         }
     }
@@ -94,10 +95,9 @@ impl BodyProcessor for StreamTranslation {
         if self.failed {
             return;
         }
-        self.pending.extend_from_slice(&chunk);
-        while let Some((end, separator)) = find_event_end(&self.pending) {
-            let event = self.pending.split_to(end + separator);
-            self.event(&event[..end], out);
+        self.events.push(&chunk);
+        while let Some(event) = self.events.next_complete() {
+            self.event(&event, out);
             if self.failed {
                 return;
             }
@@ -106,8 +106,7 @@ impl BodyProcessor for StreamTranslation {
 
     fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
         if !self.failed {
-            if !self.pending.is_empty() {
-                let rest = self.pending.split();
+            if let Some(rest) = self.events.rest() {
                 self.event(&rest, out);
             }
             push_chunks(self.translator.finish(), out);
@@ -124,23 +123,40 @@ pub enum Answer {
     Embeddings(String),
 }
 
+/// A whole answer held to be translated once it has arrived, up to [`MAX_BUFFERED`].
+#[derive(Default)]
+pub(crate) struct HeldAnswer {
+    pub body: BytesMut,
+    /// The answer was larger: what was held is not all of it.
+    pub overflowed: bool,
+}
+
+impl HeldAnswer {
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.body.len() + chunk.len() > MAX_BUFFERED {
+            self.overflowed = true;
+        } else {
+            self.body.extend_from_slice(chunk);
+        }
+    }
+}
+
 /// Translates a whole answer (a chat completion, embeddings, or an error) once it has arrived.
 pub struct WholeTranslation {
     provider: Provider,
     answer: Answer,
     status: u16,
-    body: BytesMut,
-    overflowed: bool,
+    held: HeldAnswer,
 }
 
 impl WholeTranslation {
     pub fn new(provider: Provider, answer: Answer, status: u16) -> WholeTranslation {
-        WholeTranslation { provider, answer, status, body: BytesMut::new(), overflowed: false }
+        WholeTranslation { provider, answer, status, held: HeldAnswer::default() }
     }
 
     fn translate(&self) -> Result<(Vec<u8>, Usage), String> {
         let value: serde_json::Value =
-            serde_json::from_slice(&self.body).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
+            serde_json::from_slice(&self.held.body).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
         match &self.answer {
             Answer::Chat(context) => {
                 let completion =
@@ -163,11 +179,7 @@ impl WholeTranslation {
 
 impl BodyProcessor for WholeTranslation {
     fn feed(&mut self, chunk: Bytes, _out: &mut VecDeque<Bytes>) {
-        if self.body.len() + chunk.len() > MAX_BUFFERED {
-            self.overflowed = true;
-        } else {
-            self.body.extend_from_slice(&chunk);
-        }
+        self.held.push(&chunk);
     }
 
     fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
@@ -175,11 +187,11 @@ impl BodyProcessor for WholeTranslation {
             serde_json::to_vec(&ErrorBody::for_status(status, message, None)).unwrap_or_default()
         };
         if self.status >= 400 {
-            let body = modelgate_translate::error(self.provider, self.status, &self.body);
+            let body = modelgate_translate::error(self.provider, self.status, &self.held.body);
             out.push_back(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
             return Usage::default();
         }
-        if self.overflowed {
+        if self.held.overflowed {
             out.push_back(Bytes::from(error(502, "the provider's answer is too large to translate".into())));
             return Usage::default();
         }

@@ -4,8 +4,9 @@
 //!
 //! - `/{workspace}/models/{model}` and `/{workspace}/models/{model}/{path...}`: a model endpoint;
 //!   the rest of the path goes upstream as the client wrote it (not percent-decoded).
-//! - `/{workspace}/v1/chat/completions` and `/{workspace}/v1/embeddings` (POST): the
-//!   workspace-level OpenAI endpoints, the model endpoint named in the body's `model`.
+//! - `/{workspace}/v1/chat/completions`, `/{workspace}/v1/embeddings` and
+//!   `/{workspace}/v1/responses` (POST): the workspace-level OpenAI endpoints, the model
+//!   endpoint named in the body's `model`.
 //! - `/{workspace}/v1/models` (GET): the workspace's models; `/{workspace}/v1/models/{id}` one.
 //!
 //! The workspace and model segments are percent-decoded, as a router would.
@@ -27,6 +28,9 @@ pub enum Endpoint<'a> {
         workspace: Cow<'a, str>,
     },
     WorkspaceEmbeddings {
+        workspace: Cow<'a, str>,
+    },
+    WorkspaceResponses {
         workspace: Cow<'a, str>,
     },
     ListModels {
@@ -61,6 +65,7 @@ pub fn endpoint(path: &str) -> Option<Result<Endpoint<'_>, GatewayError>> {
     match rest {
         "v1/chat/completions" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceChat { workspace })),
         "v1/embeddings" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceEmbeddings { workspace })),
+        "v1/responses" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceResponses { workspace })),
         "v1/models" => Some(decoded(workspace).map(|workspace| Endpoint::ListModels { workspace })),
         _ => {
             let id = rest.strip_prefix("v1/models/").filter(|id| !id.is_empty() && !id.contains('/'))?;
@@ -110,6 +115,7 @@ mod tests {
         assert_eq!(read("/w/v1/chat/completions"), Some(Ok(Endpoint::WorkspaceChat { workspace: "w".into() })));
         assert_eq!(read("/w/v1/models"), Some(Ok(Endpoint::ListModels { workspace: "w".into() })));
         assert_eq!(read("/w/v1/embeddings"), Some(Ok(Endpoint::WorkspaceEmbeddings { workspace: "w".into() })));
+        assert_eq!(read("/w/v1/responses"), Some(Ok(Endpoint::WorkspaceResponses { workspace: "w".into() })));
         assert_eq!(
             read("/w/v1/models/my%2Dgpt"),
             Some(Ok(Endpoint::GetModel { workspace: "w".into(), id: "my-gpt".into() }))
@@ -130,6 +136,7 @@ mod tests {
             "/w/models/m/",
             "/w/v1/chat/completions/x",
             "/w/v1/embeddings/x",
+            "/w/v1/responses/resp_1",
             "/w/v1/models/",
             "/w/v1/models/a/b",
             "/w/model/m",
@@ -146,10 +153,11 @@ mod properties {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     use proptest::prelude::*;
 
-    const PATHS: [&str; 5] = [
+    const PATHS: [&str; 6] = [
         "/w/models/m/v1/chat/completions",
         "/my%2Dws/models/gpt%2D4/v1beta/models/a%2Fb:generateContent?alt=sse",
         "/w/v1/chat/completions",
+        "/w/v1/responses",
         "/w/v1/models",
         "/w/models/%E6%97%A5",
     ];

@@ -21,6 +21,7 @@ pub mod redis_counters;
 pub mod relay;
 mod request_path;
 pub mod reservation;
+mod responses_translation;
 mod route_table;
 pub mod snapshot;
 pub mod spend;

@@ -151,7 +151,9 @@ pub fn upstream_url_parts(route: &Route, upstream: &Upstream, path: &str) -> Res
             if route.runtime_type == RuntimeType::AzureAiInference || base.ends_with("/v1") {
                 strip_v1(path).to_string()
             } else if !path.starts_with("/v1/")
-                && ["/chat/", "/completions", "/embeddings", "/models"].iter().any(|p| path.starts_with(p))
+                && ["/chat/", "/completions", "/embeddings", "/models", "/responses"]
+                    .iter()
+                    .any(|p| path.starts_with(p))
             {
                 format!("/v1{path}")
             } else {

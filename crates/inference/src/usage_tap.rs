@@ -27,9 +27,17 @@ pub struct Usage {
     pub cache_write: i64,
 }
 
-/// Where an OpenAI-style usage object keeps its counts: prompt, completion, total, cached prompt.
-const OPENAI_USAGE: [json_scan::KeyPath<'static>; 4] =
-    [&[b"prompt_tokens"], &[b"completion_tokens"], &[b"total_tokens"], &[b"prompt_tokens_details", b"cached_tokens"]];
+/// Where an OpenAI usage object keeps its counts: chat completions' names (input, output, total,
+/// cached input), then the Responses API's (input, output, cached input).
+const OPENAI_USAGE: [json_scan::KeyPath<'static>; 7] = [
+    &[b"prompt_tokens"],
+    &[b"completion_tokens"],
+    &[b"total_tokens"],
+    &[b"prompt_tokens_details", b"cached_tokens"],
+    &[b"input_tokens"],
+    &[b"output_tokens"],
+    &[b"input_tokens_details", b"cached_tokens"],
+];
 /// Where an Anthropic usage object keeps its counts: fresh, cache-written and cache-read input, output.
 const ANTHROPIC_USAGE: [json_scan::KeyPath<'static>; 4] =
     [&[b"input_tokens"], &[b"cache_creation_input_tokens"], &[b"cache_read_input_tokens"], &[b"output_tokens"]];
@@ -218,11 +226,11 @@ impl UsageTap {
 
     /// OpenAI's counts (prompt, completion, total, cached prompt): each one given replaces the
     /// count so far. `prompt_tokens` already includes the cached tokens.
-    fn count_openai(&mut self, [input, output, total, cached]: [Option<i64>; 4]) {
-        self.usage.input = input.unwrap_or(self.usage.input);
-        self.usage.output = output.unwrap_or(self.usage.output);
+    fn count_openai(&mut self, [prompt, completion, total, cached, input, output, input_cached]: [Option<i64>; 7]) {
+        self.usage.input = prompt.or(input).unwrap_or(self.usage.input);
+        self.usage.output = completion.or(output).unwrap_or(self.usage.output);
         self.usage.total = total.unwrap_or(self.usage.total);
-        self.usage.cache_read = cached.unwrap_or(self.usage.cache_read);
+        self.usage.cache_read = cached.or(input_cached).unwrap_or(self.usage.cache_read);
     }
 
     /// Anthropic's counts: the input is the sum of fresh, cache-written and cache-read input
@@ -251,14 +259,19 @@ impl UsageTap {
     fn absorb(&mut self, value: &Value, event: Option<&str>) {
         match self.family {
             Family::OpenAiCompatible | Family::AzureOpenAi | Family::Mcp => {
-                if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
+                // A Responses stream reports it in `response.completed`'s response.
+                let usage = value.get("usage").or_else(|| value.get("response").and_then(|r| r.get("usage")));
+                if let Some(usage) = usage.filter(|u| u.is_object()) {
                     let count = |key| int(usage, &[key]);
-                    let cached = int(usage, &["prompt_tokens_details", "cached_tokens"]);
+                    let count = |path: &[&str]| int(usage, path);
                     self.count_openai([
-                        count("prompt_tokens"),
-                        count("completion_tokens"),
-                        count("total_tokens"),
-                        cached,
+                        count(&["prompt_tokens"]),
+                        count(&["completion_tokens"]),
+                        count(&["total_tokens"]),
+                        count(&["prompt_tokens_details", "cached_tokens"]),
+                        count(&["input_tokens"]),
+                        count(&["output_tokens"]),
+                        count(&["input_tokens_details", "cached_tokens"]),
                     ]);
                 }
             }
@@ -356,9 +369,9 @@ fn closes_the_top_level_object(tail: &[u8]) -> bool {
 
 #[derive(serde::Deserialize)]
 struct OpenAiUsage {
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens")]
     prompt_tokens: Option<i64>,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     completion_tokens: Option<i64>,
     #[serde(default)]
     total_tokens: Option<i64>,
@@ -401,12 +414,12 @@ mod tests {
 
     #[test]
     fn openai_usage_is_read_in_place_only_when_it_is_the_top_level_key() {
-        const OPENAI: [json_scan::KeyPath<'static>; 4] = OPENAI_USAGE;
+        const OPENAI: [json_scan::KeyPath<'static>; 7] = OPENAI_USAGE;
         let answer = br#"{"id":"c","choices":[{"message":{"content":"say \"usage\": {} }"}}],
             "usage" : {"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"details":{"a":[1]},
             "prompt_tokens_details":{"cached_tokens":2}}, "system_fingerprint":"fp_{]\"x"} "#;
-        assert_eq!(top_level_usage(answer, OPENAI), Some([Some(3), Some(4), Some(7), Some(2)]));
-        assert_eq!(top_level_usage(br#"{"usage":null}"#, OPENAI), Some([None, None, None, None]));
+        assert_eq!(top_level_usage(answer, OPENAI), Some([Some(3), Some(4), Some(7), Some(2), None, None, None]));
+        assert_eq!(top_level_usage(br#"{"usage":null}"#, OPENAI), Some([None; 7]));
         // A nested "usage" key, with or without a top-level one before it: read the whole answer.
         let nested = br#"{"usage":{"prompt_tokens":1},"choices":[{"extra":{"usage":{"prompt_tokens":9}}}]}"#;
         assert!(top_level_usage(nested, OPENAI).is_none());
@@ -461,6 +474,15 @@ mod tests {
         }
     }
 
+    /// A Responses API answer: its usage has other names, and keys follow it.
+    const RESPONSES_ANSWER: &str = r#"{"id":"resp_1","object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],
+        "usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":0},"output_tokens":87,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":123},"user":null,"metadata":{}}"#;
+
+    /// A Responses stream: the usage is in `response.completed`'s response.
+    const RESPONSES_STREAM: &str = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"usage\":null}}\n\n\
+        event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"Hi\"}\n\n\
+        event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":36,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":87,\"total_tokens\":123},\"metadata\":{}}}\n\n";
+
     const OPENAI_STREAM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n\
         data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n\
         data: [DONE]\n\n";
@@ -488,6 +510,9 @@ mod tests {
             (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2.5}}"#, Usage { input: 5, output: 0, total: 5, ..Usage::default() }),
             (Family::OpenAiCompatible, false, r#"{"usage":null}"#, Usage::default()),
             (Family::AzureOpenAi, false, r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4,"completion_tokens":1}}"#, Usage { input: 4, output: 1, total: 5, ..Usage::default() }),
+            (Family::OpenAiCompatible, false, RESPONSES_ANSWER, Usage { input: 36, output: 87, total: 123, ..Usage::default() }),
+            (Family::OpenAiCompatible, true, RESPONSES_STREAM, Usage { input: 36, output: 87, total: 123, ..Usage::default() }),
+            (Family::OpenAiCompatible, false, r#"{"object":"response","usage":{"input_tokens":40,"input_tokens_details":{"cached_tokens":32},"output_tokens":2,"total_tokens":42}}"#, Usage { input: 40, output: 2, total: 42, cache_read: 32, cache_write: 0 }),
         ];
         for (family, sse, body, expected) in cases {
             for size in [1, 7, 4096] {

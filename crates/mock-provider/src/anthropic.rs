@@ -38,7 +38,7 @@ fn reply(call: &Call, body: &Value) -> Result<Reply, Problem> {
     let id = format!("msg_mock_{}", call.seq);
     let tool = decide_tool(body, messages);
     if flag(body, "/stream") {
-        return Ok(stream(call, &id, model, tool.as_ref(), input_tokens));
+        return Ok(stream(call, body, &id, model, tool.as_ref(), input_tokens));
     }
     let (content, stop_reason, output_tokens) = match &tool {
         Some(tool) => {
@@ -48,7 +48,7 @@ fn reply(call: &Call, body: &Value) -> Result<Reply, Problem> {
             (vec![block], "tool_use", tokens)
         }
         None => {
-            let completion = call.completion("anthropic");
+            let completion = call.completion("anthropic", body);
             (vec![json!({"type": "text", "text": completion.text()})], "end_turn", completion.tokens())
         }
     };
@@ -78,7 +78,7 @@ fn usage(call: &Call, input_tokens: u64, output_tokens: u64) -> Value {
     })
 }
 
-fn stream(call: &Call, id: &str, model: &str, tool: Option<&ToolCall>, input_tokens: u64) -> Reply {
+fn stream(call: &Call, body: &Value, id: &str, model: &str, tool: Option<&ToolCall>, input_tokens: u64) -> Reply {
     let mut frames = vec![sse::event(
         "message_start",
         &json!({"type": "message_start", "message": {
@@ -97,7 +97,7 @@ fn stream(call: &Call, id: &str, model: &str, tool: Option<&ToolCall>, input_tok
         }
         None => {
             let deltas =
-                call.completion("anthropic").deltas.into_iter().map(|t| json!({"type": "text_delta", "text": t}));
+                call.completion("anthropic", body).deltas.into_iter().map(|t| json!({"type": "text_delta", "text": t}));
             (json!({"type": "text", "text": ""}), deltas.collect(), "end_turn")
         }
     };

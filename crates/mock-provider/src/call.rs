@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::completion::{chunks_from, Completion};
+use crate::completion::{chunks_from, requested_schema, Completion};
 use crate::faults::FaultPlan;
 use crate::problem::{bearer, check_key, json_object, Problem};
 use crate::record::ReceivedRequest;
@@ -75,9 +75,13 @@ impl<'a> Call<'a> {
         json_object(&self.request.body)
     }
 
-    /// The deterministic reply for `provider`.
-    pub(crate) fn completion(&self, provider: &str) -> Completion {
-        Completion::new(provider, self.chunks)
+    /// The deterministic reply for `provider` to a request with `body`: JSON that fits the
+    /// schema the request asks for, else text.
+    pub(crate) fn completion(&self, provider: &str, body: &Value) -> Completion {
+        match requested_schema(body) {
+            Some(schema) => Completion::structured(&schema, self.chunks),
+            None => Completion::new(provider, self.chunks),
+        }
     }
 }
 

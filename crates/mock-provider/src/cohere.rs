@@ -20,7 +20,7 @@ pub(crate) fn chat(call: &Call) -> Reply {
         let id = format!("mock-{}", call.seq);
         let tool = decide_tool(&body, messages);
         if flag(&body, "/stream") {
-            return Ok(stream(call, &id, tool.as_ref(), input_tokens));
+            return Ok(stream(call, &body, &id, tool.as_ref(), input_tokens));
         }
         let (message, finish, output_tokens) = match &tool {
             Some(tool) => {
@@ -35,7 +35,7 @@ pub(crate) fn chat(call: &Call) -> Reply {
                 (message, "TOOL_CALL", tokens)
             }
             None => {
-                let completion = call.completion("cohere");
+                let completion = call.completion("cohere", &body);
                 let message = json!({"role": "assistant", "content": [{"type": "text", "text": completion.text()}]});
                 (message, "COMPLETE", completion.tokens())
             }
@@ -86,7 +86,7 @@ fn usage(input_tokens: u64, output_tokens: u64) -> Value {
     json!({"billed_units": counts, "tokens": counts})
 }
 
-fn stream(call: &Call, id: &str, tool: Option<&ToolCall>, input_tokens: u64) -> Reply {
+fn stream(call: &Call, body: &Value, id: &str, tool: Option<&ToolCall>, input_tokens: u64) -> Reply {
     let event = |name: &str, mut data: Value| {
         data["type"] = json!(name);
         sse::event(name, &data)
@@ -108,7 +108,7 @@ fn stream(call: &Call, id: &str, tool: Option<&ToolCall>, input_tokens: u64) -> 
             ("TOOL_CALL", pieces.len() as u64)
         }
         None => {
-            let completion = call.completion("cohere");
+            let completion = call.completion("cohere", body);
             let opened = json!({"message": {"content": {"type": "text", "text": ""}}});
             frames.push(event("content-start", json!({"index": 0, "delta": opened})));
             for text in &completion.deltas {

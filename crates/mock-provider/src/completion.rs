@@ -24,6 +24,12 @@ impl Completion {
         Self { deltas: std::iter::once(first).chain(rest).collect() }
     }
 
+    /// A JSON answer that fits `schema` (structured output), in `chunks` pieces at most.
+    pub(crate) fn structured(schema: &Value, chunks: usize) -> Self {
+        let text = crate::tools::sample_arguments(Some(schema)).to_string();
+        Self { deltas: split_pieces(&text, chunks) }
+    }
+
     /// The whole text.
     pub(crate) fn text(&self) -> String {
         self.deltas.concat()
@@ -33,6 +39,27 @@ impl Completion {
     pub(crate) fn tokens(&self) -> u64 {
         self.deltas.len() as u64
     }
+}
+
+/// The JSON schema a request asks its answer to follow, wherever its provider's API puts it:
+/// OpenAI's `response_format.json_schema.schema`, Cohere's `response_format.json_schema`,
+/// Gemini's `generationConfig.responseSchema` (or `responseJsonSchema`). JSON mode without a
+/// schema asks for an object.
+pub(crate) fn requested_schema(body: &Value) -> Option<Value> {
+    let format = body.get("response_format");
+    let given = match format.and_then(|f| f.get("type")).and_then(Value::as_str) {
+        Some("json_schema") => format.and_then(|f| f.pointer("/json_schema/schema")),
+        Some("json_object") => format.and_then(|f| f.get("json_schema")),
+        _ => {
+            let config = body.get("generationConfig")?;
+            let schema = config.get("responseSchema").or_else(|| config.get("responseJsonSchema"));
+            if schema.is_none() && config.get("responseMimeType").and_then(Value::as_str) != Some("application/json") {
+                return None;
+            }
+            schema
+        }
+    };
+    Some(given.filter(|s| s.is_object()).cloned().unwrap_or_else(|| serde_json::json!({"type": "object"})))
 }
 
 /// Prompt tokens: whitespace-separated words of every message's text plus one per message, plus
@@ -97,6 +124,33 @@ mod tests {
             let list = messages.as_array().cloned().unwrap_or_default();
             assert_eq!(prompt_tokens(&list, system.as_ref()), expected, "{messages}");
         }
+    }
+
+    #[test]
+    fn structured_output_follows_the_schema_each_provider_sends() {
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        let cases = [
+            (
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}}),
+                Some(schema.clone()),
+            ),
+            (json!({"response_format": {"type": "json_object", "json_schema": schema}}), Some(schema.clone())),
+            (json!({"response_format": {"type": "json_object"}}), Some(json!({"type": "object"}))),
+            (
+                json!({"generationConfig": {"responseMimeType": "application/json", "responseSchema": schema}}),
+                Some(schema.clone()),
+            ),
+            (json!({"generationConfig": {"responseMimeType": "application/json"}}), Some(json!({"type": "object"}))),
+            (json!({"generationConfig": {"temperature": 1}}), None),
+            (json!({"response_format": {"type": "text"}}), None),
+            (json!({}), None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(requested_schema(&body), expected, "{body}");
+        }
+        let answer = Completion::structured(&schema, 3);
+        assert_eq!(answer.text(), r#"{"city":"mock"}"#);
+        assert_eq!(answer.tokens(), 3);
     }
 
     #[test]

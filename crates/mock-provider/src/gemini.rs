@@ -102,7 +102,7 @@ fn generate(call: &Call, body: &Value, model: &str, stream: Option<bool>) -> Res
     let chunks: Vec<Value> = match decide_tool(body, contents) {
         Some(tool) => vec![chunk(json!([{"functionCall": {"name": tool.name, "args": tool.arguments}}]), true, 1)],
         None => {
-            let completion = call.completion("gemini");
+            let completion = call.completion("gemini", body);
             match stream {
                 None => vec![chunk(json!([{"text": completion.text()}]), true, completion.tokens())],
                 Some(_) => {

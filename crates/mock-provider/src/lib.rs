@@ -1,7 +1,7 @@
 //! Mock LLM providers for tests, benchmarks and the offline quickstart.
 //!
 //! One HTTP server answers every provider family in its real wire format, JSON and streaming:
-//! OpenAI (and Azure OpenAI), Anthropic Messages, Gemini (and Vertex AI), Cohere v2, and a small
+//! OpenAI (chat completions and the Responses API; and Azure OpenAI), Anthropic Messages, Gemini (and Vertex AI), Cohere v2, and a small
 //! MCP endpoint. Credentials are checked the provider's way against [`MockConfig::api_key`], and
 //! failures answer the provider's own error body. Replies are deterministic: the text is
 //! "Hello from the mock {provider} provider." followed by filler words, one per stream delta.
@@ -35,6 +35,7 @@ mod problem;
 mod record;
 pub mod relay;
 mod reply;
+mod responses;
 mod routes;
 mod server;
 mod sse;

@@ -71,27 +71,10 @@ pub(crate) fn mistral_chat(call: &Call) -> Reply {
         let prompt = prompt_tokens(messages, None);
         let id = format!("mistral-mock-{}", call.seq);
         let head = Head { id: &id, created: unix_now(), model };
-        Ok(mistral_stream(call, &head, prompt))
+        let tool = decide_tool(&body, messages);
+        Ok(stream(call, &body, &head, tool.as_ref(), prompt, StreamUsage::InLastChunk))
     });
     result.unwrap_or_else(|p| error(&p))
-}
-
-/// A Mistral stream: the last chunk carries `finish_reason` and the usage together.
-fn mistral_stream(call: &Call, head: &Head, prompt: u64) -> Reply {
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": head.id, "object": "chat.completion.chunk", "created": head.created, "model": head.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    };
-    let completion = call.completion("openai");
-    let mut frames = vec![sse::data(&chunk(json!({"role": "assistant", "content": ""}), Value::Null))];
-    for delta in &completion.deltas {
-        frames.push(sse::data(&chunk(json!({"content": delta}), Value::Null)));
-    }
-    let mut last = chunk(json!({"content": ""}), json!("stop"));
-    last["usage"] = usage(call, prompt, completion.tokens());
-    frames.push(sse::data(&last));
-    frames.push(sse::done());
-    Reply::sse(frames)
 }
 
 /// `POST /v1/embeddings`.
@@ -123,7 +106,8 @@ pub(crate) fn chat_reply(call: &Call, body: &Value, model: &str) -> Result<Reply
     let head = Head { id: &id, created: unix_now(), model };
     let tool = decide_tool(body, messages);
     if flag(body, "/stream") {
-        return Ok(stream(call, &head, tool.as_ref(), prompt, flag(body, "/stream_options/include_usage")));
+        let usage = if flag(body, "/stream_options/include_usage") { StreamUsage::OwnChunk } else { StreamUsage::None };
+        return Ok(stream(call, body, &head, tool.as_ref(), prompt, usage));
     }
     let (message, finish, completion) = match &tool {
         Some(tool) => {
@@ -137,7 +121,7 @@ pub(crate) fn chat_reply(call: &Call, body: &Value, model: &str) -> Result<Reply
             (message, "tool_calls", tokens)
         }
         None => {
-            let completion = call.completion("openai");
+            let completion = call.completion("openai", body);
             let message =
                 json!({"role": "assistant", "content": completion.text(), "refusal": null, "annotations": []});
             (message, "stop", completion.tokens())
@@ -161,20 +145,38 @@ struct Head<'a> {
     model: &'a str,
 }
 
-fn stream(call: &Call, head: &Head, tool: Option<&ToolCall>, prompt: u64, include_usage: bool) -> Reply {
+/// Where a stream reports its usage.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StreamUsage {
+    /// Not asked for: nowhere.
+    None,
+    /// OpenAI's, when asked: a chunk of its own with empty `choices`, after the last.
+    OwnChunk,
+    /// Mistral's, always: in the last chunk, beside its `finish_reason`.
+    InLastChunk,
+}
+
+fn stream(
+    call: &Call,
+    body: &Value,
+    head: &Head,
+    tool: Option<&ToolCall>,
+    prompt: u64,
+    usage_in: StreamUsage,
+) -> Reply {
     let chunk = |delta: Value, finish: Value| {
         let mut chunk = json!({
             "id": head.id, "object": "chat.completion.chunk", "created": head.created, "model": head.model,
             "service_tier": "default", "system_fingerprint": "fp_mock",
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
         });
-        if include_usage {
+        if usage_in == StreamUsage::OwnChunk {
             chunk["usage"] = Value::Null;
         }
-        sse::data(&chunk)
+        chunk
     };
     let mut frames = Vec::new();
-    let completion = match tool {
+    let (completion, finish) = match tool {
         Some(tool) => {
             let call_id = format!("call_mock_{}", call.seq);
             let function = json!({"name": tool.name, "arguments": ""});
@@ -188,26 +190,30 @@ fn stream(call: &Call, head: &Head, tool: Option<&ToolCall>, prompt: u64, includ
                 let delta = json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]});
                 frames.push(chunk(delta, Value::Null));
             }
-            frames.push(chunk(json!({}), json!("tool_calls")));
-            pieces.len() as u64
+            (pieces.len() as u64, "tool_calls")
         }
         None => {
-            let completion = call.completion("openai");
+            let completion = call.completion("openai", body);
             frames.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null));
             for delta in &completion.deltas {
                 frames.push(chunk(json!({"content": delta}), Value::Null));
             }
-            frames.push(chunk(json!({}), json!("stop")));
-            completion.tokens()
+            (completion.tokens(), "stop")
         }
     };
-    if include_usage {
-        frames.push(sse::data(&json!({
+    let mut last = chunk(json!({}), json!(finish));
+    if usage_in == StreamUsage::InLastChunk {
+        last["usage"] = usage(call, prompt, completion);
+    }
+    frames.push(last);
+    if usage_in == StreamUsage::OwnChunk {
+        frames.push(json!({
             "id": head.id, "object": "chat.completion.chunk", "created": head.created, "model": head.model,
             "service_tier": "default", "system_fingerprint": "fp_mock",
             "choices": [], "usage": usage(call, prompt, completion),
-        })));
+        }));
     }
+    let mut frames: Vec<_> = frames.iter().map(sse::data).collect();
     frames.push(sse::done());
     Reply::sse(frames)
 }

@@ -6,12 +6,14 @@ use crate::call::Call;
 use crate::gemini::{Action, GoogleApi};
 use crate::problem::Problem;
 use crate::reply::Reply;
-use crate::{anthropic, azure, cohere, gemini, mcp, openai};
+use crate::{anthropic, azure, cohere, gemini, mcp, openai, responses};
 
 /// A provider endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     OpenAiChat,
+    /// OpenAI's Responses API.
+    OpenAiResponses,
     /// Mistral's chat completions, at `/mistral/v1/chat/completions` (a connection's URL ending
     /// in `/mistral` reaches it): OpenAI's format, but unknown fields are refused and streams
     /// carry their usage in the last chunk unasked.
@@ -47,6 +49,7 @@ pub(crate) fn route(method: &str, path: &str) -> Result<Endpoint, Miss> {
     let segments: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
     let (endpoint, expected) = match segments.as_slice() {
         ["v1", "chat", "completions"] | ["chat", "completions"] => (Endpoint::OpenAiChat, "POST"),
+        ["v1", "responses"] | ["responses"] => (Endpoint::OpenAiResponses, "POST"),
         ["mistral", "v1", "chat", "completions"] => (Endpoint::MistralChat, "POST"),
         ["v1", "embeddings"] | ["embeddings"] => (Endpoint::OpenAiEmbeddings, "POST"),
         ["v1", "models"] | ["models"] => (Endpoint::OpenAiModels, "GET"),
@@ -88,6 +91,7 @@ fn google(api: GoogleApi, model_action: &str) -> Result<Endpoint, Miss> {
 pub(crate) fn dispatch(call: &Call) -> Reply {
     match route(&call.request.method, &call.request.path) {
         Ok(Endpoint::OpenAiChat) => openai::chat(call),
+        Ok(Endpoint::OpenAiResponses) => responses::create(call),
         Ok(Endpoint::MistralChat) => openai::mistral_chat(call),
         Ok(Endpoint::OpenAiEmbeddings) => openai::embeddings(call),
         Ok(Endpoint::OpenAiModels) => openai::models(call),
@@ -120,6 +124,7 @@ mod tests {
         let cases = [
             ("POST", "/v1/chat/completions", Ok(Endpoint::OpenAiChat)),
             ("POST", "/chat/completions", Ok(Endpoint::OpenAiChat)),
+            ("POST", "/v1/responses", Ok(Endpoint::OpenAiResponses)),
             ("GET", "/v1/chat/completions", Err(Miss::MethodNotAllowed)),
             ("POST", "/v1/embeddings", Ok(Endpoint::OpenAiEmbeddings)),
             ("GET", "/v1/models", Ok(Endpoint::OpenAiModels)),

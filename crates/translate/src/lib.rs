@@ -7,10 +7,13 @@
 //! - a [`StreamTranslator`] turning the provider's SSE events into `chat.completion.chunk`s
 //! - `error(status, body) -> ErrorBody`
 //!
+//! [`responses`] adds OpenAI's Responses API as a client API, through chat completions.
+//!
 //! The inference plane does the I/O; this crate is pure and data-driven-tested.
 
 pub mod embeddings;
 pub mod openai;
+pub mod responses;
 
 use openai::{ChatChunk, ChatCompletion, ChatRequest, ErrorBody, Usage};
 use serde_json::Value;

@@ -59,6 +59,16 @@ const WORDS: &[&str] = &[
     "values",
     "embeddings",
     "float",
+    "input_text",
+    "input_image",
+    "function_call",
+    "function_call_output",
+    "call_id",
+    "output",
+    "role",
+    "choices",
+    "finish_reason",
+    "prompt_tokens",
 ];
 
 /// Any JSON value a few levels deep, with the providers' words and extreme numbers.
@@ -285,5 +295,83 @@ proptest! {
         }
         translator.finish();
         translator.usage();
+    }
+}
+
+/// Responses requests, valid.
+fn responses_requests() -> Vec<Value> {
+    let tool = json!({"type": "function", "name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}});
+    vec![
+        json!({"model": "m", "input": "Hi", "instructions": "Be brief.", "max_output_tokens": 9, "stream": true, "store": false}),
+        json!({"model": "m", "tools": [tool], "tool_choice": {"type": "function", "name": "f"}, "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "a"}, {"type": "input_image", "image_url": "data:image/png;base64,AA=="}]},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "b"}]},
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c", "output": "x"},
+            {"type": "reasoning", "summary": []}]}),
+        json!({"input": "Hi", "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "object"}}}, "reasoning": {"effort": "low"}}),
+    ]
+}
+
+/// Chat completions and chunks, valid, as providers that speak chat completions send them.
+fn chat_answers() -> Vec<Value> {
+    vec![
+        json!({"id": "c", "choices": [{"index": 0, "message": {"content": "Hi", "tool_calls": [{"id": "t", "function": {"name": "f", "arguments": "{}"}}]},
+            "finish_reason": "length"}], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "prompt_tokens_details": {"cached_tokens": 1}}}),
+        json!({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}),
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f", "arguments": "{\"a\""}}]}}]}),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 4, "completion_tokens": 5}}),
+        json!({"error": {"message": "busy", "type": "server_error"}}),
+    ]
+}
+
+fn responses_context() -> crate::responses::Context {
+    crate::responses::Context { id: "resp_1".into(), created_at: 1, model: "m".into(), echo: Default::default() }
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    /// Any Responses request near a valid one (once it parses as one) is translated or refused.
+    #[test]
+    fn any_responses_request_is_translated_or_refused(body in prop_oneof![one_of_near(responses_requests()), json_value()]) {
+        if let Ok(parsed) = serde_json::from_value::<crate::responses::ResponsesRequest>(body) {
+            let _ = crate::responses::request(&parsed);
+        }
+    }
+
+    /// Any chat answer near a valid one becomes a `response` object or is refused; any error
+    /// body becomes OpenAI's error body.
+    #[test]
+    fn any_chat_answer_becomes_a_response_or_is_refused(answer in prop_oneof![one_of_near(chat_answers()), json_value()], status in any::<u16>()) {
+        if let Ok(completion) = crate::responses::chat_completion(&answer) {
+            let object = crate::responses::response(&completion, &responses_context());
+            prop_assert_eq!(&object["object"], &json!("response"));
+        }
+        let _ = crate::responses::error(status, answer.to_string().as_bytes());
+    }
+
+    /// Any sequence of chat chunks near valid ones (or not JSON) becomes Responses events that
+    /// count their sequence from 0 and end with exactly one terminal event.
+    #[test]
+    fn any_chat_stream_becomes_a_responses_stream(
+        chunks in proptest::collection::vec(prop_oneof![one_of_near(chat_answers()).prop_map(|v| v.to_string()), any::<String>()], 0..8),
+    ) {
+        let mut stream = crate::responses::Stream::new(responses_context());
+        let mut events = Vec::new();
+        for data in &chunks {
+            match crate::responses::chat_chunk(data) {
+                Ok(chunk) => events.extend(stream.chunk(&chunk)),
+                Err(error) => events.extend(stream.fail(&error.message)),
+            }
+        }
+        events.extend(stream.finish());
+        for (n, event) in events.iter().enumerate() {
+            let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+            prop_assert_eq!(&data["sequence_number"], &json!(n));
+        }
+        let terminal = ["response.completed", "response.incomplete", "response.failed"];
+        prop_assert_eq!(events.iter().filter(|e| terminal.contains(&e.name)).count(), 1);
+        prop_assert!(events.last().is_some_and(|e| terminal.contains(&e.name)));
     }
 }

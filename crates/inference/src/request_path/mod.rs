@@ -63,13 +63,18 @@ pub async fn dispatch(state: &Arc<InferencePlane>, request: Request) -> Response
         Endpoint::WorkspaceEmbeddings { workspace } if parts.method == Method::POST => {
             serve(state, &parts, body, &workspace, ModelName::Body, "/v1/embeddings").await
         }
+        Endpoint::WorkspaceResponses { workspace } if parts.method == Method::POST => {
+            serve(state, &parts, body, &workspace, ModelName::Body, "/v1/responses").await
+        }
         Endpoint::ListModels { workspace } if parts.method == Method::GET || parts.method == Method::HEAD => {
             list_models(state, &workspace, &parts, None)
         }
         Endpoint::GetModel { workspace, id } if parts.method == Method::GET || parts.method == Method::HEAD => {
             list_models(state, &workspace, &parts, Some(&id))
         }
-        Endpoint::WorkspaceChat { .. } | Endpoint::WorkspaceEmbeddings { .. } => method_not_allowed(&parts, "POST"),
+        Endpoint::WorkspaceChat { .. } | Endpoint::WorkspaceEmbeddings { .. } | Endpoint::WorkspaceResponses { .. } => {
+            method_not_allowed(&parts, "POST")
+        }
         Endpoint::ListModels { .. } | Endpoint::GetModel { .. } => method_not_allowed(&parts, "GET, HEAD"),
     }
 }

@@ -9,9 +9,11 @@ use crate::upstream_request::{prepare_body, PreparedBody};
 use axum::http::Method;
 use bytes::Bytes;
 use modelgate_domain::timestamp::now_micros;
+use modelgate_domain::RuntimeType;
 use modelgate_providers::Family;
 use modelgate_translate::embeddings::EmbeddingRequest;
 use modelgate_translate::openai::ChatRequest;
+use modelgate_translate::responses;
 use modelgate_translate::{Provider, RequestContext as TranslateContext, ResponseContext};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,8 @@ enum ClientApi {
     ChatCompletions,
     /// `POST /v1/embeddings`: OpenAI's embeddings.
     Embeddings,
+    /// `POST /v1/responses`: OpenAI's Responses API.
+    Responses,
     /// Anything else: the provider's own API, passed through.
     Native,
 }
@@ -38,6 +42,7 @@ fn client_api(method: &Method, path: &str) -> ClientApi {
     match path {
         "/v1/chat/completions" | "/chat/completions" => ClientApi::ChatCompletions,
         "/v1/embeddings" | "/embeddings" => ClientApi::Embeddings,
+        "/v1/responses" | "/responses" => ClientApi::Responses,
         _ => ClientApi::Native,
     }
 }
@@ -52,6 +57,14 @@ pub(super) enum Plan {
     TranslatedChat(Box<TranslatedChat>),
     /// An OpenAI embeddings request translated for the provider.
     TranslatedEmbeddings { provider: Provider, request: Translated, model: String },
+    /// A Responses request sent as a chat request (`inner`: native to a provider that speaks
+    /// chat completions, or translated), its answer turned back into a Responses answer.
+    Responses(Box<ResponsesPlan>),
+}
+
+pub(super) struct ResponsesPlan {
+    inner: Plan,
+    answer: ResponsesAnswer,
 }
 
 /// A request translated into a provider's API: its path, query and body.
@@ -78,6 +91,17 @@ pub(super) enum AnswerShape {
     Translated { provider: Provider, stream: bool, context: ResponseContext },
     /// Translated into OpenAI's embeddings format.
     TranslatedEmbeddings { provider: Provider, model: String },
+    /// A chat answer (from `provider`'s translator, or native chat completions when `None`)
+    /// turned into a Responses answer.
+    Responses(Box<ResponsesAnswer>),
+}
+
+pub(super) struct ResponsesAnswer {
+    pub provider: Option<Provider>,
+    pub stream: bool,
+    /// The chat answer a translator makes (asked for its usage chunk).
+    pub chat: ResponseContext,
+    pub context: responses::Context,
 }
 
 /// What one attempt sends: where (in the provider's API) and which body.
@@ -97,7 +121,11 @@ pub(super) fn plan(route: &Route, method: &Method, path: &str, body: Bytes) -> R
     match (client_api(method, path), provider_of(route.family)) {
         (ClientApi::ChatCompletions, Some(provider)) => translate_chat(route, provider, &body),
         (ClientApi::Embeddings, Some(provider)) => translate_embeddings(route, provider, &body),
-        (ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Native, _) => {
+        // OpenAI itself has the Responses API: passed through.
+        (ClientApi::Responses, provider) if route.runtime_type != RuntimeType::Openai => {
+            translate_responses(route, provider, &body)
+        }
+        (ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Responses | ClientApi::Native, _) => {
             Ok(Plan::Native(prepare_body(route, path, body)))
         }
     }
@@ -165,6 +193,7 @@ impl Plan {
                 query: request.query.as_deref().map(Cow::Borrowed),
                 body: request.body.clone(),
             }),
+            Plan::Responses(responses) => responses.inner.outgoing(upstream, &Method::POST, CHAT_PATH, query),
         }
     }
 
@@ -178,6 +207,7 @@ impl Plan {
                 context: chat.answer,
             },
             Plan::TranslatedEmbeddings { provider, model, .. } => AnswerShape::TranslatedEmbeddings { provider, model },
+            Plan::Responses(responses) => AnswerShape::Responses(Box::new(responses.answer)),
         }
     }
 }
@@ -196,15 +226,73 @@ fn translate_chat(route: &Route, provider: Provider, bytes: &Bytes) -> Result<Pl
     let request: ChatRequest = serde_json::from_slice(bytes)
         .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI chat request: {e}")))?;
     let answer = ResponseContext {
-        id: format!("chatcmpl-{}", modelgate_domain::api_key::generate_id().trim_start_matches("ak_")),
+        id: format!("chatcmpl-{}", unique_id()),
         created: now_micros() / 1_000_000,
         model: route.model.clone().or(request.model.clone()).unwrap_or_default(),
         include_usage: request.wants_stream_usage(),
     };
+    Ok(Plan::TranslatedChat(Box::new(translated_chat(route, provider, request, answer)?)))
+}
+
+/// A random id for a translated answer.
+fn unique_id() -> String {
+    modelgate_domain::api_key::generate_id().trim_start_matches("ak_").to_string()
+}
+
+/// A chat request for `provider`, translated once with the default `max_tokens` to refuse what
+/// its API cannot express.
+fn translated_chat(
+    route: &Route,
+    provider: Provider,
+    request: ChatRequest,
+    answer: ResponseContext,
+) -> Result<TranslatedChat, GatewayError> {
     let chat = TranslatedChat { provider, request, model: route.model.clone(), answer, last: Mutex::new(None) };
     let default_max_tokens = route.upstreams.first().map_or(DEFAULT_MAX_TOKENS, |u| default_max_tokens(u));
     chat.translate(default_max_tokens)?;
-    Ok(Plan::TranslatedChat(Box::new(chat)))
+    Ok(chat)
+}
+
+/// Where a Responses request goes as a chat request, on providers that speak chat completions.
+const CHAT_PATH: &str = "/v1/chat/completions";
+
+/// A Responses request as a chat request: sent as it is where the provider speaks chat
+/// completions (`runtime.model` and stream usage as for any chat request), else through the
+/// provider's translator. Azure OpenAI goes through chat completions too: its Responses API
+/// lives outside the deployment paths modelgate serves.
+fn translate_responses(route: &Route, provider: Option<Provider>, bytes: &Bytes) -> Result<Plan, GatewayError> {
+    if route.family == Family::Mcp {
+        return Err(GatewayError::bad_request("the Responses API is not served for MCP servers"));
+    }
+    let request: responses::ResponsesRequest = serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI Responses request: {e}")))?;
+    let translated = responses::request(&request).map_err(translation_error)?;
+    let id = unique_id();
+    let context = responses::Context {
+        id: format!("resp_{id}"),
+        created_at: now_micros() / 1_000_000,
+        model: request.model.clone().unwrap_or_else(|| route.name.clone()),
+        echo: translated.echo,
+    };
+    let chat = ResponseContext {
+        id: format!("chatcmpl-{id}"),
+        created: context.created_at,
+        model: context.model.clone(),
+        include_usage: true,
+    };
+    let stream = translated.chat.is_stream();
+    let inner = match provider {
+        Some(provider) => {
+            Plan::TranslatedChat(Box::new(translated_chat(route, provider, translated.chat, chat.clone())?))
+        }
+        None => {
+            let body = serde_json::to_vec(&translated.chat)
+                .map_err(|e| GatewayError::bad_request(e.to_string()).from_source(ErrorSource::Gateway))?;
+            Plan::Native(prepare_body(route, CHAT_PATH, Bytes::from(body)))
+        }
+    };
+    let answer = ResponsesAnswer { provider, stream, chat, context };
+    Ok(Plan::Responses(Box::new(ResponsesPlan { inner, answer })))
 }
 
 /// The `max_tokens` a connection sends when the client gives none.
@@ -264,6 +352,9 @@ mod tests {
             (Method::POST, "/chat/completions", ClientApi::ChatCompletions),
             (Method::POST, "/v1/embeddings", ClientApi::Embeddings),
             (Method::POST, "/embeddings", ClientApi::Embeddings),
+            (Method::POST, "/v1/responses", ClientApi::Responses),
+            (Method::POST, "/responses", ClientApi::Responses),
+            (Method::GET, "/v1/responses/resp_1", ClientApi::Native),
             (Method::GET, "/v1/chat/completions", ClientApi::Native),
             (Method::POST, "/v1/messages", ClientApi::Native),
             (Method::POST, "/v1beta/models/gemini:generateContent", ClientApi::Native),

@@ -9,6 +9,7 @@ use super::logging::Logging;
 use super::plan::AnswerShape;
 use crate::chat_translation::{Answer, StreamTranslation, WholeTranslation};
 use crate::relay::{BodyProcessor, Relay};
+use crate::responses_translation::{ResponsesStreamTranslation, ResponsesWholeTranslation};
 use crate::upstream_client::UpstreamResponse;
 use crate::usage_tap::UsageTap;
 use axum::body::Body;
@@ -73,6 +74,17 @@ pub(super) fn relay(context: RequestContext, response: UpstreamResponse, shape: 
         AnswerShape::TranslatedEmbeddings { provider, model } => {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Box::new(WholeTranslation::new(provider, Answer::Embeddings(model), status.as_u16()))
+        }
+        AnswerShape::Responses(answer) => {
+            let answer = *answer;
+            if answer.stream && status.is_success() {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                Box::new(ResponsesStreamTranslation::new(answer.provider, answer.chat, answer.context))
+            } else {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Box::new(ResponsesWholeTranslation::new(answer.provider, answer.chat, answer.context, status.as_u16()))
+            }
         }
     };
     let idle_timeout = context.state.timeouts.idle;

@@ -16,6 +16,7 @@ mod models;
 mod openapi;
 mod policies;
 mod postgres;
+mod responses;
 mod server;
 mod shared_limits;
 mod spend;
