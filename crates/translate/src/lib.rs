@@ -7,9 +7,13 @@
 //! - a [`StreamTranslator`] turning the provider's SSE events into `chat.completion.chunk`s
 //! - `error(status, body) -> ErrorBody`
 //!
+//! [`messages`] goes the other way: Anthropic Messages as the client's API, pivoting through
+//! OpenAI chat (request -> `ChatRequest`, chat answers -> Anthropic's message, events, errors).
+//!
 //! The inference plane does the I/O; this crate is pure and data-driven-tested.
 
 pub mod embeddings;
+pub mod messages;
 pub mod openai;
 
 use openai::{ChatChunk, ChatCompletion, ChatRequest, ErrorBody, Usage};
