@@ -25,7 +25,7 @@ pub fn provider_of(family: Family) -> Option<Provider> {
     }
 }
 
-fn usage_of(usage: &modelgate_translate::openai::Usage) -> Usage {
+pub(crate) fn usage_of(usage: &modelgate_translate::openai::Usage) -> Usage {
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     Usage {
         input: as_i64(usage.prompt_tokens),
@@ -114,6 +114,24 @@ impl BodyProcessor for StreamTranslation {
     }
 }
 
+/// A whole answer, held to translate it once it has arrived.
+#[derive(Default)]
+pub(crate) struct HeldAnswer {
+    pub bytes: BytesMut,
+    /// More than [`MAX_BUFFERED`] arrived: too large to translate.
+    pub overflowed: bool,
+}
+
+impl HeldAnswer {
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.bytes.len() + chunk.len() > MAX_BUFFERED {
+            self.overflowed = true;
+        } else {
+            self.bytes.extend_from_slice(chunk);
+        }
+    }
+}
+
 /// What a whole answer is.
 pub enum Answer {
     Chat(ResponseContext),
@@ -126,18 +144,17 @@ pub struct WholeTranslation {
     provider: Provider,
     answer: Answer,
     status: u16,
-    body: BytesMut,
-    overflowed: bool,
+    body: HeldAnswer,
 }
 
 impl WholeTranslation {
     pub fn new(provider: Provider, answer: Answer, status: u16) -> WholeTranslation {
-        WholeTranslation { provider, answer, status, body: BytesMut::new(), overflowed: false }
+        WholeTranslation { provider, answer, status, body: HeldAnswer::default() }
     }
 
     fn translate(&self) -> Result<(Vec<u8>, Usage), String> {
         let value: serde_json::Value =
-            serde_json::from_slice(&self.body).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
+            serde_json::from_slice(&self.body.bytes).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
         match &self.answer {
             Answer::Chat(context) => {
                 let completion =
@@ -157,11 +174,7 @@ impl WholeTranslation {
 
 impl BodyProcessor for WholeTranslation {
     fn feed(&mut self, chunk: Bytes, _out: &mut VecDeque<Bytes>) {
-        if self.body.len() + chunk.len() > MAX_BUFFERED {
-            self.overflowed = true;
-        } else {
-            self.body.extend_from_slice(&chunk);
-        }
+        self.body.push(&chunk);
     }
 
     fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
@@ -169,11 +182,11 @@ impl BodyProcessor for WholeTranslation {
             serde_json::to_vec(&ErrorBody::for_status(status, message, None)).unwrap_or_default()
         };
         if self.status >= 400 {
-            let body = modelgate_translate::error(self.provider, self.status, &self.body);
+            let body = modelgate_translate::error(self.provider, self.status, &self.body.bytes);
             out.push_back(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
             return Usage::default();
         }
-        if self.overflowed {
+        if self.body.overflowed {
             out.push_back(Bytes::from(error(502, "the provider's answer is too large to translate".into())));
             return Usage::default();
         }

@@ -6,6 +6,8 @@
 //!   the rest of the path goes upstream as the client wrote it (not percent-decoded).
 //! - `/{workspace}/v1/chat/completions` and `/{workspace}/v1/embeddings` (POST): the
 //!   workspace-level OpenAI endpoints, the model endpoint named in the body's `model`.
+//! - `/{workspace}/v1/messages` and `/{workspace}/v1/messages/count_tokens` (POST): Anthropic's
+//!   Messages API for the workspace, the model endpoint named in the body's `model`.
 //! - `/{workspace}/v1/models` (GET): the workspace's models; `/{workspace}/v1/models/{id}` one.
 //!
 //! The workspace and model segments are percent-decoded, as a router would.
@@ -28,6 +30,11 @@ pub enum Endpoint<'a> {
     },
     WorkspaceEmbeddings {
         workspace: Cow<'a, str>,
+    },
+    /// Anthropic's Messages API; `path` is `/v1/messages` or `/v1/messages/count_tokens`.
+    WorkspaceMessages {
+        workspace: Cow<'a, str>,
+        path: &'static str,
     },
     ListModels {
         workspace: Cow<'a, str>,
@@ -61,6 +68,10 @@ pub fn endpoint(path: &str) -> Option<Result<Endpoint<'_>, GatewayError>> {
     match rest {
         "v1/chat/completions" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceChat { workspace })),
         "v1/embeddings" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceEmbeddings { workspace })),
+        "v1/messages" | "v1/messages/count_tokens" => {
+            let path = if rest.ends_with("count_tokens") { "/v1/messages/count_tokens" } else { "/v1/messages" };
+            Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceMessages { workspace, path }))
+        }
         "v1/models" => Some(decoded(workspace).map(|workspace| Endpoint::ListModels { workspace })),
         _ => {
             let id = rest.strip_prefix("v1/models/").filter(|id| !id.is_empty() && !id.contains('/'))?;
@@ -111,6 +122,14 @@ mod tests {
         assert_eq!(read("/w/v1/models"), Some(Ok(Endpoint::ListModels { workspace: "w".into() })));
         assert_eq!(read("/w/v1/embeddings"), Some(Ok(Endpoint::WorkspaceEmbeddings { workspace: "w".into() })));
         assert_eq!(
+            read("/w/v1/messages"),
+            Some(Ok(Endpoint::WorkspaceMessages { workspace: "w".into(), path: "/v1/messages" }))
+        );
+        assert_eq!(
+            read("/w/v1/messages/count_tokens"),
+            Some(Ok(Endpoint::WorkspaceMessages { workspace: "w".into(), path: "/v1/messages/count_tokens" }))
+        );
+        assert_eq!(
             read("/w/v1/models/my%2Dgpt"),
             Some(Ok(Endpoint::GetModel { workspace: "w".into(), id: "my-gpt".into() }))
         );
@@ -130,6 +149,8 @@ mod tests {
             "/w/models/m/",
             "/w/v1/chat/completions/x",
             "/w/v1/embeddings/x",
+            "/w/v1/messages/x",
+            "/w/v1/messages/",
             "/w/v1/models/",
             "/w/v1/models/a/b",
             "/w/model/m",
@@ -146,12 +167,13 @@ mod properties {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     use proptest::prelude::*;
 
-    const PATHS: [&str; 5] = [
+    const PATHS: [&str; 6] = [
         "/w/models/m/v1/chat/completions",
         "/my%2Dws/models/gpt%2D4/v1beta/models/a%2Fb:generateContent?alt=sse",
         "/w/v1/chat/completions",
         "/w/v1/models",
         "/w/models/%E6%97%A5",
+        "/w/v1/messages/count_tokens",
     ];
 
     proptest! {

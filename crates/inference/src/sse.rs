@@ -1,6 +1,8 @@
 //! Server-sent events as they pass through: finding where an event ends, and reading its
 //! `event:` name and `data:` payload.
 
+use bytes::BytesMut;
+
 /// The end of the first complete event in `buffer` (index, separator length): a blank line,
 /// `\n\n` or `\r\n\r\n`, whichever starts first. One pass over the line feeds.
 pub fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
@@ -14,6 +16,31 @@ pub fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
             None
         }
     })
+}
+
+/// SSE bytes as they arrive, given back one complete event at a time.
+#[derive(Default)]
+pub struct EventBuffer {
+    pending: BytesMut,
+}
+
+impl EventBuffer {
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.pending.extend_from_slice(chunk);
+    }
+
+    /// The next complete event, without the blank line that ends it.
+    pub fn next_event(&mut self) -> Option<BytesMut> {
+        let (end, separator) = find_event_end(&self.pending)?;
+        let mut event = self.pending.split_to(end + separator);
+        event.truncate(end);
+        Some(event)
+    }
+
+    /// What is left when the stream ends: a last event without its blank line, if any.
+    pub fn rest(&mut self) -> Option<BytesMut> {
+        (!self.pending.is_empty()).then(|| self.pending.split())
+    }
 }
 
 /// The `event:` name and the `data:` lines (joined by newlines) of one event.
