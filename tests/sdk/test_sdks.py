@@ -36,6 +36,7 @@ WORKSPACE = "default"
 GPT = "my-gpt"
 CLAUDE = "my-claude"
 GEMINI = "my-gemini"
+COHERE = "my-command"
 GPT_MODEL = "gpt-4o-mini"
 CLAUDE_MODEL = "claude-sonnet-4-20250514"
 GREETING = "Hello from the mock"
@@ -47,7 +48,7 @@ USAGE_WAIT = 8.0
 warnings.filterwarnings("ignore", message=r"The model .* is deprecated", category=DeprecationWarning)
 
 # What the checks observed, for the usage check at the end.
-observed = {"gpt": [], "claude": []}
+observed = {"gpt": [], "claude": [], "gemini": [], "cohere": []}
 
 
 class CheckFailed(Exception):
@@ -159,7 +160,9 @@ def control(api_url, method, path, body=None):
 
 
 def configure(api_url, mock_url):
-    for name, integration in (("mock-openai", "openai"), ("mock-anthropic", "anthropic"), ("mock-gemini", "gemini")):
+    for name, integration in (
+        ("mock-openai", "openai"), ("mock-anthropic", "anthropic"), ("mock-gemini", "gemini"), ("mock-cohere", "cohere"),
+    ):
         status, body = control(api_url, "POST", "/integrations/connections", {
             "metadata": {"name": name},
             "spec": {"integration": integration, "config": {"url": mock_url}, "secret": {"apiKey": UPSTREAM_KEY}},
@@ -170,6 +173,7 @@ def configure(api_url, mock_url):
         (GPT, "mock-openai", "openai", GPT_MODEL),
         (CLAUDE, "mock-anthropic", "anthropic", CLAUDE_MODEL),
         (GEMINI, "mock-gemini", "gemini", "gemini-2.0-flash"),
+        (COHERE, "mock-cohere", "cohere", "command-r-plus"),
     ):
         status, body = control(api_url, "POST", "/models", {
             "metadata": {"name": name},
@@ -415,6 +419,77 @@ def check_openai_sdk_on_gemini(ctx):
     return f"{text!r}, {len(chunks)} chunks, get_weather({calls[0].function.arguments})"
 
 
+WEATHER_TOOL = {"name": "get_weather", "description": "Weather of a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER_QUESTION = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def workspace_anthropic_client(run_url):
+    # As Claude Code is set up: ANTHROPIC_BASE_URL={RUN_URL}/{ws}, a model endpoint's name as the model.
+    return anthropic.Anthropic(base_url=f"{run_url}/{WORKSPACE}", api_key=ADMIN_KEY, timeout=SDK_TIMEOUT, max_retries=0)
+
+
+def counted(key, usage):
+    """Records what the SDK reports (cache reads are input too, as modelgate meters them)."""
+    cached = getattr(usage, "cache_read_input_tokens", None) or 0
+    observed[key].append((usage.input_tokens + cached, usage.output_tokens))
+
+
+def tool_calls(message):
+    return [block for block in message.content if block.type == "tool_use"]
+
+
+def anthropic_sdk_check(model, key):
+    """The Anthropic SDK through the workspace's base URL on a model of another provider: plain,
+    streamed, and a tool-use round trip (plain and streamed)."""
+    def check(ctx):
+        client = workspace_anthropic_client(ctx["run_url"])
+        message = client.messages.create(model=model, max_tokens=64, system="You are terse.", messages=MESSAGES)
+        text = "".join(block.text for block in message.content if block.type == "text")
+        expect(text.startswith(GREETING), f"text {text!r} does not start with {GREETING!r}")
+        expect(message.model == model, f"model {message.model!r}, expected the name sent, {model!r}")
+        expect(message.id.startswith("msg_") and message.stop_reason == "end_turn", f"message {message!r}")
+        expect(message.usage.input_tokens > 0 and message.usage.output_tokens > 0, f"usage {message.usage!r}")
+        counted(key, message.usage)
+
+        with client.messages.stream(model=model, max_tokens=64, messages=MESSAGES) as stream:
+            events = [event.type for event in stream]
+            final = stream.get_final_message()
+        streamed = "".join(block.text for block in final.content if block.type == "text")
+        expect(streamed == text, f"streamed {streamed!r} differs from {text!r}")
+        for needed in ("message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                       "message_delta", "message_stop"):
+            expect(needed in events, f"no {needed} event in {events!r}")
+        expect(final.stop_reason == "end_turn", f"stop_reason {final.stop_reason!r}")
+        expect(final.usage.input_tokens > 0 and final.usage.output_tokens > 0, f"final usage {final.usage!r}")
+        counted(key, final.usage)
+
+        asked = client.messages.create(model=model, max_tokens=64, tools=[WEATHER_TOOL], tool_choice={"type": "any"},
+                                       messages=WEATHER_QUESTION)
+        calls = tool_calls(asked)
+        expect(len(calls) == 1 and calls[0].name == "get_weather", f"content {asked.content!r}")
+        expect(isinstance(calls[0].input, dict) and asked.stop_reason == "tool_use", f"answer {asked!r}")
+        counted(key, asked.usage)
+        answered = client.messages.create(model=model, max_tokens=64, tools=[WEATHER_TOOL], messages=WEATHER_QUESTION + [
+            {"role": "assistant", "content": asked.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": calls[0].id, "content": '{"temperature": 21}'}]},
+        ])
+        reply = "".join(block.text for block in answered.content if block.type == "text")
+        expect(reply.startswith(GREETING) and answered.stop_reason == "end_turn", f"follow-up {answered!r}")
+        counted(key, answered.usage)
+
+        with client.messages.stream(model=model, max_tokens=64, tools=[WEATHER_TOOL], tool_choice={"type": "any"},
+                                    messages=WEATHER_QUESTION) as stream:
+            final = stream.get_final_message()
+        streamed_calls = tool_calls(final)
+        expect(len(streamed_calls) == 1 and isinstance(streamed_calls[0].input, dict), f"streamed {final.content!r}")
+        expect(final.stop_reason == "tool_use", f"streamed stop_reason {final.stop_reason!r}")
+        counted(key, final.usage)
+        return f"{text!r}, {events.count('content_block_delta')} deltas, get_weather({json.dumps(calls[0].input)})"
+    check.__name__ = f"check_anthropic_sdk_on_{model.replace('-', '_')}"
+    return check
+
+
 def usage_check(model, key):
     def check(ctx):
         expected_requests = len(observed[key])
@@ -452,8 +527,12 @@ CHECKS = [
     check_openai_sdk_on_claude,
     check_openai_sdk_tool_call_on_claude,
     check_openai_sdk_on_gemini,
+    anthropic_sdk_check(GPT, "gpt"),
+    anthropic_sdk_check(GEMINI, "gemini"),
+    anthropic_sdk_check(COHERE, "cohere"),
     usage_check(GPT, "gpt"),
     usage_check(CLAUDE, "claude"),
+    usage_check(COHERE, "cohere"),
 ]
 
 
