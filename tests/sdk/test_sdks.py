@@ -48,7 +48,7 @@ USAGE_WAIT = 8.0
 warnings.filterwarnings("ignore", message=r"The model .* is deprecated", category=DeprecationWarning)
 
 # What the checks observed, for the usage check at the end.
-observed = {"gpt": [], "claude": [], "command": []}
+observed = {"gpt": [], "claude": [], "gemini": [], "cohere": []}
 
 
 class CheckFailed(Exception):
@@ -421,8 +421,8 @@ def check_openai_sdk_on_gemini(ctx):
 
 # --- the Responses API (client.responses) on models whose provider does not have it ----------
 
-RESPONSES_MODELS = ((CLAUDE, "claude"), (GEMINI, None), (COHERE, "command"))
-WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather of a city",
+RESPONSES_MODELS = ((CLAUDE, "claude"), (GEMINI, None), (COHERE, "cohere"))
+RESPONSES_WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather of a city",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
@@ -480,14 +480,14 @@ def check_responses_tool_round_trip(ctx):
     for model, key in RESPONSES_MODELS:
         client = openai_client(ctx["run_url"], model=model)
         asked = client.responses.create(
-            model="my-agent", input="Weather in Paris? Use get_weather.", tools=[WEATHER_TOOL], tool_choice="required",
+            model="my-agent", input="Weather in Paris? Use get_weather.", tools=[RESPONSES_WEATHER_TOOL], tool_choice="required",
         )
         calls = [item for item in asked.output if item.type == "function_call"]
         expect(len(calls) == 1 and calls[0].name == "get_weather", f"{model}: output {asked.output!r}")
         arguments = json.loads(calls[0].arguments)
         expect(isinstance(arguments.get("city"), str), f"{model}: arguments {calls[0].arguments!r}")
         record_usage(key, asked.usage)
-        answered = client.responses.create(model="my-agent", tools=[WEATHER_TOOL], input=[
+        answered = client.responses.create(model="my-agent", tools=[RESPONSES_WEATHER_TOOL], input=[
             {"role": "user", "content": "Weather in Paris?"},
             *[item.model_dump(exclude_none=True) for item in asked.output],
             {"type": "function_call_output", "call_id": calls[0].call_id, "output": json.dumps({"temperature": 21})},
@@ -524,6 +524,77 @@ def check_responses_stateless(ctx):
         expect("modelgate keeps no responses" in error.message, f"message {error.message!r}")
         return f"BadRequestError: {error.message[:90]}"
     raise CheckFailed("expected BadRequestError, the call succeeded")
+
+
+WEATHER_TOOL = {"name": "get_weather", "description": "Weather of a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER_QUESTION = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def workspace_anthropic_client(run_url):
+    # As Claude Code is set up: ANTHROPIC_BASE_URL={RUN_URL}/{ws}, a model endpoint's name as the model.
+    return anthropic.Anthropic(base_url=f"{run_url}/{WORKSPACE}", api_key=ADMIN_KEY, timeout=SDK_TIMEOUT, max_retries=0)
+
+
+def counted(key, usage):
+    """Records what the SDK reports (cache reads are input too, as modelgate meters them)."""
+    cached = getattr(usage, "cache_read_input_tokens", None) or 0
+    observed[key].append((usage.input_tokens + cached, usage.output_tokens))
+
+
+def tool_calls(message):
+    return [block for block in message.content if block.type == "tool_use"]
+
+
+def anthropic_sdk_check(model, key):
+    """The Anthropic SDK through the workspace's base URL on a model of another provider: plain,
+    streamed, and a tool-use round trip (plain and streamed)."""
+    def check(ctx):
+        client = workspace_anthropic_client(ctx["run_url"])
+        message = client.messages.create(model=model, max_tokens=64, system="You are terse.", messages=MESSAGES)
+        text = "".join(block.text for block in message.content if block.type == "text")
+        expect(text.startswith(GREETING), f"text {text!r} does not start with {GREETING!r}")
+        expect(message.model == model, f"model {message.model!r}, expected the name sent, {model!r}")
+        expect(message.id.startswith("msg_") and message.stop_reason == "end_turn", f"message {message!r}")
+        expect(message.usage.input_tokens > 0 and message.usage.output_tokens > 0, f"usage {message.usage!r}")
+        counted(key, message.usage)
+
+        with client.messages.stream(model=model, max_tokens=64, messages=MESSAGES) as stream:
+            events = [event.type for event in stream]
+            final = stream.get_final_message()
+        streamed = "".join(block.text for block in final.content if block.type == "text")
+        expect(streamed == text, f"streamed {streamed!r} differs from {text!r}")
+        for needed in ("message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                       "message_delta", "message_stop"):
+            expect(needed in events, f"no {needed} event in {events!r}")
+        expect(final.stop_reason == "end_turn", f"stop_reason {final.stop_reason!r}")
+        expect(final.usage.input_tokens > 0 and final.usage.output_tokens > 0, f"final usage {final.usage!r}")
+        counted(key, final.usage)
+
+        asked = client.messages.create(model=model, max_tokens=64, tools=[WEATHER_TOOL], tool_choice={"type": "any"},
+                                       messages=WEATHER_QUESTION)
+        calls = tool_calls(asked)
+        expect(len(calls) == 1 and calls[0].name == "get_weather", f"content {asked.content!r}")
+        expect(isinstance(calls[0].input, dict) and asked.stop_reason == "tool_use", f"answer {asked!r}")
+        counted(key, asked.usage)
+        answered = client.messages.create(model=model, max_tokens=64, tools=[WEATHER_TOOL], messages=WEATHER_QUESTION + [
+            {"role": "assistant", "content": asked.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": calls[0].id, "content": '{"temperature": 21}'}]},
+        ])
+        reply = "".join(block.text for block in answered.content if block.type == "text")
+        expect(reply.startswith(GREETING) and answered.stop_reason == "end_turn", f"follow-up {answered!r}")
+        counted(key, answered.usage)
+
+        with client.messages.stream(model=model, max_tokens=64, tools=[WEATHER_TOOL], tool_choice={"type": "any"},
+                                    messages=WEATHER_QUESTION) as stream:
+            final = stream.get_final_message()
+        streamed_calls = tool_calls(final)
+        expect(len(streamed_calls) == 1 and isinstance(streamed_calls[0].input, dict), f"streamed {final.content!r}")
+        expect(final.stop_reason == "tool_use", f"streamed stop_reason {final.stop_reason!r}")
+        counted(key, final.usage)
+        return f"{text!r}, {events.count('content_block_delta')} deltas, get_weather({json.dumps(calls[0].input)})"
+    check.__name__ = f"check_anthropic_sdk_on_{model.replace('-', '_')}"
+    return check
 
 
 def usage_check(model, key):
@@ -568,9 +639,12 @@ CHECKS = [
     check_responses_tool_round_trip,
     check_responses_structured_output,
     check_responses_stateless,
+    anthropic_sdk_check(GPT, "gpt"),
+    anthropic_sdk_check(GEMINI, "gemini"),
+    anthropic_sdk_check(COHERE, "cohere"),
     usage_check(GPT, "gpt"),
     usage_check(CLAUDE, "claude"),
-    usage_check(COHERE, "command"),
+    usage_check(COHERE, "cohere"),
 ]
 
 

@@ -191,3 +191,49 @@ fn translate_responses_stream_event(bencher: divan::Bencher, source: &str) {
         chunks.iter().flat_map(|chunk| responses.chunk(chunk)).count()
     });
 }
+
+/// An Anthropic Messages request as Claude Code sends one: system blocks, a tool, a tool round.
+const MESSAGES_BODY: &str = r#"{"model":"my-gpt","max_tokens":1024,"stream":true,"system":[{"type":"text","text":"You are a concise coding assistant.","cache_control":{"type":"ephemeral"}}],"tools":[{"name":"read_file","description":"Read a file","input_schema":{"type":"object","properties":{"path":{"type":"string"}},"required":["path"]}}],"messages":[{"role":"user","content":[{"type":"text","text":"What does main.rs do?"}]},{"role":"assistant","content":[{"type":"text","text":"Let me read it."},{"type":"tool_use","id":"toolu_1","name":"read_file","input":{"path":"src/main.rs"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"fn main() { println!(\"hi\"); }"}]}]}"#;
+
+/// Translation of one Anthropic Messages request into an OpenAI chat body (read, translated,
+/// written), as sent to an OpenAI-compatible provider.
+#[divan::bench]
+fn translate_messages_request(bencher: divan::Bencher) {
+    bencher.bench(|| {
+        let request = modelgate_translate::messages::request(divan::black_box(MESSAGES_BODY.as_bytes())).unwrap();
+        serde_json::to_vec(&request).unwrap()
+    });
+}
+
+fn messages_context() -> modelgate_translate::ResponseContext {
+    modelgate_translate::ResponseContext { id: "msg_1".into(), created: 0, model: "my-gpt".into(), include_usage: true }
+}
+
+/// Translation of one OpenAI chat chunk into an Anthropic stream event (read and written).
+#[divan::bench]
+fn translate_messages_stream_event(bencher: divan::Bencher) {
+    let mut stream = modelgate_translate::messages::Stream::new(messages_context());
+    let first = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}"#;
+    stream.event(first).unwrap();
+    let chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello there"},"finish_reason":null}]}"#;
+    bencher.bench_local(|| {
+        let events = stream.event(divan::black_box(chunk)).unwrap();
+        serde_json::to_vec(&events[0]).unwrap()
+    });
+}
+
+/// Translation of one Gemini stream event into an Anthropic stream event, through OpenAI chat.
+#[divan::bench]
+fn translate_messages_stream_event_from_gemini(bencher: divan::Bencher) {
+    let mut gemini = modelgate_translate::stream(modelgate_translate::Provider::Gemini, messages_context());
+    let mut stream = modelgate_translate::messages::Stream::new(messages_context());
+    let event = r#"{"candidates":[{"content":{"parts":[{"text":"Hello there"}],"role":"model"},"index":0}],"modelVersion":"gemini-2.0-flash","responseId":"r"}"#;
+    for chunk in gemini.event(None, event).unwrap() {
+        stream.chunk(&chunk);
+    }
+    bencher.bench_local(|| {
+        let chunks = gemini.event(None, divan::black_box(event)).unwrap();
+        let events = stream.chunk(&chunks[0]);
+        serde_json::to_vec(&events[0]).unwrap()
+    });
+}

@@ -116,6 +116,24 @@ impl BodyProcessor for StreamTranslation {
     }
 }
 
+/// A whole answer, held to translate it once it has arrived.
+#[derive(Default)]
+pub(crate) struct HeldAnswer {
+    pub bytes: BytesMut,
+    /// More than [`MAX_BUFFERED`] arrived: too large to translate.
+    pub overflowed: bool,
+}
+
+impl HeldAnswer {
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.bytes.len() + chunk.len() > MAX_BUFFERED {
+            self.overflowed = true;
+        } else {
+            self.bytes.extend_from_slice(chunk);
+        }
+    }
+}
+
 /// What a whole answer is.
 pub enum Answer {
     Chat(ResponseContext),
@@ -123,40 +141,22 @@ pub enum Answer {
     Embeddings(String),
 }
 
-/// A whole answer held to be translated once it has arrived, up to [`MAX_BUFFERED`].
-#[derive(Default)]
-pub(crate) struct HeldAnswer {
-    pub body: BytesMut,
-    /// The answer was larger: what was held is not all of it.
-    pub overflowed: bool,
-}
-
-impl HeldAnswer {
-    pub fn push(&mut self, chunk: &[u8]) {
-        if self.body.len() + chunk.len() > MAX_BUFFERED {
-            self.overflowed = true;
-        } else {
-            self.body.extend_from_slice(chunk);
-        }
-    }
-}
-
 /// Translates a whole answer (a chat completion, embeddings, or an error) once it has arrived.
 pub struct WholeTranslation {
     provider: Provider,
     answer: Answer,
     status: u16,
-    held: HeldAnswer,
+    body: HeldAnswer,
 }
 
 impl WholeTranslation {
     pub fn new(provider: Provider, answer: Answer, status: u16) -> WholeTranslation {
-        WholeTranslation { provider, answer, status, held: HeldAnswer::default() }
+        WholeTranslation { provider, answer, status, body: HeldAnswer::default() }
     }
 
     fn translate(&self) -> Result<(Vec<u8>, Usage), String> {
         let value: serde_json::Value =
-            serde_json::from_slice(&self.held.body).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
+            serde_json::from_slice(&self.body.bytes).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
         match &self.answer {
             Answer::Chat(context) => {
                 let completion =
@@ -179,7 +179,7 @@ impl WholeTranslation {
 
 impl BodyProcessor for WholeTranslation {
     fn feed(&mut self, chunk: Bytes, _out: &mut VecDeque<Bytes>) {
-        self.held.push(&chunk);
+        self.body.push(&chunk);
     }
 
     fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
@@ -187,11 +187,11 @@ impl BodyProcessor for WholeTranslation {
             serde_json::to_vec(&ErrorBody::for_status(status, message, None)).unwrap_or_default()
         };
         if self.status >= 400 {
-            let body = modelgate_translate::error(self.provider, self.status, &self.held.body);
+            let body = modelgate_translate::error(self.provider, self.status, &self.body.bytes);
             out.push_back(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
             return Usage::default();
         }
-        if self.held.overflowed {
+        if self.body.overflowed {
             out.push_back(Bytes::from(error(502, "the provider's answer is too large to translate".into())));
             return Usage::default();
         }

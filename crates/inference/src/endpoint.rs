@@ -7,6 +7,8 @@
 //! - `/{workspace}/v1/chat/completions`, `/{workspace}/v1/embeddings` and
 //!   `/{workspace}/v1/responses` (POST): the workspace-level OpenAI endpoints, the model
 //!   endpoint named in the body's `model`.
+//! - `/{workspace}/v1/messages` and `/{workspace}/v1/messages/count_tokens` (POST): Anthropic's
+//!   Messages API for the workspace, the model endpoint named in the body's `model`.
 //! - `/{workspace}/v1/models` (GET): the workspace's models; `/{workspace}/v1/models/{id}` one.
 //!
 //! The workspace and model segments are percent-decoded, as a router would.
@@ -32,6 +34,11 @@ pub enum Endpoint<'a> {
     },
     WorkspaceResponses {
         workspace: Cow<'a, str>,
+    },
+    /// Anthropic's Messages API; `path` is `/v1/messages` or `/v1/messages/count_tokens`.
+    WorkspaceMessages {
+        workspace: Cow<'a, str>,
+        path: &'static str,
     },
     ListModels {
         workspace: Cow<'a, str>,
@@ -66,6 +73,10 @@ pub fn endpoint(path: &str) -> Option<Result<Endpoint<'_>, GatewayError>> {
         "v1/chat/completions" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceChat { workspace })),
         "v1/embeddings" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceEmbeddings { workspace })),
         "v1/responses" => Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceResponses { workspace })),
+        "v1/messages" | "v1/messages/count_tokens" => {
+            let path = if rest.ends_with("count_tokens") { "/v1/messages/count_tokens" } else { "/v1/messages" };
+            Some(decoded(workspace).map(|workspace| Endpoint::WorkspaceMessages { workspace, path }))
+        }
         "v1/models" => Some(decoded(workspace).map(|workspace| Endpoint::ListModels { workspace })),
         _ => {
             let id = rest.strip_prefix("v1/models/").filter(|id| !id.is_empty() && !id.contains('/'))?;
@@ -117,6 +128,14 @@ mod tests {
         assert_eq!(read("/w/v1/embeddings"), Some(Ok(Endpoint::WorkspaceEmbeddings { workspace: "w".into() })));
         assert_eq!(read("/w/v1/responses"), Some(Ok(Endpoint::WorkspaceResponses { workspace: "w".into() })));
         assert_eq!(
+            read("/w/v1/messages"),
+            Some(Ok(Endpoint::WorkspaceMessages { workspace: "w".into(), path: "/v1/messages" }))
+        );
+        assert_eq!(
+            read("/w/v1/messages/count_tokens"),
+            Some(Ok(Endpoint::WorkspaceMessages { workspace: "w".into(), path: "/v1/messages/count_tokens" }))
+        );
+        assert_eq!(
             read("/w/v1/models/my%2Dgpt"),
             Some(Ok(Endpoint::GetModel { workspace: "w".into(), id: "my-gpt".into() }))
         );
@@ -137,6 +156,8 @@ mod tests {
             "/w/v1/chat/completions/x",
             "/w/v1/embeddings/x",
             "/w/v1/responses/resp_1",
+            "/w/v1/messages/x",
+            "/w/v1/messages/",
             "/w/v1/models/",
             "/w/v1/models/a/b",
             "/w/model/m",
@@ -160,6 +181,7 @@ mod properties {
         "/w/v1/responses",
         "/w/v1/models",
         "/w/models/%E6%97%A5",
+        "/w/v1/messages/count_tokens",
     ];
 
     proptest! {

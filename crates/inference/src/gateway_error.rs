@@ -193,6 +193,40 @@ impl GatewayError {
     }
 }
 
+/// The error body a client reads: the gateway's own, or the shape of the client's API when it
+/// speaks one whose SDKs read errors their own way (Anthropic Messages).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorShape {
+    #[default]
+    Gateway,
+    /// `{"type": "error", "error": {"type", "message"}}`, the type following the status.
+    Anthropic,
+}
+
+impl GatewayError {
+    /// The response in `shape`; the headers (source, code, `Retry-After`) are the same in all.
+    pub fn into_response_shaped(self, shape: ErrorShape) -> Response {
+        match shape {
+            ErrorShape::Gateway => self.into_response(),
+            ErrorShape::Anthropic => {
+                let body = modelgate_translate::messages::error_body(self.status.as_u16(), self.message.as_str());
+                let mut response = (self.status, Json(body)).into_response();
+                self.add_headers(&mut response);
+                response
+            }
+        }
+    }
+
+    fn add_headers(&self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert(SOURCE_HEADER, HeaderValue::from_static("platform"));
+        headers.insert(ERROR_CODE_HEADER, HeaderValue::from_static(self.code));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({
@@ -204,12 +238,7 @@ impl IntoResponse for GatewayError {
             }
         });
         let mut response = (self.status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(SOURCE_HEADER, HeaderValue::from_static("platform"));
-        headers.insert(ERROR_CODE_HEADER, HeaderValue::from_static(self.code));
-        if let Some(seconds) = self.retry_after {
-            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
+        self.add_headers(&mut response);
         response
     }
 }

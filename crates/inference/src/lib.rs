@@ -14,6 +14,7 @@ mod endpoint;
 mod gateway_error;
 mod json_scan;
 pub mod limiter;
+mod messages_ingress;
 pub mod metrics;
 #[cfg(test)]
 mod properties;

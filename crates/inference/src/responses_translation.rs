@@ -6,7 +6,7 @@
 
 use crate::chat_translation::{usage_of, HeldAnswer};
 use crate::relay::BodyProcessor;
-use crate::sse::{parse_event, Events};
+use crate::sse::{parse_event, EventBuffer};
 use crate::usage_tap::Usage;
 use bytes::{Bytes, BytesMut};
 use modelgate_translate::openai::ErrorBody;
@@ -33,7 +33,7 @@ pub struct ResponsesStreamTranslation {
     /// `None`: the provider streams chat chunks itself.
     translator: Option<Box<dyn StreamTranslator>>,
     responses: responses::Stream,
-    events: Events,
+    events: EventBuffer,
     failed: bool,
 }
 
@@ -42,7 +42,7 @@ impl ResponsesStreamTranslation {
         ResponsesStreamTranslation {
             translator: provider.map(|provider| modelgate_translate::stream(provider, chat)),
             responses: responses::Stream::new(context),
-            events: Events::default(),
+            events: EventBuffer::default(),
             failed: false,
         }
     }
@@ -77,7 +77,7 @@ impl BodyProcessor for ResponsesStreamTranslation {
             return;
         }
         self.events.push(&chunk);
-        while let Some(event) = self.events.next_complete() {
+        while let Some(event) = self.events.next_event() {
             self.event(&event, out);
             if self.failed {
                 return;
@@ -121,7 +121,7 @@ impl ResponsesWholeTranslation {
 
     fn translate(&self) -> Result<(Vec<u8>, Usage), String> {
         let value: serde_json::Value =
-            serde_json::from_slice(&self.held.body).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
+            serde_json::from_slice(&self.held.bytes).map_err(|e| format!("the provider's answer is not JSON: {e}"))?;
         let completion = match self.provider {
             Some(provider) => modelgate_translate::response(provider, &value, &self.chat),
             None => responses::chat_completion(&value),
@@ -141,8 +141,8 @@ impl BodyProcessor for ResponsesWholeTranslation {
     fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage {
         let (body, usage) = if self.status >= 400 {
             let body = match self.provider {
-                Some(provider) => modelgate_translate::error(provider, self.status, &self.held.body),
-                None => responses::error(self.status, &self.held.body),
+                Some(provider) => modelgate_translate::error(provider, self.status, &self.held.bytes),
+                None => responses::error(self.status, &self.held.bytes),
             };
             (body, Usage::default())
         } else if self.held.overflowed {

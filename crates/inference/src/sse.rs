@@ -18,19 +18,19 @@ pub fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
     })
 }
 
-/// A byte stream cut into its events as they complete.
+/// SSE bytes as they arrive, given back one complete event at a time.
 #[derive(Default)]
-pub struct Events {
+pub struct EventBuffer {
     pending: BytesMut,
 }
 
-impl Events {
+impl EventBuffer {
     pub fn push(&mut self, chunk: &[u8]) {
         self.pending.extend_from_slice(chunk);
     }
 
-    /// The next complete event, without its blank line.
-    pub fn next_complete(&mut self) -> Option<BytesMut> {
+    /// The next complete event, without the blank line that ends it.
+    pub fn next_event(&mut self) -> Option<BytesMut> {
         let (end, separator) = find_event_end(&self.pending)?;
         let mut event = self.pending.split_to(end + separator);
         event.truncate(end);

@@ -1,4 +1,4 @@
-//! Anthropic Messages: `/v1/messages` with `x-api-key` and `anthropic-version`, the JSON message,
+//! Anthropic Messages: `/v1/messages` (and `/v1/messages/count_tokens`) with `x-api-key` and `anthropic-version`, the JSON message,
 //! the SSE event sequence, and Anthropic's error shape.
 
 use serde_json::{json, Value};
@@ -22,6 +22,17 @@ pub(crate) fn messages(call: &Call) -> Reply {
         .and_then(|()| call.json())
         .and_then(|body| reply(call, &body));
     result.unwrap_or_else(|p| error(&p)).with_header("request-id", format!("req_mock_{}", call.seq))
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's tokens, counted as a reply would count them.
+pub(crate) fn count_tokens(call: &Call) -> Reply {
+    let result =
+        call.injected().and_then(|()| call.header_auth("x-api-key")).and_then(|()| call.json()).and_then(|body| {
+            required_str(&body, "model")?;
+            let messages = required_array(&body, "messages")?;
+            Ok(Reply::ok(json!({"input_tokens": prompt_tokens(messages, body.get("system"))})))
+        });
+    result.unwrap_or_else(|p| error(&p))
 }
 
 fn reply(call: &Call, body: &Value) -> Result<Reply, Problem> {

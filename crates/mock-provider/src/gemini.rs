@@ -65,8 +65,10 @@ pub(crate) fn handle(call: &Call, api: GoogleApi, model: &str, action: Action) -
         Action::Embed => embed(&body),
         Action::BatchEmbed => batch_embed(&body),
         Action::CountTokens => {
-            let contents = body.get("contents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-            Ok(Reply::ok(json!({"totalTokens": prompt_tokens(contents, body.get("systemInstruction"))})))
+            // Gemini's API takes a whole request as `generateContentRequest`; Vertex AI its fields.
+            let request = body.get("generateContentRequest").unwrap_or(&body);
+            let contents = request.get("contents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            Ok(Reply::ok(json!({"totalTokens": prompt_tokens(contents, request.get("systemInstruction"))})))
         }
     });
     result.unwrap_or_else(|p| error(api, &p))

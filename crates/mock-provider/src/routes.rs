@@ -27,6 +27,7 @@ pub(crate) enum Endpoint {
         deployment: String,
     },
     AnthropicMessages,
+    AnthropicCountTokens,
     Google {
         api: GoogleApi,
         model: String,
@@ -60,6 +61,7 @@ pub(crate) fn route(method: &str, path: &str) -> Result<Endpoint, Miss> {
             (Endpoint::AzureEmbeddings { deployment: (*deployment).to_owned() }, "POST")
         }
         ["v1", "messages"] => (Endpoint::AnthropicMessages, "POST"),
+        ["v1", "messages", "count_tokens"] => (Endpoint::AnthropicCountTokens, "POST"),
         ["v1beta" | "v1", "models", model_action] => (google(GoogleApi::Gemini, model_action)?, "POST"),
         ["v1" | "v1beta1", "projects", _, "locations", _, "publishers", "google", "models", model_action] => {
             (google(GoogleApi::Vertex, model_action)?, "POST")
@@ -98,6 +100,7 @@ pub(crate) fn dispatch(call: &Call) -> Reply {
         Ok(Endpoint::AzureChat { deployment }) => azure::chat(call, &deployment),
         Ok(Endpoint::AzureEmbeddings { deployment }) => azure::embeddings(call, &deployment),
         Ok(Endpoint::AnthropicMessages) => anthropic::messages(call),
+        Ok(Endpoint::AnthropicCountTokens) => anthropic::count_tokens(call),
         Ok(Endpoint::Google { api, model, action }) => gemini::handle(call, api, &model, action),
         Ok(Endpoint::CohereChat) => cohere::chat(call),
         Ok(Endpoint::CohereEmbed) => cohere::embed(call),
@@ -135,6 +138,7 @@ mod tests {
             ),
             ("POST", "/openai/deployments/emb/embeddings", Ok(Endpoint::AzureEmbeddings { deployment: "emb".into() })),
             ("POST", "/v1/messages", Ok(Endpoint::AnthropicMessages)),
+            ("POST", "/v1/messages/count_tokens", Ok(Endpoint::AnthropicCountTokens)),
             (
                 "POST",
                 "/v1beta/models/gemini-2.0-flash:generateContent",

@@ -8,10 +8,13 @@
 //! - `error(status, body) -> ErrorBody`
 //!
 //! [`responses`] adds OpenAI's Responses API as a client API, through chat completions.
+//! [`messages`] goes the other way: Anthropic Messages as the client's API, pivoting through
+//! OpenAI chat (request -> `ChatRequest`, chat answers -> Anthropic's message, events, errors).
 //!
 //! The inference plane does the I/O; this crate is pure and data-driven-tested.
 
 pub mod embeddings;
+pub mod messages;
 pub mod openai;
 pub mod responses;
 

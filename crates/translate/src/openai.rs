@@ -270,6 +270,7 @@ pub struct JsonSchema {
 
 /// Token usage as OpenAI reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -287,12 +288,17 @@ pub struct PromptTokensDetails {
     pub cache_write_tokens: u64,
 }
 
-/// A `chat.completion` response.
+/// A `chat.completion` response. Read leniently (OpenAI-compatible providers leave out fields
+/// OpenAI always sends): the header fields default when absent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {
+    #[serde(default)]
     pub id: String,
+    #[serde(default)]
     pub object: String,
+    #[serde(default)]
     pub created: i64,
+    #[serde(default)]
     pub model: String,
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -301,6 +307,7 @@ pub struct ChatCompletion {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
+    #[serde(default)]
     pub index: u32,
     pub message: ResponseMessage,
     /// `stop`, `length`, `tool_calls`, `content_filter`
@@ -310,6 +317,7 @@ pub struct Choice {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResponseMessage {
+    #[serde(default)]
     pub role: String,
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -318,12 +326,16 @@ pub struct ResponseMessage {
     pub refusal: Option<String>,
 }
 
-/// One `chat.completion.chunk` stream event.
+/// One `chat.completion.chunk` stream event (read as leniently as [`ChatCompletion`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatChunk {
+    #[serde(default)]
     pub id: String,
+    #[serde(default)]
     pub object: String,
+    #[serde(default)]
     pub created: i64,
+    #[serde(default)]
     pub model: String,
     pub choices: Vec<ChunkChoice>,
     /// Only on the final usage chunk (with empty `choices`), when the client asked for it.
@@ -333,7 +345,9 @@ pub struct ChatChunk {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChunkChoice {
+    #[serde(default)]
     pub index: u32,
+    #[serde(default)]
     pub delta: Delta,
     pub finish_reason: Option<String>,
     pub logprobs: Option<Value>,
@@ -352,6 +366,7 @@ pub struct Delta {
 /// A piece of a streamed tool call; `index` counts from 0 per choice, as OpenAI's SDKs expect.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallDelta {
+    #[serde(default)]
     pub index: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 /// `cases` cases (`PROPTEST_CASES` overrides), and no failure files: a failure found becomes a
 /// regression test beside the property.
-fn config(cases: u32) -> Config {
+pub(crate) fn config(cases: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(cases);
     Config { cases, failure_persistence: None, ..Config::default() }
 }
@@ -72,7 +72,7 @@ const WORDS: &[&str] = &[
 ];
 
 /// Any JSON value a few levels deep, with the providers' words and extreme numbers.
-fn json_value() -> impl Strategy<Value = Value> {
+pub(crate) fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -125,7 +125,7 @@ fn near(sample: Value) -> impl Strategy<Value = Value> {
     })
 }
 
-fn one_of_near(samples: Vec<Value>) -> impl Strategy<Value = Value> {
+pub(crate) fn one_of_near(samples: Vec<Value>) -> impl Strategy<Value = Value> {
     proptest::sample::select(samples).prop_flat_map(near)
 }
 

@@ -2,6 +2,7 @@
 //! from one snapshot, and moved (not copied) into the relay that records the request at its end.
 
 use crate::caller::Caller;
+use crate::gateway_error::ErrorShape;
 use crate::reservation::Reservation;
 use crate::snapshot::Route;
 use crate::usage_tap::Usage;
@@ -24,6 +25,8 @@ pub(super) struct RequestContext {
     /// Whether the reservation has been settled: once, when the request is recorded, or when
     /// it is dropped unrecorded.
     pub settled: AtomicBool,
+    /// The shape of the errors the gateway answers (the client's API's).
+    pub error_shape: ErrorShape,
 }
 
 impl RequestContext {

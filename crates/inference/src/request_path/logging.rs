@@ -7,7 +7,7 @@ use crate::gateway_error::GatewayError;
 use crate::relay::OnFinish;
 use crate::spend::cost_nano_usd;
 use crate::usage_tap::Usage;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use modelgate_domain::usage::{UsageRecord, UsageRecordId};
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ impl RequestContext {
     /// Records a request the gateway answers with `error`, and answers it.
     pub fn fail(&self, error: GatewayError) -> Response {
         self.record(error.status.as_u16(), Usage::default(), None);
-        error.into_response()
+        error.into_response_shaped(self.error_shape)
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod context;
 mod logging;
+mod messages;
 mod plan;
 mod request_filter;
 mod response_filter;
@@ -66,13 +67,19 @@ pub async fn dispatch(state: &Arc<InferencePlane>, request: Request) -> Response
         Endpoint::WorkspaceResponses { workspace } if parts.method == Method::POST => {
             serve(state, &parts, body, &workspace, ModelName::Body, "/v1/responses").await
         }
+        Endpoint::WorkspaceMessages { workspace, path } if parts.method == Method::POST => {
+            serve(state, &parts, body, &workspace, ModelName::Body, path).await
+        }
         Endpoint::ListModels { workspace } if parts.method == Method::GET || parts.method == Method::HEAD => {
             list_models(state, &workspace, &parts, None)
         }
         Endpoint::GetModel { workspace, id } if parts.method == Method::GET || parts.method == Method::HEAD => {
             list_models(state, &workspace, &parts, Some(&id))
         }
-        Endpoint::WorkspaceChat { .. } | Endpoint::WorkspaceEmbeddings { .. } | Endpoint::WorkspaceResponses { .. } => {
+        Endpoint::WorkspaceChat { .. }
+        | Endpoint::WorkspaceEmbeddings { .. }
+        | Endpoint::WorkspaceResponses { .. }
+        | Endpoint::WorkspaceMessages { .. } => {
             method_not_allowed(&parts, "POST")
         }
         Endpoint::ListModels { .. } | Endpoint::GetModel { .. } => method_not_allowed(&parts, "GET, HEAD"),
@@ -120,29 +127,30 @@ async fn serve(
 ) -> Response {
     let started = Instant::now();
     let at = now_micros();
+    let error_shape = plan::error_shape(path);
     // One snapshot for the whole request: the caller and the route come from one configuration.
     let snapshot = state.snapshot.current();
     let caller = match request_filter::identify(state, &snapshot, workspace, &parts.headers, &parts.uri, at) {
         Ok(caller) => caller,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.into_response_shaped(error_shape),
     };
     // The body is read only once the caller is known, and not at all when its declared length
     // is already over the limit; it holds its bytes in the node's budget until the answer starts.
     let body = match modelgate_body::read(body, declared_length(&parts.headers), &state.body_limits).await {
         Ok(body) => body,
-        Err(error) => return GatewayError::unreadable_body(error).into_response(),
+        Err(error) => return GatewayError::unreadable_body(error).into_response_shaped(error_shape),
     };
     let bytes = body.bytes().clone();
     let model: Cow<'_, str> = match model {
         ModelName::Path(name) => Cow::Borrowed(name),
         ModelName::Body => match model_in_body(&bytes) {
             Ok(name) => Cow::Owned(name),
-            Err(error) => return error.into_response(),
+            Err(error) => return error.into_response_shaped(error_shape),
         },
     };
     let route = match request_filter::route(&snapshot, workspace, &model) {
         Ok(route) => route,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.into_response_shaped(error_shape),
     };
     drop(snapshot);
     let mut context = RequestContext {
@@ -153,6 +161,7 @@ async fn serve(
         at,
         reservation: None,
         settled: Default::default(),
+        error_shape,
     };
     match request_filter::admit(&context, &bytes).await {
         Ok(reservation) => context.reservation = reservation,

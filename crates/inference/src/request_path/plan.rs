@@ -2,8 +2,9 @@
 //! one place for each (client API, provider family) pair. A new client API (another SDK's
 //! endpoint) is a new [`ClientApi`] and new rows in [`plan`]; nothing else on the path changes.
 
+use super::messages::{self, MessagesPlan};
 use crate::chat_translation::provider_of;
-use crate::gateway_error::{ErrorSource, GatewayError};
+use crate::gateway_error::{ErrorShape, ErrorSource, GatewayError};
 use crate::snapshot::{Route, Upstream};
 use crate::upstream_request::{prepare_body, PreparedBody};
 use axum::http::Method;
@@ -31,6 +32,10 @@ enum ClientApi {
     Embeddings,
     /// `POST /v1/responses`: OpenAI's Responses API.
     Responses,
+    /// `POST /v1/messages`: Anthropic's Messages.
+    Messages,
+    /// `POST /v1/messages/count_tokens`: Anthropic's token count.
+    CountTokens,
     /// Anything else: the provider's own API, passed through.
     Native,
 }
@@ -43,7 +48,19 @@ fn client_api(method: &Method, path: &str) -> ClientApi {
         "/v1/chat/completions" | "/chat/completions" => ClientApi::ChatCompletions,
         "/v1/embeddings" | "/embeddings" => ClientApi::Embeddings,
         "/v1/responses" | "/responses" => ClientApi::Responses,
+        "/v1/messages" => ClientApi::Messages,
+        "/v1/messages/count_tokens" => ClientApi::CountTokens,
         _ => ClientApi::Native,
+    }
+}
+
+/// The error body a client calling `path` reads: Anthropic's on its Messages API (whatever the
+/// model's provider), the gateway's elsewhere.
+pub(super) fn error_shape(path: &str) -> ErrorShape {
+    if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        ErrorShape::Anthropic
+    } else {
+        ErrorShape::Gateway
     }
 }
 
@@ -60,6 +77,10 @@ pub(super) enum Plan {
     /// A Responses request sent as a chat request (`inner`: native to a provider that speaks
     /// chat completions, or translated), its answer turned back into a Responses answer.
     Responses(Box<ResponsesPlan>),
+    /// An Anthropic Messages request sent as OpenAI chat (`messages.rs`).
+    Messages(Box<MessagesPlan>),
+    /// An Anthropic token count translated for the provider (Gemini's `countTokens`).
+    CountTokens(Translated),
 }
 
 pub(super) struct ResponsesPlan {
@@ -94,6 +115,10 @@ pub(super) enum AnswerShape {
     /// A chat answer (from `provider`'s translator, or native chat completions when `None`)
     /// turned into a Responses answer.
     Responses(Box<ResponsesAnswer>),
+    /// OpenAI chat (the provider's own, or translated from `provider`'s API) as Anthropic's message.
+    Messages { provider: Option<Provider>, stream: bool, context: ResponseContext },
+    /// The provider's token count as Anthropic's.
+    CountTokens { provider: Provider },
 }
 
 pub(super) struct ResponsesAnswer {
@@ -125,10 +150,21 @@ pub(super) fn plan(route: &Route, method: &Method, path: &str, body: Bytes) -> R
         (ClientApi::Responses, provider) if route.runtime_type != RuntimeType::Openai => {
             translate_responses(route, provider, &body)
         }
-        (ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Responses | ClientApi::Native, _) => {
-            Ok(Plan::Native(prepare_body(route, path, body)))
+        (ClientApi::Messages, provider) if speaks_other_than_messages(route) => {
+            messages::translate(route, provider, &body)
         }
+        (ClientApi::CountTokens, provider) if speaks_other_than_messages(route) => {
+            messages::count_tokens(route, provider, &body)
+        }
+        (ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Responses | ClientApi::Native, _)
+        | (ClientApi::Messages | ClientApi::CountTokens, _) => Ok(Plan::Native(prepare_body(route, path, body))),
     }
+}
+
+/// Whether a Messages request to `route` is translated: Anthropic's models take it as it is, and
+/// MCP servers have no Messages API.
+fn speaks_other_than_messages(route: &Route) -> bool {
+    !matches!(route.family, Family::Anthropic | Family::Mcp)
 }
 
 /// Whether the connection's URL itself is an endpoint of this route's API: an MCP server, or a
@@ -178,16 +214,9 @@ impl Plan {
                 query: query.map(Cow::Borrowed),
                 body: prepared.bytes.clone(),
             }),
-            Plan::TranslatedChat(chat) => {
-                let translated = chat.for_upstream(upstream)?;
-                Ok(Outgoing {
-                    method: Method::POST,
-                    path: Cow::Owned(translated.path.clone()),
-                    query: translated.query.clone().map(Cow::Owned),
-                    body: translated.body.clone(),
-                })
-            }
-            Plan::TranslatedEmbeddings { request, .. } => Ok(Outgoing {
+            Plan::TranslatedChat(chat) => chat.outgoing(upstream),
+            Plan::Messages(plan) => plan.outgoing(upstream),
+            Plan::TranslatedEmbeddings { request, .. } | Plan::CountTokens(request) => Ok(Outgoing {
                 method: Method::POST,
                 path: Cow::Borrowed(&request.path),
                 query: request.query.as_deref().map(Cow::Borrowed),
@@ -208,11 +237,14 @@ impl Plan {
             },
             Plan::TranslatedEmbeddings { provider, model, .. } => AnswerShape::TranslatedEmbeddings { provider, model },
             Plan::Responses(responses) => AnswerShape::Responses(Box::new(responses.answer)),
+            Plan::Messages(plan) => plan.answer_shape(),
+            // Only Gemini-style providers count tokens (`messages::count_tokens`).
+            Plan::CountTokens(_) => AnswerShape::CountTokens { provider: Provider::Gemini },
         }
     }
 }
 
-fn translation_error(error: modelgate_translate::TranslateError) -> GatewayError {
+pub(super) fn translation_error(error: modelgate_translate::TranslateError) -> GatewayError {
     match error.param {
         Some(param) => GatewayError::bad_request(format!("{param}: {}", error.message)),
         None => GatewayError::bad_request(error.message),
@@ -226,31 +258,17 @@ fn translate_chat(route: &Route, provider: Provider, bytes: &Bytes) -> Result<Pl
     let request: ChatRequest = serde_json::from_slice(bytes)
         .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI chat request: {e}")))?;
     let answer = ResponseContext {
-        id: format!("chatcmpl-{}", unique_id()),
+        id: format!("chatcmpl-{}", random_id()),
         created: now_micros() / 1_000_000,
         model: route.model.clone().or(request.model.clone()).unwrap_or_default(),
         include_usage: request.wants_stream_usage(),
     };
-    Ok(Plan::TranslatedChat(Box::new(translated_chat(route, provider, request, answer)?)))
+    Ok(Plan::TranslatedChat(Box::new(TranslatedChat::new(route, provider, request, answer)?)))
 }
 
-/// A random id for a translated answer.
-fn unique_id() -> String {
+/// A random id for an answer the gateway makes (`chatcmpl-{id}`, `msg_{id}`).
+pub(super) fn random_id() -> String {
     modelgate_domain::api_key::generate_id().trim_start_matches("ak_").to_string()
-}
-
-/// A chat request for `provider`, translated once with the default `max_tokens` to refuse what
-/// its API cannot express.
-fn translated_chat(
-    route: &Route,
-    provider: Provider,
-    request: ChatRequest,
-    answer: ResponseContext,
-) -> Result<TranslatedChat, GatewayError> {
-    let chat = TranslatedChat { provider, request, model: route.model.clone(), answer, last: Mutex::new(None) };
-    let default_max_tokens = route.upstreams.first().map_or(DEFAULT_MAX_TOKENS, |u| default_max_tokens(u));
-    chat.translate(default_max_tokens)?;
-    Ok(chat)
 }
 
 /// Where a Responses request goes as a chat request, on providers that speak chat completions.
@@ -267,7 +285,7 @@ fn translate_responses(route: &Route, provider: Option<Provider>, bytes: &Bytes)
     let request: responses::ResponsesRequest = serde_json::from_slice(bytes)
         .map_err(|e| GatewayError::bad_request(format!("the body is not an OpenAI Responses request: {e}")))?;
     let translated = responses::request(&request).map_err(translation_error)?;
-    let id = unique_id();
+    let id = random_id();
     let context = responses::Context {
         id: format!("resp_{id}"),
         created_at: now_micros() / 1_000_000,
@@ -283,7 +301,7 @@ fn translate_responses(route: &Route, provider: Option<Provider>, bytes: &Bytes)
     let stream = translated.chat.is_stream();
     let inner = match provider {
         Some(provider) => {
-            Plan::TranslatedChat(Box::new(translated_chat(route, provider, translated.chat, chat.clone())?))
+            Plan::TranslatedChat(Box::new(TranslatedChat::new(route, provider, translated.chat, chat.clone())?))
         }
         None => {
             let body = serde_json::to_vec(&translated.chat)
@@ -296,11 +314,41 @@ fn translate_responses(route: &Route, provider: Option<Provider>, bytes: &Bytes)
 }
 
 /// The `max_tokens` a connection sends when the client gives none.
-fn default_max_tokens(upstream: &Upstream) -> u64 {
+pub(super) fn default_max_tokens(upstream: &Upstream) -> u64 {
     upstream.config.get("maxTokens").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_TOKENS)
 }
 
 impl TranslatedChat {
+    /// `request` for `provider`, answered with `answer`: translated once now with the first
+    /// connection's `max_tokens` default, so a request the provider's API cannot express is
+    /// refused before any connection is tried.
+    pub(super) fn new(
+        route: &Route,
+        provider: Provider,
+        request: ChatRequest,
+        answer: ResponseContext,
+    ) -> Result<TranslatedChat, GatewayError> {
+        let chat = TranslatedChat { provider, request, model: route.model.clone(), answer, last: Mutex::new(None) };
+        let default_max_tokens = route.upstreams.first().map_or(DEFAULT_MAX_TOKENS, |u| default_max_tokens(u));
+        chat.translate(default_max_tokens)?;
+        Ok(chat)
+    }
+
+    /// What to send to `upstream`.
+    pub(super) fn outgoing(&self, upstream: &Upstream) -> Result<Outgoing<'static>, GatewayError> {
+        let translated = self.for_upstream(upstream)?;
+        Ok(Outgoing {
+            method: Method::POST,
+            path: Cow::Owned(translated.path.clone()),
+            query: translated.query.clone().map(Cow::Owned),
+            body: translated.body.clone(),
+        })
+    }
+
+    pub(super) fn provider(&self) -> Provider {
+        self.provider
+    }
+
     /// The translation for `upstream`: the last one when its `max_tokens` default is the same.
     fn for_upstream(&self, upstream: &Upstream) -> Result<Arc<Translated>, GatewayError> {
         let max_tokens = default_max_tokens(upstream);
@@ -356,11 +404,27 @@ mod tests {
             (Method::POST, "/responses", ClientApi::Responses),
             (Method::GET, "/v1/responses/resp_1", ClientApi::Native),
             (Method::GET, "/v1/chat/completions", ClientApi::Native),
-            (Method::POST, "/v1/messages", ClientApi::Native),
+            (Method::POST, "/v1/messages", ClientApi::Messages),
+            (Method::POST, "/v1/messages/count_tokens", ClientApi::CountTokens),
+            (Method::GET, "/v1/messages", ClientApi::Native),
+            (Method::POST, "/v1/messages/batches", ClientApi::Native),
             (Method::POST, "/v1beta/models/gemini:generateContent", ClientApi::Native),
         ];
         for (method, path, expected) in cases {
             assert_eq!(client_api(&method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn errors_take_anthropic_s_shape_on_its_messages_api() {
+        for (path, shape) in [
+            ("/v1/messages", ErrorShape::Anthropic),
+            ("/v1/messages/count_tokens", ErrorShape::Anthropic),
+            ("/v1/messages/batches", ErrorShape::Anthropic),
+            ("/v1/chat/completions", ErrorShape::Gateway),
+            ("/v1/messagesx", ErrorShape::Gateway),
+        ] {
+            assert_eq!(error_shape(path), shape, "{path}");
         }
     }
 }

@@ -8,6 +8,7 @@ use super::context::RequestContext;
 use super::logging::Logging;
 use super::plan::AnswerShape;
 use crate::chat_translation::{Answer, StreamTranslation, WholeTranslation};
+use crate::messages_ingress::{MessagesAnswer, MessagesStream, MessagesWhole};
 use crate::relay::{BodyProcessor, Relay};
 use crate::responses_translation::{ResponsesStreamTranslation, ResponsesWholeTranslation};
 use crate::upstream_client::UpstreamResponse;
@@ -85,6 +86,20 @@ pub(super) fn relay(context: RequestContext, response: UpstreamResponse, shape: 
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Box::new(ResponsesWholeTranslation::new(answer.provider, answer.chat, answer.context, status.as_u16()))
             }
+        }
+        AnswerShape::Messages { provider, stream, context: answer } => {
+            if stream && status.is_success() {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                Box::new(MessagesStream::new(provider, answer))
+            } else {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Box::new(MessagesWhole::new(MessagesAnswer::Message { provider, context: answer }, status.as_u16()))
+            }
+        }
+        AnswerShape::CountTokens { provider } => {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Box::new(MessagesWhole::new(MessagesAnswer::TokenCount { provider }, status.as_u16()))
         }
     };
     let idle_timeout = context.state.timeouts.idle;

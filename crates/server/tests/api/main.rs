@@ -12,6 +12,7 @@ mod connections;
 mod hardening;
 mod identity;
 mod inference;
+mod messages;
 mod models;
 mod openapi;
 mod policies;
