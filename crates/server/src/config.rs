@@ -135,6 +135,14 @@ pub struct ServeArgs {
     /// Milliseconds a request waits for Redis before counting its limits on this node.
     #[arg(long, env = "MODELGATE_REDIS_TIMEOUT_MS", default_value_t = 200)]
     pub redis_timeout_ms: u64,
+    /// Serve no web console at `/` of the control-plane address (the API is unchanged).
+    #[arg(long = "no-console")]
+    pub no_console: bool,
+    /// Whether the control-plane address serves the web console at `/` (`false` turns it off,
+    /// as `--no-console` does). Inference-role nodes never serve it.
+    #[arg(long = "console", env = "MODELGATE_CONSOLE", default_value_t = true, action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(), hide = true)]
+    pub console: bool,
     /// The clock of token windows (tests replace it).
     #[arg(skip)]
     pub clock: Option<std::sync::Arc<dyn modelgate_inference::Clock>>,
@@ -174,8 +182,15 @@ impl ServeArgs {
             redis_url: None,
             redis_prefix: "modelgate".to_string(),
             redis_timeout_ms: 200,
+            no_console: false,
+            console: true,
             clock: None,
         }
+    }
+
+    /// Whether this node serves the web console: a control-plane node, unless turned off.
+    pub fn serves_console(&self) -> bool {
+        self.role != Role::Inference && self.console && !self.no_console
     }
 
     /// The deadline for a request's headers; `None` (0) waits forever.
