@@ -4,13 +4,22 @@
 import { h, replace } from './dom.js';
 import { v0 } from './api.js';
 
-/** Pages of a `/v0` list answered as `{data, meta}`. */
-export function serverPages(path, extra = {}) {
-  return async ({ cursor, q, limit }) => {
-    const query = new URLSearchParams({ limit: String(limit), ...extra });
+/**
+ * Pages of a `/v0` list answered as `{data, meta}`. A list the API answers whole (integration
+ * connections: the reference defines no paging for them) is paged in the browser instead.
+ */
+export function serverPages(path) {
+  let whole = null;
+  return async ({ cursor, q, limit, reload }) => {
+    if (whole && !reload) return whole({ cursor, q, limit });
+    const query = new URLSearchParams({ limit: String(limit) });
     if (cursor) query.set('cursor', cursor);
     if (q) query.set('q', q);
     const page = await v0('GET', `${path}?${query}`);
+    if (Array.isArray(page)) {
+      whole = localPages(async () => page, (item, text) => JSON.stringify(item.metadata).toLowerCase().includes(text));
+      return whole({ cursor, q, limit });
+    }
     return { items: page.data, next: page.meta.hasMore ? page.meta.nextCursor : null, total: page.meta.total };
   };
 }

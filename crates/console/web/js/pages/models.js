@@ -25,6 +25,7 @@ export async function allOf(path, max = 1000) {
     const query = new URLSearchParams({ limit: '200' });
     if (cursor) query.set('cursor', cursor);
     const page = await v0('GET', `${path}?${query}`);
+    if (Array.isArray(page)) return page.slice(0, max); // a list the API answers whole
     items.push(...page.data);
     cursor = page.meta.hasMore ? page.meta.nextCursor : null;
   } while (cursor && items.length < max);
