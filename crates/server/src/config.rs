@@ -308,6 +308,25 @@ mod tests {
     }
 
     #[test]
+    fn the_console_is_served_by_control_nodes_unless_turned_off() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let parse = |flags: &[&str]| {
+            let argv = std::iter::once("modelgate").chain(flags.iter().copied());
+            <Cli as clap::Parser>::try_parse_from(argv).unwrap().serve.serves_console()
+        };
+        assert!(parse(&[]));
+        assert!(parse(&["--role", "control"]));
+        assert!(!parse(&["--no-console"]));
+        // MODELGATE_CONSOLE=false sets this hidden flag's value.
+        assert!(!parse(&["--console", "false"]));
+        assert!(!parse(&["--role", "inference"]), "inference nodes never serve it");
+    }
+
+    #[test]
     fn other_schemes_are_refused_without_echoing_the_url() {
         let dir = tempfile::tempdir().unwrap();
         let error = with_url(dir.path(), Some("mysql://root:hunter2@db/x")).unwrap_err().to_string();

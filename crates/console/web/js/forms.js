@@ -2,6 +2,7 @@
 // destructive actions (no browser dialogs), and a panel that slides in over a list.
 
 import { h, replace } from './dom.js';
+import { v0 } from './api.js';
 
 /** A labelled field around `input`. */
 export function field(label, input, hint) {
@@ -60,6 +61,23 @@ export function confirmButton(label, action) {
   return button;
 }
 
+/**
+ * A two-step button that sends `DELETE /v0{path}`, then says `done` on `message` and calls
+ * `after`; a refusal (a connection still used by models, a missing scope) is shown as the API
+ * words it.
+ */
+export function deleteButton(label, path, done, message, after) {
+  return confirmButton(label, async () => {
+    try {
+      await v0('DELETE', path);
+      message.show(done);
+      after();
+    } catch (error) {
+      message.show(error);
+    }
+  });
+}
+
 /** A form whose submit runs `onSubmit(values)` and shows its error; values by field name. */
 export function form(children, onSubmit, submitLabel = 'Save') {
   const message = notice();
@@ -106,6 +124,21 @@ export function panel(title, content) {
   const first = el.querySelector('input, select, textarea');
   if (first) first.focus();
   return { close: remove, element: el };
+}
+
+/**
+ * A button that opens a panel titled `title` holding `makeForm(saved)`; when the form calls
+ * `saved(result)`, the panel closes and `done(result)` runs.
+ */
+export function panelButton(label, title, makeForm, done, props = {}) {
+  const button = h('button', { type: 'button', ...props }, label);
+  button.addEventListener('click', () => {
+    const editor = panel(title, makeForm((result) => {
+      editor.close();
+      done(result);
+    }));
+  });
+  return button;
 }
 
 /** A page header with a title and buttons. */

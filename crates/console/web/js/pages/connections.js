@@ -5,7 +5,7 @@
 import { h, replace } from '../dom.js';
 import { call, v0, holds } from '../api.js';
 import { pagedTable, serverPages } from '../list.js';
-import { confirmButton, field, form, input, notice, pageHeader, panel, select } from '../forms.js';
+import { deleteButton, field, form, input, notice, pageHeader, panel, panelButton, select } from '../forms.js';
 import { RUNTIME_TYPES } from './models.js';
 import { time } from '../format.js';
 
@@ -71,14 +71,10 @@ async function usedBy(connection, message) {
 export default async function connectionsPage(main) {
   const message = notice();
   let table = null;
-  const newButton = h('button', { type: 'button', id: 'new-connection', hidden: !holds('integrations:create') }, 'New connection');
-  newButton.addEventListener('click', () => {
-    const editor = panel('New connection', createForm((c) => {
-      editor.close();
-      message.show(`Connection ${c.metadata.name} created.`);
-      table.reload();
-    }));
-  });
+  const newButton = panelButton('New connection', 'New connection', createForm, (c) => {
+    message.show(`Connection ${c.metadata.name} created.`);
+    table.reload();
+  }, { id: 'new-connection', hidden: !holds('integrations:create') });
   table = pagedTable({
     label: 'connections',
     fetchPage: serverPages('/integrations/connections'),
@@ -99,15 +95,8 @@ export default async function connectionsPage(main) {
             message.show(`The secret of ${c.metadata.name} was replaced.`);
           }));
         });
-        const remove = confirmButton('Delete', async () => {
-          try {
-            await v0('DELETE', `/integrations/connections/${encodeURIComponent(c.metadata.name)}`);
-            message.show(`Connection ${c.metadata.name} deleted.`);
-            table.reload();
-          } catch (error) {
-            message.show(error);
-          }
-        });
+        const remove = deleteButton('Delete', `/integrations/connections/${encodeURIComponent(c.metadata.name)}`,
+          `Connection ${c.metadata.name} deleted.`, message, () => table.reload());
         return [models, secret, remove];
       } },
     ],

@@ -4,7 +4,7 @@
 import { h, replace } from '../dom.js';
 import { v0, session, holds } from '../api.js';
 import { localPages, pagedTable } from '../list.js';
-import { confirmButton, field, form, input, notice, pageHeader, panel } from '../forms.js';
+import { deleteButton, field, form, input, notice, pageHeader, panel } from '../forms.js';
 import { time } from '../format.js';
 
 const SCOPES = ['admin', 'models:list', 'models:get', 'models:create', 'models:update', 'models:delete', 'models:invoke',
@@ -67,15 +67,8 @@ function keysSection(title, path, message) {
       { title: 'Scopes', cell: (k) => k.scopes.join(' ') },
       { title: 'Expires', cell: (k) => (k.expiresAt ? time(k.expiresAt) : 'never') },
       { title: 'Created', cell: (k) => time(k.createdAt) },
-      { title: '', class: 'row-actions', cell: (k) => confirmButton('Revoke', async () => {
-        try {
-          await v0('DELETE', `${path}/${encodeURIComponent(k.id)}`);
-          message.show(`Key ${k.name} (${k.id}) revoked.`);
-          table.reload();
-        } catch (error) {
-          message.show(error);
-        }
-      }) },
+      { title: '', class: 'row-actions', cell: (k) => deleteButton('Revoke', `${path}/${encodeURIComponent(k.id)}`,
+        `Key ${k.name} (${k.id}) revoked.`, message, () => table.reload()) },
     ],
   });
   return h('section', { class: 'keys' }, h('div', { class: 'section-header' }, h('h2', null, title), create), table.element);
@@ -101,15 +94,8 @@ export default async function keysPage(main) {
     try {
       const list = await v0('GET', '/service_accounts');
       replace(accounts, list.length ? list.map((a) => {
-        const remove = confirmButton('Delete account', async () => {
-          try {
-            await v0('DELETE', `/service_accounts/${encodeURIComponent(a.client_id)}`);
-            message.show(`Service account ${a.name} deleted with its keys.`);
-            loadAccounts();
-          } catch (error) {
-            message.show(error);
-          }
-        });
+        const remove = deleteButton('Delete account', `/service_accounts/${encodeURIComponent(a.client_id)}`,
+          `Service account ${a.name} deleted with its keys.`, message, loadAccounts);
         return h('details', { class: 'account' },
           h('summary', null, h('strong', null, a.name), ' ', h('code', null, a.client_id), ' ', h('span', { class: 'muted' }, a.scopes.join(' '))),
           h('div', { class: 'buttons' }, remove),

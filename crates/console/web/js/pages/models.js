@@ -5,7 +5,7 @@
 import { h, replace } from '../dom.js';
 import { v0, holds } from '../api.js';
 import { pagedTable, serverPages } from '../list.js';
-import { badge, checkbox, confirmButton, field, form, input, notice, pageHeader, panel, select } from '../forms.js';
+import { badge, checkbox, deleteButton, field, form, input, notice, pageHeader, panel, select } from '../forms.js';
 import { time } from '../format.js';
 
 export const RUNTIME_TYPES = ['openai', 'anthropic', 'gemini', 'vertexai', 'mistral', 'deepseek', 'cohere', 'cerebras',
@@ -151,15 +151,8 @@ export default async function modelsPage(main) {
         edit.addEventListener('click', () => openForm(m).catch((e) => message.show(e)));
         const enable = h('button', { type: 'button', class: 'secondary' }, m.spec.enabled === false ? 'Enable' : 'Disable');
         enable.addEventListener('click', () => toggle(m));
-        const remove = confirmButton('Delete', async () => {
-          try {
-            await v0('DELETE', `/models/${encodeURIComponent(m.metadata.name)}`);
-            message.show(`Model ${m.metadata.name} deleted.`);
-            table.reload();
-          } catch (error) {
-            message.show(error);
-          }
-        });
+        const remove = deleteButton('Delete', `/models/${encodeURIComponent(m.metadata.name)}`,
+          `Model ${m.metadata.name} deleted.`, message, () => table.reload());
         return [events, edit, enable, remove];
       } },
     ],

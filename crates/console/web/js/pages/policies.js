@@ -3,7 +3,7 @@
 import { h, replace } from '../dom.js';
 import { v0, holds } from '../api.js';
 import { pagedTable, serverPages } from '../list.js';
-import { checkbox, confirmButton, field, form, input, notice, pageHeader, panel, select } from '../forms.js';
+import { checkbox, deleteButton, field, form, input, notice, pageHeader, panelButton, select } from '../forms.js';
 
 function describe(policy) {
   const spec = policy.spec || {};
@@ -54,14 +54,10 @@ function policyForm(saved) {
 export default async function policiesPage(main) {
   const message = notice();
   let table = null;
-  const newButton = h('button', { type: 'button', hidden: !holds('policies:create') }, 'New policy');
-  newButton.addEventListener('click', () => {
-    const editor = panel('New policy', policyForm((p) => {
-      editor.close();
-      message.show(`Policy ${p.metadata.name} created.`);
-      table.reload();
-    }));
-  });
+  const newButton = panelButton('New policy', 'New policy', policyForm, (p) => {
+    message.show(`Policy ${p.metadata.name} created.`);
+    table.reload();
+  }, { hidden: !holds('policies:create') });
   table = pagedTable({
     label: 'policies',
     fetchPage: serverPages('/policies'),
@@ -77,15 +73,8 @@ export default async function policiesPage(main) {
           .catch((e) => replace(cell, e.message));
         return cell;
       } },
-      { title: '', class: 'row-actions', cell: (p) => confirmButton('Delete', async () => {
-        try {
-          await v0('DELETE', `/policies/${encodeURIComponent(p.metadata.name)}`);
-          message.show(`Policy ${p.metadata.name} deleted.`);
-          table.reload();
-        } catch (error) {
-          message.show(error);
-        }
-      }) },
+      { title: '', class: 'row-actions', cell: (p) => deleteButton('Delete', `/policies/${encodeURIComponent(p.metadata.name)}`,
+        `Policy ${p.metadata.name} deleted.`, message, () => table.reload()) },
     ],
   });
   replace(main, pageHeader('Policies', newButton), message.element, table.element);
