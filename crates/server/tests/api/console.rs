@@ -274,6 +274,19 @@ async fn expired_and_idle_sessions_are_refused() {
     store.close().await;
 }
 
+/// A chat through the console's playground, with or without the session's CSRF token.
+async fn playground(
+    server: &TestServer,
+    session: &Session,
+    chat: &Value,
+    model: &str,
+    csrf: bool,
+) -> (StatusCode, Value) {
+    let path = format!("/console/api/playground/{model}");
+    let csrf = csrf.then_some(session.csrf.as_str());
+    as_session(server, session, Method::POST, &path, Some(chat.clone()), csrf).await
+}
+
 #[tokio::test]
 async fn the_playground_streams_a_chat_through_the_inference_plane_as_the_session() {
     let server = TestServer::start().await;
@@ -284,14 +297,9 @@ async fn the_playground_streams_a_chat_through_the_inference_plane_as_the_sessio
     let session = sign_in(&server, ADMIN_KEY).await;
     let chat = json!({"messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_usage": true}});
 
-    let playground = |session: &Session, model: &str, csrf: bool| {
-        let path = format!("/console/api/playground/{model}");
-        let (server, chat, csrf) = (&server, chat.clone(), csrf.then(|| session.csrf.clone()));
-        async move { as_session(server, session, Method::POST, &path, Some(chat), csrf.as_deref()).await }
-    };
-    let (status, body) = playground(&session, "m1", false).await;
+    let (status, body) = playground(&server, &session, &chat, "m1", false).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
-    let (status, body) = playground(&session, "m1", true).await;
+    let (status, body) = playground(&server, &session, &chat, "m1", true).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let events = sse_data(body.as_str().unwrap());
     let text: String = events.iter().filter_map(|e| e["choices"][0]["delta"]["content"].as_str()).collect();
@@ -303,10 +311,10 @@ async fn the_playground_streams_a_chat_through_the_inference_plane_as_the_sessio
         assert_eq!(authorization, ["Bearer sk-mock-upstream-key"], "only the connection's key goes upstream");
     }
 
-    let (status, body) = playground(&session, "nope", true).await;
+    let (status, body) = playground(&server, &session, &chat, "nope", true).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the inference plane's answer is relayed: {body}");
     let invoke_less = server.add_key("default", &["models:list"], None).await;
     let session = sign_in(&server, &invoke_less).await;
-    let (status, body) = playground(&session, "m1", true).await;
+    let (status, body) = playground(&server, &session, &chat, "m1", true).await;
     assert!(assert_error(status, &body, StatusCode::FORBIDDEN).contains("models:invoke"));
 }
