@@ -270,6 +270,13 @@ async function main() {
     assert.equal((await adminCall('GET', '/models/gpt-mock')).status, 200, 'the model is still there');
     console.log('ok: a read-only key\'s session is refused writes by the API (403)');
 
+    // ---- revoking the key ends its session, in the open page too ----
+    assert.equal((await adminCall('DELETE', `/users/me/api_keys/${readOnly.body.id}`)).status, 200);
+    await page.click('nav a[href="#/policies"]');
+    await page.locator('#signed-out-reason', { hasText: 'no longer holds' }).waitFor();
+    await page.locator('input[name=apiKey]').waitFor();
+    console.log('ok: revoking the key ends its console session; the page asks to sign in again');
+
     assert.deepEqual(problems, [], 'no dialog, page error or console error (CSP violations included)');
     await context.close();
   } catch (error) {

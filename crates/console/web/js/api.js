@@ -58,7 +58,12 @@ export async function send(method, path, body) {
     let data = text;
     try { data = JSON.parse(text); } catch { /* not JSON: keep the text */ }
     const error = new ApiError(response.status, data);
-    if (response.status === 401 && state.session && state.onSignedOut) state.onSignedOut(error);
+    if (response.status === 401 && state.session && state.onSignedOut) {
+      // The server ended the session (expired, idle, credential revoked): forget it here too.
+      state.session = null;
+      state.workspace = null;
+      state.onSignedOut(error);
+    }
     throw error;
   }
   return response;

@@ -43,10 +43,14 @@ async function workspaceSwitcher() {
   return picker;
 }
 
-async function render() {
+/** Counts renders: a render that a newer one overtook (a session ended meanwhile) stops. */
+let renders = 0;
+
+async function render(reason) {
+  const mine = ++renders;
   const session = api.session();
   if (!session) {
-    replace(app, signinPage(async () => { await render(); }));
+    replace(app, signinPage(async () => { await render(); }, reason));
     return;
   }
   const page = currentPage();
@@ -55,10 +59,12 @@ async function render() {
   signOut.addEventListener('click', async () => {
     try { await api.signOut(); } finally { location.hash = '#/'; render(); }
   });
+  const switcher = await workspaceSwitcher();
+  if (mine !== renders) return;
   replace(app,
     h('header', { class: 'top' },
       h('a', { class: 'brand', href: '#/overview' }, 'modelgate'),
-      h('label', { class: 'workspace' }, 'Workspace ', await workspaceSwitcher()),
+      h('label', { class: 'workspace' }, 'Workspace ', switcher),
       h('span', { class: 'who', title: session.scopes.join(' ') }, `${session.subjectType === 'user' ? 'User' : 'Service account'} ${session.subject}`),
       signOut),
     h('div', { class: 'layout' },
@@ -73,9 +79,7 @@ async function render() {
   }
 }
 
-api.onSignedOut(() => {
-  api.signOut().catch(() => {}).finally(() => render());
-});
+api.onSignedOut((error) => render(error.message));
 window.addEventListener('hashchange', () => render());
 
 (async () => {

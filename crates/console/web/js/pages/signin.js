@@ -5,7 +5,7 @@ import { h } from '../dom.js';
 import { signIn } from '../api.js';
 import { field, form, input } from '../forms.js';
 
-export default function signinPage(done) {
+export default function signinPage(done, reason) {
   const withKey = h('div', { class: 'credential' },
     field('API key', input('apiKey', { type: 'password', placeholder: 'mgk_…', autocomplete: 'current-password' }),
       'The admin key printed at first start, or any key: the console can do exactly what it can.'));
@@ -25,5 +25,6 @@ export default function signinPage(done) {
     await signIn(credentials);
     await done();
   }, 'Sign in');
-  return h('section', { class: 'signin' }, h('h1', null, 'modelgate'), h('p', { class: 'muted' }, 'Sign in to the console'), signin);
+  return h('section', { class: 'signin' }, h('h1', null, 'modelgate'), h('p', { class: 'muted' }, 'Sign in to the console'),
+    reason ? h('p', { class: 'notice warn', id: 'signed-out-reason' }, reason) : null, signin);
 }
