@@ -217,6 +217,20 @@ async function main() {
     await shot('keys');
     console.log('ok: created a key (shown once, it works), revoked it (refused after)');
 
+    // ---- a model disabled and enabled again, its events ----
+    await goTo('models', 'Models');
+    const modelRow = page.locator('tr', { hasText: 'gpt-mock' });
+    await modelRow.locator('button', { hasText: 'Disable' }).click();
+    await page.locator('.notice', { hasText: 'Model gpt-mock disabled' }).waitFor();
+    assert.equal((await invoke(adminKey)).status, 403, 'a disabled model refuses calls');
+    await modelRow.locator('button', { hasText: 'Enable' }).click();
+    await page.locator('.notice', { hasText: 'Model gpt-mock enabled' }).waitFor();
+    assert.equal((await invoke(adminKey)).status, 200, 'enabled again');
+    await modelRow.locator('button', { hasText: 'Events' }).click();
+    await page.locator('.panel td', { hasText: 'DEACTIVATED' }).first().waitFor();
+    await page.click('.panel .close');
+    console.log('ok: disabled and enabled a model; its events list the change');
+
     // ---- the other pages ----
     await goTo('policies', 'Policies');
     await page.click('main .page-header button');
