@@ -1,7 +1,8 @@
 //! Caller authentication on the control plane.
 //!
 //! Credentials: a bearer API key (`mgk_...`) or access token (JWT from `/oauth/token`) in
-//! `X-Blaxel-Authorization`, else `Authorization`. Workspace: the one named by
+//! `X-Blaxel-Authorization`, else `Authorization`; without either, the web console's session
+//! cookie (see `console_session`), which acts exactly as the credential it was opened with. Workspace: the one named by
 //! `X-Blaxel-Workspace` (or `?workspace=`), else the credential's own. A service account's
 //! credentials act only in its workspace; a user's key acts in every workspace the user
 //! administers. A workspace the caller cannot act in answers 404, exactly like one that does not
@@ -126,9 +127,15 @@ pub async fn authenticate(state: &ControlPlane, credential: &str) -> Result<Prin
             scopes: parse_scopes(&claims.scopes),
         });
     }
+    authenticate_key_digest(state, &api_key::digest(credential)).await
+}
+
+/// Proves an API key by its digest (one indexed lookup): unknown, revoked or expired keys are
+/// refused. A console session opened with a key is checked this way on every request.
+pub async fn authenticate_key_digest(state: &ControlPlane, digest: &str) -> Result<Principal, ApiError> {
     let record = state
         .store
-        .find_api_key(&api_key::digest(credential))
+        .find_api_key(digest)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the API key is not valid (unknown or revoked)".into()))?;
     if record.expires_at.is_some_and(|at| at <= now_micros()) {
@@ -139,6 +146,28 @@ pub async fn authenticate(state: &ControlPlane, credential: &str) -> Result<Prin
         subject_type: SubjectType::parse(&record.subject_type),
         home_workspace: record.workspace,
         scopes: parse_scopes(&record.scopes),
+    })
+}
+
+/// The principal of a service account whose secret digest is `secret_digest`, as its access
+/// tokens would carry it: compared in constant time, an unknown client costing the same as a
+/// wrong secret.
+pub async fn authenticate_client(
+    state: &ControlPlane,
+    client_id: &str,
+    secret_digest: &str,
+) -> Result<Principal, ApiError> {
+    let account = state.store.get_service_account(client_id).await?;
+    let expected =
+        account.as_ref().map(|a| a.secret_digest.clone()).unwrap_or_else(|| api_key::digest("no such client"));
+    let account = account
+        .filter(|_| api_key::digests_match(secret_digest, &expected))
+        .ok_or_else(|| ApiError::Unauthorized("the client id or client secret is not valid".into()))?;
+    Ok(Principal {
+        subject: account.client_id,
+        subject_type: SubjectType::ServiceAccount,
+        home_workspace: account.workspace,
+        scopes: parse_scopes(&account.scopes),
     })
 }
 
@@ -164,10 +193,18 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<ControlPlane>) -> Result<Self, ApiError> {
         let result = async {
-            let token = bearer_credential(&parts.headers)?.ok_or_else(|| {
-                ApiError::Unauthorized("missing credentials: send 'Authorization: Bearer <modelgate API key>'".into())
-            })?;
-            authenticate(state, token).await
+            if let Some(token) = bearer_credential(&parts.headers)? {
+                return authenticate(state, token).await;
+            }
+            // The console's session cookie, only when no Authorization header is sent.
+            match crate::console_session::session_token(&parts.headers) {
+                Some(token) if state.console.is_some() => {
+                    crate::console_session::authenticate(state, &parts.method, &parts.headers, token).await
+                }
+                _ => Err(ApiError::Unauthorized(
+                    "missing credentials: send 'Authorization: Bearer <modelgate API key>'".into(),
+                )),
+            }
         }
         .await;
         let principal = match result {

@@ -31,6 +31,18 @@ pub fn routes() -> OpenApiRouter<Arc<ControlPlane>> {
 
 const KIND: ResourceKind = ResourceKind::IntegrationConnection;
 
+/// `GET /console/api/connections/{connectionName}/models`: the models that use a connection,
+/// for the console (Blaxel's API has no such route; policies have `/policies/{name}/usages`).
+pub(crate) async fn models_using_connection(
+    State(state): State<Arc<ControlPlane>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Scope::IntegrationsGet)?;
+    let models = crate::policies::models_using(&state, &ResourceKey::new(&caller.workspace, KIND, &name)).await?;
+    Ok(Json(serde_json::json!({ "models": models })))
+}
+
 /// What a secret value reads as in every response; sending it back keeps the stored value.
 pub const SECRET_MASK: &str = "********";
 

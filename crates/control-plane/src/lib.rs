@@ -11,6 +11,8 @@ mod api_keys;
 mod auth;
 mod body;
 mod connections;
+mod console_playground;
+mod console_session;
 mod document;
 pub mod error;
 mod extract;
@@ -40,6 +42,8 @@ use modelgate_store::Store;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use console_playground::Playground;
+pub use console_session::{CSRF_HEADER, SESSION_COOKIE, SESSION_IDLE_TIMEOUT, SESSION_LIFETIME};
 pub use listing::ApiVersion;
 pub use throttle::AuthThrottle;
 
@@ -79,6 +83,10 @@ pub struct ControlPlane {
     /// Why this node cannot serve although its store answers (a master key that opens none of
     /// the stored secrets): readiness says it and answers 503.
     pub not_ready_because: Option<String>,
+    /// The web console's API (sign-in sessions under `/console/api`, the playground's route to
+    /// the inference plane); `None` on a node that serves no console, where session cookies
+    /// are ignored.
+    pub console: Option<Playground>,
 }
 
 /// Default for [`ControlPlane::token_ttl_seconds`]: two hours, as Blaxel's tokens.
@@ -124,7 +132,20 @@ pub fn router(state: Arc<ControlPlane>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), outage::fail_fast))
         .layer(axum::middleware::from_fn(check_api_version))
         .layer(axum::middleware::from_fn_with_state(state.clone(), announce_changes));
-    Router::new().nest("/v0", api).fallback(route_not_found).with_state(state)
+    let mut router = Router::new().nest("/v0", api);
+    if state.console.is_some() {
+        router = router.nest("/console/api", console_routes(state.clone()));
+    }
+    router.fallback(route_not_found).with_state(state)
+}
+
+/// The console's own API, beside `/v0` (not part of the Blaxel contract or its OpenAPI
+/// document): the session and the playground.
+fn console_routes(state: Arc<ControlPlane>) -> Router<Arc<ControlPlane>> {
+    console_session::routes()
+        .merge(console_playground::routes())
+        .route("/connections/{connectionName}/models", axum::routing::get(connections::models_using_connection))
+        .layer(axum::middleware::from_fn_with_state(state, outage::fail_fast))
 }
 
 /// `router` with every handler's panic (a bug) answered 500 in the `Error` schema, logged and

@@ -5,6 +5,8 @@
 //! Errors carry OAuth2's `{error, error_description}` and, beside them, the `code` and `message`
 //! of modelgate's Error schema, so both kinds of client understand them.
 
+use crate::auth::{authenticate_client, Principal};
+use crate::error::ApiError;
 use crate::throttle::client_ip;
 use crate::ControlPlane;
 use axum::extract::{FromRequest, Request, State};
@@ -17,6 +19,7 @@ use base64::Engine;
 use modelgate_domain::access_token::{self, Claims};
 use modelgate_domain::api_key;
 use modelgate_domain::identity::{TokenRequest, TokenResponse};
+use modelgate_domain::secret_box::Keyring;
 use modelgate_domain::timestamp::now_micros;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
@@ -149,50 +152,55 @@ async fn token(State(state): State<Arc<ControlPlane>>, request: Request) -> Resu
             ))
         }
     };
-    // Compare digests in constant time; an unknown client costs the same as a wrong secret.
-    let account = state.store.get_service_account(&client_id).await.map_err(|e| {
-        tracing::error!(error = %e, "token request could not read the store");
-        OAuthError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
-            description: "the store is unreachable; retry shortly".into(),
-            retry_after: Some(crate::error::STORE_RETRY_AFTER_SECONDS),
-        }
-    })?;
-    let presented = api_key::digest(&client_secret);
-    let expected =
-        account.as_ref().map(|a| a.secret_digest.clone()).unwrap_or_else(|| api_key::digest("no such client"));
-    let Some(account) = account.filter(|_| api_key::digests_match(&presented, &expected)) else {
+    let principal = match authenticate_client(&state, &client_id, &api_key::digest(&client_secret)).await {
+        Ok(principal) => principal,
         // Only a failure is throttled: a client whose secret verifies is never held back.
-        if let Some(crate::error::ApiError::TooManyRequests(message, seconds)) =
-            state.auth_throttle.record_failure(ip).await
-        {
+        Err(ApiError::Unauthorized(_)) => {
+            if let Some(ApiError::TooManyRequests(message, seconds)) = state.auth_throttle.record_failure(ip).await {
+                return Err(OAuthError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    error: "slow_down",
+                    description: message,
+                    retry_after: Some(seconds),
+                });
+            }
+            return Err(OAuthError::invalid_client(by_basic, "the client id or client secret is not valid"));
+        }
+        Err(error) => {
+            tracing::error!(?error, "token request could not read the store");
             return Err(OAuthError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                error: "slow_down",
-                description: message,
-                retry_after: Some(seconds),
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "temporarily_unavailable",
+                description: "the store is unreachable; retry shortly".into(),
+                retry_after: Some(crate::error::STORE_RETRY_AFTER_SECONDS),
             });
         }
-        return Err(OAuthError::invalid_client(by_basic, "the client id or client secret is not valid"));
     };
+    let scope = principal.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+    Ok(Json(TokenResponse {
+        access_token: sign_access_token(&state.keyring, &principal, state.token_ttl_seconds),
+        token_type: "Bearer".to_string(),
+        expires_in: state.token_ttl_seconds,
+        scope,
+    }))
+}
+
+/// An access token for `principal` (its subject, home workspace and scopes), valid for
+/// `ttl_seconds`: what `/oauth/token` answers, and what the console's playground calls the
+/// inference plane with.
+pub fn sign_access_token(keyring: &Keyring, principal: &Principal, ttl_seconds: i64) -> String {
     let now = now_micros() / 1_000_000;
     let claims = Claims {
         iss: access_token::ISSUER.to_string(),
-        sub: account.client_id.clone(),
-        sub_type: "service_account".to_string(),
-        ws: account.workspace.clone(),
-        scopes: account.scopes.clone(),
+        sub: principal.subject.clone(),
+        sub_type: principal.subject_type.as_str().to_string(),
+        ws: principal.home_workspace.clone(),
+        scopes: principal.scopes.iter().map(|s| s.as_str().to_string()).collect(),
         iat: now,
-        exp: now + state.token_ttl_seconds,
+        exp: now + ttl_seconds,
         jti: api_key::generate_id(),
     };
-    Ok(Json(TokenResponse {
-        access_token: access_token::sign(&state.keyring, &claims),
-        token_type: "Bearer".to_string(),
-        expires_in: state.token_ttl_seconds,
-        scope: account.scopes.join(" "),
-    }))
+    access_token::sign(keyring, &claims)
 }
 
 #[cfg(test)]

@@ -186,17 +186,22 @@ async fn get_policy_usages(
     Path(name): Path<String>,
 ) -> Result<Json<PolicyUsages>, ApiError> {
     caller.require(Scope::PoliciesGet)?;
-    let key = ResourceKey::new(&caller.workspace, KIND, &name);
-    if state.store.get_resource(&key).await?.is_none() {
-        return Err(not_found(KIND, &name, &caller.workspace));
+    let models = models_using(&state, &ResourceKey::new(&caller.workspace, KIND, &name)).await?;
+    Ok(Json(PolicyUsages { models, ..PolicyUsages::default() }))
+}
+
+/// The models that reference the policy or connection `key`, as `{"name": ...}` objects; 404 if
+/// it does not exist.
+pub(crate) async fn models_using(state: &ControlPlane, key: &ResourceKey) -> Result<Vec<serde_json::Value>, ApiError> {
+    if state.store.get_resource(key).await?.is_none() {
+        return Err(not_found(key.kind, &key.name, &key.workspace));
     }
-    let models = state
+    Ok(state
         .store
-        .referrers(&key)
+        .referrers(key)
         .await?
         .into_iter()
         .filter(|r| r.kind == ResourceKind::Model)
         .map(|r| serde_json::json!({ "name": r.name }))
-        .collect();
-    Ok(Json(PolicyUsages { models, ..PolicyUsages::default() }))
+        .collect())
 }

@@ -4,7 +4,7 @@
 //! event without waiting for the end.
 
 use crate::relay::BodyProcessor;
-use crate::sse::{parse_event, Events};
+use crate::sse::{parse_event, EventBuffer};
 use crate::usage_tap::Usage;
 use bytes::{Bytes, BytesMut};
 use modelgate_providers::Family;
@@ -57,7 +57,7 @@ fn push_chunks(chunks: Vec<ChatChunk>, out: &mut VecDeque<Bytes>) {
 /// Translates a provider's SSE stream into OpenAI chunks as each event completes.
 pub struct StreamTranslation {
     translator: Box<dyn StreamTranslator>,
-    events: Events,
+    events: EventBuffer,
     failed: bool,
 }
 
@@ -65,7 +65,7 @@ impl StreamTranslation {
     pub fn new(provider: Provider, context: ResponseContext) -> StreamTranslation {
         StreamTranslation {
             translator: modelgate_translate::stream(provider, context),
-            events: Events::default(),
+            events: EventBuffer::default(),
             failed: false,
         }
     }
@@ -96,7 +96,7 @@ impl BodyProcessor for StreamTranslation {
             return;
         }
         self.events.push(&chunk);
-        while let Some(event) = self.events.next_complete() {
+        while let Some(event) = self.events.next_event() {
             self.event(&event, out);
             if self.failed {
                 return;

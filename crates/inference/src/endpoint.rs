@@ -174,7 +174,7 @@ mod properties {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     use proptest::prelude::*;
 
-    const PATHS: [&str; 6] = [
+    const PATHS: [&str; 7] = [
         "/w/models/m/v1/chat/completions",
         "/my%2Dws/models/gpt%2D4/v1beta/models/a%2Fb:generateContent?alt=sse",
         "/w/v1/chat/completions",

@@ -157,7 +157,8 @@ impl UsageTap {
             if let Ok(typed) = serde_json::from_slice::<OpenAiEnvelope>(&self.pending) {
                 if let Some(usage) = typed.usage {
                     let cached = usage.prompt_tokens_details.and_then(|details| details.cached_tokens);
-                    self.count_openai([usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, cached]);
+                    let counts = [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, cached];
+                    self.count_openai([counts[0], counts[1], counts[2], counts[3], None, None, None]);
                 }
                 return;
             }
@@ -262,7 +263,6 @@ impl UsageTap {
                 // A Responses stream reports it in `response.completed`'s response.
                 let usage = value.get("usage").or_else(|| value.get("response").and_then(|r| r.get("usage")));
                 if let Some(usage) = usage.filter(|u| u.is_object()) {
-                    let count = |key| int(usage, &[key]);
                     let count = |path: &[&str]| int(usage, path);
                     self.count_openai([
                         count(&["prompt_tokens"]),
@@ -375,7 +375,7 @@ struct OpenAiUsage {
     completion_tokens: Option<i64>,
     #[serde(default)]
     total_tokens: Option<i64>,
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens_details")]
     prompt_tokens_details: Option<OpenAiPromptDetails>,
 }
 

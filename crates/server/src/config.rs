@@ -139,6 +139,14 @@ pub struct ServeArgs {
     /// Milliseconds a request waits for Redis before counting its limits on this node.
     #[arg(long, env = "MODELGATE_REDIS_TIMEOUT_MS", default_value_t = 200)]
     pub redis_timeout_ms: u64,
+    /// Serve no web console at `/` of the control-plane address (the API is unchanged).
+    #[arg(long = "no-console")]
+    pub no_console: bool,
+    /// Whether the control-plane address serves the web console at `/` (`false` turns it off,
+    /// as `--no-console` does). Inference-role nodes never serve it.
+    #[arg(long = "console", env = "MODELGATE_CONSOLE", default_value_t = true, action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(), hide = true)]
+    pub console: bool,
     /// The clock of token windows (tests replace it).
     #[arg(skip)]
     pub clock: Option<std::sync::Arc<dyn modelgate_inference::Clock>>,
@@ -179,8 +187,15 @@ impl ServeArgs {
             redis_prefix: "modelgate".to_string(),
             prices_file: None,
             redis_timeout_ms: 200,
+            no_console: false,
+            console: true,
             clock: None,
         }
+    }
+
+    /// Whether this node serves the web console: a control-plane node, unless turned off.
+    pub fn serves_console(&self) -> bool {
+        self.role != Role::Inference && self.console && !self.no_console
     }
 
     /// The deadline for a request's headers; `None` (0) waits forever.
@@ -295,6 +310,25 @@ mod tests {
         assert_eq!((settings.spool_dir.as_deref(), settings.capacity), (Some(std::path::Path::new("/spool")), 50));
         args.role = Role::Control;
         assert_eq!(args.usage_writer().spool_dir, None);
+    }
+
+    #[test]
+    fn the_console_is_served_by_control_nodes_unless_turned_off() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let parse = |flags: &[&str]| {
+            let argv = std::iter::once("modelgate").chain(flags.iter().copied());
+            <Cli as clap::Parser>::try_parse_from(argv).unwrap().serve.serves_console()
+        };
+        assert!(parse(&[]));
+        assert!(parse(&["--role", "control"]));
+        assert!(!parse(&["--no-console"]));
+        // MODELGATE_CONSOLE=false sets this hidden flag's value.
+        assert!(!parse(&["--console", "false"]));
+        assert!(!parse(&["--role", "inference"]), "inference nodes never serve it");
     }
 
     #[test]

@@ -560,6 +560,13 @@ fn serve_node(
         inference.limiter = modelgate_inference::Limiter::shared(counters, fallbacks, inference.clock.clone());
         tracing::info!("maxToken and rate-limit windows are shared through Redis");
     }
+    let console = match args.serves_console() {
+        true => Some(
+            modelgate_control_plane::Playground::new(&playground_run_url(run_addr, &public_run_url))
+                .context("cannot build the console's HTTP client")?,
+        ),
+        false => None,
+    };
     let store_health = Arc::new(StoreHealth::new(true));
     let feed_status = Arc::new(FeedStatus::default());
     let control_plane = Arc::new(ControlPlane {
@@ -576,6 +583,7 @@ fn serve_node(
         listener: Some(Arc::new(SnapshotReloader { snapshot: snapshot.clone(), store: store.clone() })),
         store_health: store_health.clone(),
         not_ready_because: not_ready_because.clone(),
+        console,
     });
     let inference = Arc::new(inference);
     let metrics_source = inference.clone();
@@ -585,7 +593,15 @@ fn serve_node(
         async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text) }
     });
     let control_app = match args.role {
-        Role::All | Role::Control => modelgate_control_plane::router(control_plane).route("/metrics", metrics),
+        Role::All | Role::Control => {
+            let console = control_plane.console.is_some();
+            let router = modelgate_control_plane::router(control_plane).route("/metrics", metrics);
+            if console {
+                router.merge(modelgate_console::router())
+            } else {
+                router
+            }
+        }
         Role::Inference => inference_node_admin(
             store_health.clone(),
             not_ready_because,
@@ -616,6 +632,23 @@ fn serve_node(
     background.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), sole_writer, feed_status, stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(Serving { planes, background, store, usage_task })
+}
+
+/// Where the console's playground reaches the inference plane: this node's own listener when
+/// it runs one (on loopback when it listens on every address), else the public run URL.
+fn playground_run_url(run_addr: Option<SocketAddr>, public_run_url: &str) -> String {
+    match run_addr {
+        Some(mut addr) => {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{addr}")
+        }
+        None => public_run_url.to_string(),
+    }
 }
 
 /// Keeps `health` current (see [`StoreHealth::watch`]) until `stop`.

@@ -2,12 +2,13 @@
 //! (embedded, one node) and PostgreSQL (nodes sharing a database). [`open`] picks the engine by
 //! URL and runs its migrations (`migrations/sqlite`, `migrations/postgres`).
 //!
-//! Every behaviour is written once (`resources.rs`, `identity.rs`, `usage.rs`, `usage_report.rs`) as statements
-//! with `$n` placeholders, which both engines read; what differs between the engines lives in
-//! one dialect module each (`sqlite.rs`, `postgres.rs`: pools, pragmas and migrations, the
+//! Every behaviour is written once (`resources.rs`, `identity.rs`, `usage.rs`, `usage_report.rs`,
+//! `console_sessions.rs`) as statements with `$n` placeholders, which both engines read; what
+//! differs between the engines lives in one dialect module each (`sqlite.rs`, `postgres.rs`: pools, pragmas and migrations, the
 //! consistent read, row locks, the change feed, the usage statements' placeholders), reached
 //! through `engine.rs`, which also binds values and reads rows for either.
 
+mod console_sessions;
 mod engine;
 mod identity;
 mod latency_bins;

@@ -71,7 +71,8 @@ suite! {
         usage_series_sums_buckets_and_percentiles_in_the_database,
         usage_percentiles_stay_within_a_32nd_of_the_true_value,
         usage_groups_by_model_key_or_both_busiest_first,
-        spend_and_cached_tokens_are_summed_and_grouped_across_workspaces;
+        spend_and_cached_tokens_are_summed_and_grouped_across_workspaces,
+        console_sessions_are_created_found_touched_and_ended;
     url:
         reopening_keeps_everything,
 }
@@ -646,6 +647,35 @@ async fn listing_returns_the_tail_in_order(store: Arc<dyn Store>) {
 }
 
 // ---- behaviours: identity ----
+
+async fn console_sessions_are_created_found_touched_and_ended(store: Arc<dyn Store>) {
+    let session = |token: &str, created_at: i64, expires_at: i64| ConsoleSessionRecord {
+        token_digest: token.to_string(),
+        credential_digest: format!("digest-of-{token}"),
+        client_id: (token == "b").then(|| "sa_1".to_string()),
+        created_at,
+        last_seen_at: created_at,
+        expires_at,
+    };
+    store.create_console_session(&session("a", 10, 100)).await.unwrap();
+    store.create_console_session(&session("b", 20, 200)).await.unwrap();
+    assert_eq!(store.find_console_session("a").await.unwrap(), Some(session("a", 10, 100)));
+    assert_eq!(store.find_console_session("b").await.unwrap(), Some(session("b", 20, 200)));
+    assert!(matches!(store.create_console_session(&session("a", 30, 300)).await, Err(StoreError::AlreadyExists)));
+
+    store.touch_console_session("a", 50).await.unwrap();
+    assert_eq!(store.find_console_session("a").await.unwrap().unwrap().last_seen_at, 50);
+
+    // A session created later sweeps those that ended before it started.
+    store.create_console_session(&session("c", 150, 400)).await.unwrap();
+    assert_eq!(store.find_console_session("a").await.unwrap(), None);
+    assert!(store.find_console_session("b").await.unwrap().is_some());
+
+    assert!(store.delete_console_session("b").await.unwrap());
+    assert!(!store.delete_console_session("b").await.unwrap(), "a session ends once");
+    assert_eq!(store.find_console_session("b").await.unwrap(), None);
+    assert_eq!(store.find_console_session("unknown").await.unwrap(), None);
+}
 
 async fn api_keys_are_inserted_found_listed_and_revoked(store: Arc<dyn Store>) {
     with_workspace(&*store, WS).await;

@@ -186,6 +186,19 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn delete_api_key(&self, subject: &str, id: &str) -> Result<ApiKeyRecord, StoreError>;
 }
 
+/// The web console's sessions, shared by every control node on the database.
+#[async_trait]
+pub trait ConsoleSessionStore: Send + Sync + 'static {
+    /// Stores a new session, and deletes sessions that ended before `session.created_at`.
+    async fn create_console_session(&self, session: &ConsoleSessionRecord) -> Result<(), StoreError>;
+    /// The session whose token digest is `token_digest`.
+    async fn find_console_session(&self, token_digest: &str) -> Result<Option<ConsoleSessionRecord>, StoreError>;
+    /// Records activity on a session (for its idle timeout).
+    async fn touch_console_session(&self, token_digest: &str, at: Micros) -> Result<(), StoreError>;
+    /// Ends a session; returns whether it existed.
+    async fn delete_console_session(&self, token_digest: &str) -> Result<bool, StoreError>;
+}
+
 /// Metered requests. Usage is history: it outlives the model it names, and goes only with its
 /// workspace.
 #[async_trait]
@@ -216,7 +229,13 @@ pub trait ChangeFeedStore: Send + Sync + 'static {
 /// The whole store, for the control plane and the server: every concern, plus the connection.
 #[async_trait]
 pub trait Store:
-    ConfigurationStore + ResourceStore + IdentityStore + UsageStore + UsageReportStore + ChangeFeedStore
+    ConfigurationStore
+    + ResourceStore
+    + IdentityStore
+    + UsageStore
+    + UsageReportStore
+    + ChangeFeedStore
+    + ConsoleSessionStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -211,6 +211,24 @@ pub struct ServiceAccountRecord {
     pub updated_by: String,
 }
 
+/// A console sign-in: the session token's digest (the cookie holds the token), the credential it
+/// was opened with, and its lifetime. The credential is re-read on every request, so a revoked
+/// key or a deleted service account ends the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSessionRecord {
+    /// SHA-256 of the session token, hex.
+    pub token_digest: String,
+    /// The API key's digest (as `api_keys.key_digest`), or the service account's secret digest.
+    pub credential_digest: String,
+    /// The service account's client id when signed in with client credentials; `None` for a key.
+    pub client_id: Option<String>,
+    pub created_at: Micros,
+    /// Last request seen (updated at most once a minute), for the idle timeout.
+    pub last_seen_at: Micros,
+    /// Absolute end of the session.
+    pub expires_at: Micros,
+}
+
 /// Key of [`StoreError::NotEmpty`] counts for user API keys whose home is the workspace.
 pub const USER_KEYS_COUNT: &str = "userApiKeys";
 

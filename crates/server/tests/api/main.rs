@@ -9,6 +9,7 @@ mod postgres_support;
 
 mod concurrent_limits;
 mod connections;
+mod console;
 mod hardening;
 mod identity;
 mod inference;

@@ -242,7 +242,7 @@ impl LooseUsage {
             prompt_tokens_details: self
                 .prompt_tokens_details
                 .and_then(|d| d.cached_tokens)
-                .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
+                .map(|cached_tokens| PromptTokensDetails { cached_tokens, ..Default::default() }),
         }
     }
 }

@@ -1,0 +1,78 @@
+//! The console's playground: `POST /console/api/playground/{modelName}` sends one OpenAI chat
+//! completions body to the model through the inference plane and relays the answer (a stream
+//! as it arrives) to the page.
+//!
+//! The session holds no key, so the call carries a one-minute access token signed here for the
+//! session's principal (same subject, workspace and scopes; the inference plane checks them as
+//! for any token). The token never reaches the browser, and the page talks only to its own
+//! origin: no CORS on the inference plane, `connect-src 'self'` in the console's policy.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::Path;
+use crate::oauth::sign_access_token;
+use crate::ControlPlane;
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use modelgate_domain::validation::validate_name;
+use modelgate_domain::Scope;
+use std::sync::Arc;
+
+/// Lifetime of the token a playground call carries: it is checked when the call starts, so a
+/// long stream outlives it.
+const PLAYGROUND_TOKEN_SECONDS: i64 = 60;
+
+/// Where the playground reaches the inference plane, and the client it does it with.
+#[derive(Clone)]
+pub struct Playground {
+    run_url: String,
+    client: reqwest::Client,
+}
+
+impl Playground {
+    /// A playground that calls the inference plane at `run_url` (this node's own listener on a
+    /// `--role all` node, else the public run URL).
+    pub fn new(run_url: &str) -> Result<Playground, reqwest::Error> {
+        let client = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10)).build()?;
+        Ok(Playground { run_url: run_url.trim_end_matches('/').to_string(), client })
+    }
+}
+
+pub fn routes() -> axum::Router<Arc<ControlPlane>> {
+    axum::Router::new().route("/playground/{modelName}", axum::routing::post(chat))
+}
+
+async fn chat(
+    State(state): State<Arc<ControlPlane>>,
+    caller: Caller,
+    Path(model): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::ModelsInvoke)?;
+    validate_name("modelName", &model)?;
+    let playground = state.console.as_ref().ok_or_else(|| ApiError::NotFound("this node serves no console".into()))?;
+    let body = crate::body::read(request, &state).await?;
+    let token = sign_access_token(&state.keyring, &caller.principal, PLAYGROUND_TOKEN_SECONDS);
+    let url = format!("{}/{}/models/{model}/v1/chat/completions", playground.run_url, caller.workspace);
+    let answer = playground
+        .client
+        .post(url)
+        .bearer_auth(token)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "the console's playground could not reach the inference plane");
+            ApiError::Unavailable("the inference plane cannot be reached from the console; retry shortly".into(), 5)
+        })?;
+    let mut response = Response::builder().status(answer.status().as_u16());
+    if let Some(content_type) = answer.headers().get(CONTENT_TYPE) {
+        response = response.header(CONTENT_TYPE, content_type.as_bytes());
+    }
+    response
+        .body(axum::body::Body::from_stream(answer.bytes_stream()))
+        .map(IntoResponse::into_response)
+        .map_err(|_| ApiError::Internal("the inference plane's answer could not be relayed".into()))
+}

@@ -1,0 +1,12 @@
+-- The web console's sessions: the token's digest (the browser's cookie holds the token), the
+-- credential it was opened with (an API key's digest, or a service account's client id and
+-- secret digest, re-read on every request), and when it ends (absolute and idle).
+CREATE TABLE console_sessions (
+    token_digest      TEXT COLLATE "C" PRIMARY KEY,
+    credential_digest TEXT COLLATE "C" NOT NULL,
+    client_id         TEXT COLLATE "C",
+    created_at        BIGINT NOT NULL,
+    last_seen_at      BIGINT NOT NULL,
+    expires_at        BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
