@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""End-to-end check that the unmodified official OpenAI and Anthropic Python SDKs work through
-modelgate's inference plane with a modelgate API key, against modelgate's own mock provider.
+"""End-to-end check that the unmodified official OpenAI and Anthropic Python SDKs, and the Vercel AI
+SDK's default OpenAI provider (Node, tests/sdk/vercel/test.mjs), work through modelgate's inference
+plane with a modelgate API key, against modelgate's own mock provider.
 
 Plain script (no pytest): it starts `modelgate mock-provider` and `modelgate serve` on free
 loopback ports, configures connections and models through the control plane (stdlib urllib),
 runs one small function per check, always stops both processes, and ends with the line
 `N passed, M failed` (exit status 1 on any failure).
+
+The Vercel AI SDK check needs node and tests/sdk/vercel/node_modules (run.sh installs them); it
+is reported as skipped when SDK_VERCEL_SKIPPED gives a reason, which run.sh sets outside CI only.
 
 Settings: MODELGATE_BIN (default target/debug/modelgate under the repository root),
 SDK_TEST_VERBOSE=1 to print the server logs at the end even when everything passed.
@@ -43,6 +47,8 @@ GREETING = "Hello from the mock"
 STARTUP_TIMEOUT = 60.0
 SDK_TIMEOUT = 30.0
 USAGE_WAIT = 8.0
+VERCEL_DIR = os.path.join(REPO_ROOT, "tests", "sdk", "vercel")
+VERCEL_TIMEOUT = 300.0
 
 # Older anthropic SDKs warn that the (mock) model name is deprecated; irrelevant here.
 warnings.filterwarnings("ignore", message=r"The model .* is deprecated", category=DeprecationWarning)
@@ -52,6 +58,10 @@ observed = {"gpt": [], "claude": [], "gemini": [], "cohere": []}
 
 
 class CheckFailed(Exception):
+    pass
+
+
+class CheckSkipped(Exception):
     pass
 
 
@@ -599,6 +609,39 @@ def anthropic_sdk_check(model, key):
     return check
 
 
+# --- the Vercel AI SDK (Node) ------------------------------------------------------------------
+
+VERCEL_OBSERVED_KEYS = {GPT: "gpt", CLAUDE: "claude", GEMINI: "gemini", COHERE: "cohere"}
+
+
+def check_vercel_ai_sdk(ctx):
+    """Runs tests/sdk/vercel/test.mjs (its own checks, one line each, are printed indented) and
+    adds the usage the SDK reported to what the usage checks expect."""
+    reason = os.environ.get("SDK_VERCEL_SKIPPED")
+    if reason and os.environ.get("CI") != "true":
+        raise CheckSkipped(reason)
+    node = shutil.which("node")
+    expect(node is not None, "node not found (apt-get install nodejs npm)")
+    expect(os.path.isdir(os.path.join(VERCEL_DIR, "node_modules", "@ai-sdk", "openai")),
+           "tests/sdk/vercel/node_modules is missing (tests/sdk/run.sh installs it with npm ci)")
+    with tempfile.TemporaryDirectory(prefix="modelgate-vercel-") as scratch:
+        usage_file = os.path.join(scratch, "usage.json")
+        env = dict(os.environ, MODELGATE_RUN_URL=ctx["run_url"], MODELGATE_WORKSPACE=WORKSPACE,
+                   MODELGATE_API_KEY=ADMIN_KEY, MODELGATE_USAGE_FILE=usage_file)
+        result = subprocess.run([node, "test.mjs"], cwd=VERCEL_DIR, env=env, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=VERCEL_TIMEOUT)
+        lines = (result.stdout + result.stderr).rstrip().splitlines()
+        for line in lines:
+            print(f"    vercel | {line}")
+        if os.path.exists(usage_file):
+            with open(usage_file) as f:
+                for model, pairs in json.load(f).items():
+                    observed[VERCEL_OBSERVED_KEYS[model]].extend(tuple(pair) for pair in pairs)
+    failures = [line for line in lines if line.startswith("FAIL ")]
+    expect(result.returncode == 0, f"test.mjs exited with {result.returncode}: " + "; ".join(failures or lines[-3:]))
+    return lines[-1] if lines else "no output"
+
+
 def usage_check(model, key):
     def check(ctx):
         expected_requests = len(observed[key])
@@ -644,6 +687,7 @@ CHECKS = [
     anthropic_sdk_check(GPT, "gpt"),
     anthropic_sdk_check(GEMINI, "gemini"),
     anthropic_sdk_check(COHERE, "cohere"),
+    check_vercel_ai_sdk,
     usage_check(GPT, "gpt"),
     usage_check(CLAUDE, "claude"),
     usage_check(COHERE, "cohere"),
@@ -664,7 +708,7 @@ def main():
         binary = os.path.join(REPO_ROOT, binary)
     print(f"openai {openai.__version__}, anthropic {anthropic.__version__}, python {sys.version.split()[0]}")
     print(f"binary: {binary}")
-    passed = failed = 0
+    passed = failed = skipped = 0
     started = time.monotonic()
     data_dir = tempfile.mkdtemp(prefix="modelgate-sdk-")
     procs = []
@@ -702,6 +746,9 @@ def main():
                 detail = check(ctx)
                 passed += 1
                 print(f"PASS {check.__name__} ({time.monotonic() - t0:.2f} s): {detail}", flush=True)
+            except CheckSkipped as reason:
+                skipped += 1
+                print(f"SKIP {check.__name__}: {reason}", flush=True)
             except CheckFailed as error:
                 failed += 1
                 print(f"FAIL {check.__name__}: {error}", flush=True)
@@ -724,7 +771,7 @@ def main():
                 print("\n".join(proc.output().splitlines()[-60:]))
         shutil.rmtree(data_dir, ignore_errors=True)
         print(f"elapsed {time.monotonic() - started:.1f} s")
-        print(f"{passed} passed, {failed} failed", flush=True)
+        print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""), flush=True)
     return 1 if failed else 0
 
 
