@@ -259,9 +259,21 @@ async fn keys_are_created_once_listed_and_revoked_and_usage_is_a_table() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["KEY", "SUBJECT", "REQUESTS", "ERRORS", "INPUT", "OUTPUT", "TOTAL"], "{table}");
+    assert_eq!(
+        header,
+        ["KEY", "SUBJECT", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "TOTAL", "COST", "USD"],
+        "{table}"
+    );
     let row: Vec<&str> = table.lines().find(|l| l.starts_with(&id)).unwrap().split_whitespace().collect();
     assert_eq!(row[2..4], ["1", "0"], "one request, no error: {table}");
+    let cost: f64 = row.last().unwrap().parse().unwrap_or_else(|_| panic!("a cost in dollars: {table}"));
+    assert!(cost > 0.0, "gpt-4o-mini is priced by the catalogue: {table}");
+    let run = modelgate(home.path(), &with(&["usage", "--by", "workspace"]));
+    assert!(
+        run.stdout.starts_with("WORKSPACE") && run.stdout.lines().any(|l| l.starts_with("default ")),
+        "{}",
+        run.stdout
+    );
     let run = modelgate(home.path(), &with(&["usage", "--by", "model"]));
     assert!(run.stdout.lines().any(|l| l.starts_with("my-gpt ")), "{}", run.stdout);
     let run = modelgate(home.path(), &with(&["usage", "--since", "1h", "--for-key", &id]));

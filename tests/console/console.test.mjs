@@ -170,6 +170,8 @@ async function main() {
     await page.click('#playground-send');
     await page.locator('.answer', { hasText: 'Hello from the mock openai provider' }).waitFor();
     await page.locator('.stats', { hasText: 'tokens' }).waitFor();
+    // gpt-4o-mini is in the price catalogue: the answer's cost is shown in dollars.
+    await page.locator('.stats', { hasText: /\$0\.\d{4}/ }).waitFor();
     const updates = await page.evaluate(() => window.answerUpdates);
     assert.ok(updates >= 2, `the answer arrived in pieces (${updates} updates)`);
     await shot('playground');

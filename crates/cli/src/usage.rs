@@ -1,5 +1,6 @@
-//! `modelgate usage`: what the workspace used over a recent range, as a table of totals or of
-//! groups (by model or by key), from `GET /v0/usage`.
+//! `modelgate usage`: what the workspace used and spent over a recent range, as a table of
+//! totals or of groups (by model, by key, or by workspace across those the caller can act in),
+//! from `GET /v0/usage`.
 
 use crate::client::{Client, ConnectionArgs};
 use crate::output::{cell, table};
@@ -18,7 +19,7 @@ pub struct UsageArgs {
     /// How far back: a number and a unit s, m, h, d or w (`30m`, `24h`, `7d`).
     #[arg(long, default_value = "24h")]
     pub since: String,
-    /// One row per model or per key instead of the totals.
+    /// One row per model, per key or per workspace instead of the totals.
     #[arg(long, value_enum)]
     pub by: Option<GroupBy>,
     /// Print the API's answer as JSON instead of a table.
@@ -32,6 +33,17 @@ pub struct UsageArgs {
 pub enum GroupBy {
     Model,
     Key,
+    Workspace,
+}
+
+impl GroupBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Model => "model",
+            GroupBy::Key => "key",
+            GroupBy::Workspace => "workspace",
+        }
+    }
 }
 
 /// Seconds in `text` (`90s`, `30m`, `24h`, `7d`, `2w`).
@@ -60,7 +72,7 @@ pub async fn run(args: UsageArgs) -> anyhow::Result<()> {
     query.extend(args.model.clone().map(|m| ("model", m)));
     query.extend(args.for_key.clone().map(|k| ("key", k)));
     if let Some(by) = args.by {
-        query.push(("groupBy", if matches!(by, GroupBy::Model) { "model" } else { "key" }.to_string()));
+        query.push(("groupBy", by.as_str().to_string()));
     }
     let query: Vec<String> =
         query.iter().map(|(name, value)| format!("{name}={}", crate::client::segment(value))).collect();
@@ -74,13 +86,18 @@ pub async fn run(args: UsageArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-const SUMS: [(&str, &str); 5] = [
+const SUMS: [(&str, &str); 7] = [
     ("REQUESTS", "/requests"),
     ("ERRORS", "/errors"),
     ("INPUT", "/inputTokens"),
+    ("CACHED", "/cacheReadTokens"),
     ("OUTPUT", "/outputTokens"),
     ("TOTAL", "/totalTokens"),
+    (COST, "/costUsd"),
 ];
+
+/// The spend column: US dollars, `-` where no request was priced.
+const COST: &str = "COST USD";
 
 /// The report as a table: its totals, or one row per group.
 pub fn render(report: &Value, by: Option<GroupBy>) -> String {
@@ -94,6 +111,7 @@ pub fn render(report: &Value, by: Option<GroupBy>) -> String {
             let first: Vec<(&str, &str)> = match by {
                 GroupBy::Model => vec![("MODEL", "/model")],
                 GroupBy::Key => vec![("KEY", "/key"), ("SUBJECT", "/subject")],
+                GroupBy::Workspace => vec![("WORKSPACE", "/workspace")],
             };
             let groups = report.get("groups").and_then(Value::as_array).map(|g| g.iter().collect()).unwrap_or_default();
             (first, groups)
@@ -102,9 +120,28 @@ pub fn render(report: &Value, by: Option<GroupBy>) -> String {
     if by.is_some() {
         columns.extend(SUMS);
     }
-    let cells: Vec<Vec<String>> =
-        rows.iter().map(|row| columns.iter().map(|(_, pointer)| cell(row.pointer(pointer))).collect()).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|(header, pointer)| match *header {
+                    COST => dollars(row.pointer(pointer)),
+                    _ => cell(row.pointer(pointer)),
+                })
+                .collect()
+        })
+        .collect();
     table(&columns.iter().map(|(header, _)| *header).collect::<Vec<_>>(), &cells)
+}
+
+/// A cost in US dollars to the ten-thousandth of a cent (a request often costs less than a
+/// cent); `-` when unknown (`null`: no request of the row has a known price).
+fn dollars(value: Option<&Value>) -> String {
+    match value.and_then(Value::as_f64) {
+        Some(usd) => format!("{usd:.6}"),
+        None => "-".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +156,18 @@ mod tests {
         for bad in ["", "h", "24", "24y", "-1h", "0m", "99999999999999999w"] {
             assert!(seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn costs_are_dollars_and_unknown_ones_a_dash() {
+        let report = serde_json::json!({"groups": [
+            {"model": "gpt", "requests": 2, "costUsd": 0.0001234},
+            {"model": "own", "requests": 1, "costUsd": null},
+        ]});
+        let table = render(&report, Some(GroupBy::Model));
+        let lines: Vec<Vec<&str>> = table.lines().map(|line| line.split_whitespace().collect()).collect();
+        assert_eq!(lines[0].last(), Some(&"USD"), "{table}");
+        assert_eq!(lines[1].last(), Some(&"0.000123"), "{table}");
+        assert_eq!(lines[2].last(), Some(&"-"), "{table}");
     }
 }

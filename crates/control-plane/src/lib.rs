@@ -42,7 +42,7 @@ use modelgate_store::Store;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use console_playground::Playground;
+pub use console_playground::{Playground, PriceOf};
 pub use console_session::{CSRF_HEADER, SESSION_COOKIE, SESSION_IDLE_TIMEOUT, SESSION_LIFETIME};
 pub use listing::ApiVersion;
 pub use throttle::AuthThrottle;

@@ -562,8 +562,11 @@ fn serve_node(
     }
     let console = match args.serves_console() {
         true => Some(
-            modelgate_control_plane::Playground::new(&playground_run_url(run_addr, &public_run_url))
-                .context("cannot build the console's HTTP client")?,
+            modelgate_control_plane::Playground::new(
+                &playground_run_url(run_addr, &public_run_url),
+                price_of_route(snapshot.clone()),
+            )
+            .context("cannot build the console's HTTP client")?,
         ),
         false => None,
     };
@@ -632,6 +635,12 @@ fn serve_node(
     background.push(spawn_refresh(snapshot, store.clone(), args.resync_interval(), sole_writer, feed_status, stopped));
     tracing::info!(%api_addr, ?run_addr, role = ?args.role, data_dir = %args.data_dir.display(), "modelgate is serving");
     Ok(Serving { planes, background, store, usage_task })
+}
+
+/// A model endpoint's price as its route has it (`spec.price`, else the catalogue's): what the
+/// console's playground prices an answer with, as the usage record is.
+fn price_of_route(snapshot: Arc<SnapshotHandle>) -> modelgate_control_plane::PriceOf {
+    Arc::new(move |workspace, model| snapshot.get().route(workspace, model).and_then(|route| route.price))
 }
 
 /// Where the console's playground reaches the inference plane: this node's own listener when

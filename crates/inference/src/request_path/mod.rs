@@ -79,9 +79,7 @@ pub async fn dispatch(state: &Arc<InferencePlane>, request: Request) -> Response
         Endpoint::WorkspaceChat { .. }
         | Endpoint::WorkspaceEmbeddings { .. }
         | Endpoint::WorkspaceResponses { .. }
-        | Endpoint::WorkspaceMessages { .. } => {
-            method_not_allowed(&parts, "POST")
-        }
+        | Endpoint::WorkspaceMessages { .. } => method_not_allowed(&parts, "POST"),
         Endpoint::ListModels { .. } | Endpoint::GetModel { .. } => method_not_allowed(&parts, "GET, HEAD"),
     }
 }

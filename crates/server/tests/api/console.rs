@@ -311,6 +311,35 @@ async fn the_playground_streams_a_chat_through_the_inference_plane_as_the_sessio
         assert_eq!(authorization, ["Bearer sk-mock-upstream-key"], "only the connection's key goes upstream");
     }
 
+    // The answer's cost, as the page asks for it: its usage at the model's price, the figure
+    // the usage record holds.
+    let usage = events.iter().find(|e| e["usage"].is_object()).unwrap()["usage"].clone();
+    let cost_path = "/console/api/playground/m1/cost";
+    let csrf = Some(session.csrf.as_str());
+    let (status, body) = as_session(&server, &session, Method::POST, cost_path, Some(usage.clone()), None).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = as_session(&server, &session, Method::POST, cost_path, Some(usage.clone()), csrf).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cost = body["costUsd"].as_f64().expect("gpt-4o-mini has a price");
+    assert!(cost > 0.0, "{body}");
+    let mut recorded = None;
+    for _ in 0..200 {
+        let (_, report) = server.get("/models/m1/usage").await;
+        if report["totals"]["requests"] == 1 {
+            recorded = report["totals"]["costUsd"].as_f64();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let recorded = recorded.expect("the call is recorded, with its cost");
+    assert!((cost - recorded).abs() < 1e-9, "the page shows {cost}, the usage record holds {recorded}");
+    let path = "/console/api/playground/nope/cost";
+    let (status, body) = as_session(&server, &session, Method::POST, path, Some(usage.clone()), csrf).await;
+    assert_eq!((status, &body["costUsd"]), (StatusCode::OK, &Value::Null), "no such model, no price: {body}");
+    let (status, body) =
+        as_session(&server, &session, Method::POST, cost_path, Some(json!({"prompt_tokens": "many"})), csrf).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
     let (status, body) = playground(&server, &session, &chat, "nope", true).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the inference plane's answer is relayed: {body}");
     let invoke_less = server.add_key("default", &["models:list"], None).await;

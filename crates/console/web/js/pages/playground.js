@@ -1,6 +1,6 @@
 // Playground: chat with a model endpoint through the inference plane (relayed by the console's
 // server, which calls it with a short-lived token for this session), the answer streamed as it
-// arrives, with tokens, latency and (when reported) cost under each answer.
+// arrives, with tokens, latency and cost (at the model's price, as metered) under each answer.
 
 import { h, replace } from '../dom.js';
 import { send, v0 } from '../api.js';
@@ -81,17 +81,20 @@ export default async function playgroundPage(main) {
           content += delta.content;
           answer.textContent = content;
         }
-        if (chunk.usage) {
-          usage = chunk.usage;
-          cost = chunk.usage.cost_usd ?? chunk.usage.cost ?? cost;
-        }
+        if (chunk.usage) usage = chunk.usage;
       });
+      // Priced by the gateway at the model's price, as its usage record is; null: no known price.
+      if (usage) {
+        const priced = await send('POST', `/console/api/playground/${encodeURIComponent(model.value.trim())}/cost`, usage)
+          .then((r) => r.json()).catch(() => null);
+        cost = priced ? priced.costUsd : null;
+      }
       history.push({ role: 'assistant', content });
       const total = performance.now() - started;
       replace(stats, [
         usage ? `${count(usage.prompt_tokens)} in · ${count(usage.completion_tokens)} out tokens` : 'no usage reported',
         ` · first token ${ms(firstToken === null ? null : Math.round(firstToken))} · total ${ms(Math.round(total))}`,
-        cost !== null ? ` · ${usd(cost)}` : '',
+        usage ? ` · ${cost === null ? 'no known price' : usd(cost)}` : '',
       ].join(''));
     } catch (error) {
       history.pop();
