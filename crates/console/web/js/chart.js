@@ -13,7 +13,10 @@ const PAD = { left: 56, right: 8, top: 12, bottom: 28 };
  */
 export function timeChart(title, points, format = String) {
   const values = points.map((p) => p.value ?? 0);
-  const max = Math.max(1, ...values);
+  // The highest bar fills the plot, whatever the unit (a spend chart's may be a fraction of a
+  // cent); an empty chart is scaled to 1.
+  const highest = Math.max(0, ...values);
+  const max = highest > 0 ? highest : 1;
   const plotWidth = WIDTH - PAD.left - PAD.right;
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const step = plotWidth / Math.max(points.length, 1);

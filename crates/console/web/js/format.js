@@ -12,7 +12,9 @@ export function ms(value) {
 
 export function usd(value) {
   if (value === null || value === undefined) return '–';
-  const digits = Math.abs(value) >= 1 ? 2 : 4;
+  const amount = Math.abs(Number(value));
+  // A single call often costs less than a hundredth of a cent: two significant digits then.
+  const digits = amount >= 1 ? 2 : amount >= 0.0001 || amount === 0 ? 4 : Math.min(12, 1 - Math.floor(Math.log10(amount)));
   return `$${Number(value).toFixed(digits)}`;
 }
 
