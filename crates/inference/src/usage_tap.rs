@@ -27,17 +27,13 @@ pub struct Usage {
     pub cache_write: i64,
 }
 
-/// Where an OpenAI usage object keeps its counts: chat completions' names (input, output, total,
-/// cached input), then the Responses API's (input, output, cached input).
-const OPENAI_USAGE: [json_scan::KeyPath<'static>; 7] = [
-    &[b"prompt_tokens"],
-    &[b"completion_tokens"],
-    &[b"total_tokens"],
-    &[b"prompt_tokens_details", b"cached_tokens"],
-    &[b"input_tokens"],
-    &[b"output_tokens"],
-    &[b"input_tokens_details", b"cached_tokens"],
-];
+/// Where an OpenAI chat usage object keeps its counts: input, output, total, cached input.
+const OPENAI_USAGE: [json_scan::KeyPath<'static>; 4] =
+    [&[b"prompt_tokens"], &[b"completion_tokens"], &[b"total_tokens"], &[b"prompt_tokens_details", b"cached_tokens"]];
+/// The Responses API's names for the same counts: input, output, total, cached input. Looked for
+/// only when the chat names are absent, so chat answers pay for four keys, not eight.
+const RESPONSES_USAGE: [json_scan::KeyPath<'static>; 4] =
+    [&[b"input_tokens"], &[b"output_tokens"], &[b"total_tokens"], &[b"input_tokens_details", b"cached_tokens"]];
 /// Where an Anthropic usage object keeps its counts: fresh, cache-written and cache-read input, output.
 const ANTHROPIC_USAGE: [json_scan::KeyPath<'static>; 4] =
     [&[b"input_tokens"], &[b"cache_creation_input_tokens"], &[b"cache_read_input_tokens"], &[b"output_tokens"]];
@@ -157,8 +153,7 @@ impl UsageTap {
             if let Ok(typed) = serde_json::from_slice::<OpenAiEnvelope>(&self.pending) {
                 if let Some(usage) = typed.usage {
                     let cached = usage.prompt_tokens_details.and_then(|details| details.cached_tokens);
-                    let counts = [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, cached];
-                    self.count_openai([counts[0], counts[1], counts[2], counts[3], None, None, None]);
+                    self.count_openai([usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, cached]);
                 }
                 return;
             }
@@ -210,7 +205,11 @@ impl UsageTap {
     fn usage_in_place(&mut self, document: &[u8]) -> bool {
         match self.family {
             Family::OpenAiCompatible | Family::AzureOpenAi => {
-                let Some(counts) = top_level_usage(document, OPENAI_USAGE) else { return false };
+                let Some(mut counts) = top_level_usage(document, OPENAI_USAGE) else { return false };
+                if counts[0].is_none() && counts[1].is_none() {
+                    let Some(responses) = top_level_usage(document, RESPONSES_USAGE) else { return false };
+                    counts = responses;
+                }
                 self.count_openai(counts);
                 true
             }
@@ -227,11 +226,11 @@ impl UsageTap {
 
     /// OpenAI's counts (prompt, completion, total, cached prompt): each one given replaces the
     /// count so far. `prompt_tokens` already includes the cached tokens.
-    fn count_openai(&mut self, [prompt, completion, total, cached, input, output, input_cached]: [Option<i64>; 7]) {
-        self.usage.input = prompt.or(input).unwrap_or(self.usage.input);
-        self.usage.output = completion.or(output).unwrap_or(self.usage.output);
+    fn count_openai(&mut self, [input, output, total, cached]: [Option<i64>; 4]) {
+        self.usage.input = input.unwrap_or(self.usage.input);
+        self.usage.output = output.unwrap_or(self.usage.output);
         self.usage.total = total.unwrap_or(self.usage.total);
-        self.usage.cache_read = cached.or(input_cached).unwrap_or(self.usage.cache_read);
+        self.usage.cache_read = cached.unwrap_or(self.usage.cache_read);
     }
 
     /// Anthropic's counts: the input is the sum of fresh, cache-written and cache-read input
@@ -265,13 +264,11 @@ impl UsageTap {
                 if let Some(usage) = usage.filter(|u| u.is_object()) {
                     let count = |path: &[&str]| int(usage, path);
                     self.count_openai([
-                        count(&["prompt_tokens"]),
-                        count(&["completion_tokens"]),
+                        count(&["prompt_tokens"]).or(count(&["input_tokens"])),
+                        count(&["completion_tokens"]).or(count(&["output_tokens"])),
                         count(&["total_tokens"]),
-                        count(&["prompt_tokens_details", "cached_tokens"]),
-                        count(&["input_tokens"]),
-                        count(&["output_tokens"]),
-                        count(&["input_tokens_details", "cached_tokens"]),
+                        count(&["prompt_tokens_details", "cached_tokens"])
+                            .or(count(&["input_tokens_details", "cached_tokens"])),
                     ]);
                 }
             }
@@ -414,12 +411,12 @@ mod tests {
 
     #[test]
     fn openai_usage_is_read_in_place_only_when_it_is_the_top_level_key() {
-        const OPENAI: [json_scan::KeyPath<'static>; 7] = OPENAI_USAGE;
+        const OPENAI: [json_scan::KeyPath<'static>; 4] = OPENAI_USAGE;
         let answer = br#"{"id":"c","choices":[{"message":{"content":"say \"usage\": {} }"}}],
             "usage" : {"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"details":{"a":[1]},
             "prompt_tokens_details":{"cached_tokens":2}}, "system_fingerprint":"fp_{]\"x"} "#;
-        assert_eq!(top_level_usage(answer, OPENAI), Some([Some(3), Some(4), Some(7), Some(2), None, None, None]));
-        assert_eq!(top_level_usage(br#"{"usage":null}"#, OPENAI), Some([None; 7]));
+        assert_eq!(top_level_usage(answer, OPENAI), Some([Some(3), Some(4), Some(7), Some(2)]));
+        assert_eq!(top_level_usage(br#"{"usage":null}"#, OPENAI), Some([None; 4]));
         // A nested "usage" key, with or without a top-level one before it: read the whole answer.
         let nested = br#"{"usage":{"prompt_tokens":1},"choices":[{"extra":{"usage":{"prompt_tokens":9}}}]}"#;
         assert!(top_level_usage(nested, OPENAI).is_none());

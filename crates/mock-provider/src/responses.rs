@@ -1,5 +1,6 @@
 //! OpenAI's Responses API, `POST /v1/responses`: a text answer as a `response` object, or its
-//! event stream (`response.created` ... `response.completed` with the usage), OpenAI's errors.
+//! event stream (`response.created`, the output item's and content part's events with their
+//! `item_id`, text deltas, `response.completed` with the usage), OpenAI's errors.
 
 use serde_json::{json, Value};
 
@@ -32,11 +33,44 @@ pub(crate) fn create(call: &Call) -> Reply {
         if !flag(&body, "/stream") {
             return Ok(Reply::ok(response("completed", &completion.text(), usage)));
         }
-        let mut events = vec![("response.created", json!({"response": response("in_progress", "", Value::Null)}))];
+        // The whole sequence OpenAI sends for one text message, `item_id` on every item event.
+        let item_id = format!("msg_mock_{}", call.seq);
+        let item = |status: &str, text: Option<&str>| {
+            let content = match text {
+                Some(text) => json!([{"type": "output_text", "text": text, "annotations": []}]),
+                None => json!([]),
+            };
+            json!({"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content})
+        };
+        let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": []});
+        let text = completion.text();
+        let mut events = vec![
+            ("response.created", json!({"response": response("in_progress", "", Value::Null)})),
+            ("response.in_progress", json!({"response": response("in_progress", "", Value::Null)})),
+            ("response.output_item.added", json!({"output_index": 0, "item": item("in_progress", None)})),
+            (
+                "response.content_part.added",
+                json!({"item_id": item_id, "output_index": 0, "content_index": 0, "part": part("")}),
+            ),
+        ];
         for delta in &completion.deltas {
-            events.push(("response.output_text.delta", json!({"output_index": 0, "content_index": 0, "delta": delta})));
+            events.push((
+                "response.output_text.delta",
+                json!({"item_id": item_id, "output_index": 0, "content_index": 0, "delta": delta, "logprobs": []}),
+            ));
         }
-        events.push(("response.completed", json!({"response": response("completed", &completion.text(), usage)})));
+        events.extend([
+            (
+                "response.output_text.done",
+                json!({"item_id": item_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}),
+            ),
+            (
+                "response.content_part.done",
+                json!({"item_id": item_id, "output_index": 0, "content_index": 0, "part": part(&text)}),
+            ),
+            ("response.output_item.done", json!({"output_index": 0, "item": item("completed", Some(&text))})),
+            ("response.completed", json!({"response": response("completed", &text, usage)})),
+        ]);
         let frames = events
             .into_iter()
             .enumerate()

@@ -242,10 +242,10 @@ async function unknownModel() {
 }
 
 const CHECKS = [
-  // The openai-typed model: the mock answers the Responses API with text only, and streams a
-  // shortened event sequence (no `item_id`, no output item events) that the SDK rejects, so only
-  // the plain answer and a conversation are checked on it.
+  // The openai-typed model: passed through to the mock's Responses API, which answers text only
+  // (no tools, no structured output), plain and streamed.
   [`responses plain on ${GPT}`, () => responsesPlain(GPT)],
+  [`responses stream on ${GPT}`, () => responsesStream(GPT)],
   [`responses conversation (store: false) on ${GPT}`, () => responsesConversation(GPT)],
   ...TRANSLATED.flatMap((model) => [
     [`responses plain on ${model}`, () => responsesPlain(model)],
