@@ -52,3 +52,24 @@ async fn the_bootstrap_key_can_be_given_by_environment() {
     assert!(!dir.path().join("master.key").exists(), "MODELGATE_MASTER_KEY replaces the key file");
     node.stop().await;
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_price_file_and_never_ends_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.json");
+    std::fs::write(&prices, r#"{"prices": {"openai": {"my-model": {"input": 1e-6, "output": 2e-6}}}}"#).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &[("MODELGATE_PRICES_FILE", prices.to_str().unwrap())]).await;
+    // One signal at a time: two sent together may arrive as one.
+    for reloads in 1..=2 {
+        node.signal("HUP").await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while node.log_text().matches("prices reloaded").count() < reloads && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(node.log_text().matches("prices reloaded").count(), reloads, "log:\n{}", node.log_text());
+    }
+    let health = support::client().get(format!("{}/health", node.api)).send().await.unwrap();
+    assert_eq!(health.status(), 200, "the node still serves");
+    node.stop().await;
+}

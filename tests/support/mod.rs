@@ -109,6 +109,12 @@ impl Node {
         assert!(status.success(), "SIGTERM is a clean shutdown, got {status}; log:\n{}", self.log_text());
     }
 
+    /// Sends the node `signal` (a name `kill` takes: `HUP`, `TERM`, ...).
+    pub async fn signal(&self, signal: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().await.unwrap().success());
+    }
+
     /// SIGKILL: the process ends at once, without any shutdown work.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();

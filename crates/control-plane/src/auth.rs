@@ -52,6 +52,8 @@ pub struct Principal {
     /// The workspace the credential belongs to.
     pub home_workspace: String,
     pub scopes: Vec<Scope>,
+    /// The API key's id when the credential is a key (or a token signed on behalf of one).
+    pub key_id: Option<String>,
 }
 
 /// The authenticated caller of a request and the workspace it acts in.
@@ -125,6 +127,7 @@ pub async fn authenticate(state: &ControlPlane, credential: &str) -> Result<Prin
             subject_type: SubjectType::parse(&claims.sub_type),
             home_workspace: claims.ws,
             scopes: parse_scopes(&claims.scopes),
+            key_id: claims.key,
         });
     }
     authenticate_key_digest(state, &api_key::digest(credential)).await
@@ -146,6 +149,7 @@ pub async fn authenticate_key_digest(state: &ControlPlane, digest: &str) -> Resu
         subject_type: SubjectType::parse(&record.subject_type),
         home_workspace: record.workspace,
         scopes: parse_scopes(&record.scopes),
+        key_id: Some(record.id),
     })
 }
 
@@ -168,6 +172,7 @@ pub async fn authenticate_client(
         subject_type: SubjectType::ServiceAccount,
         home_workspace: account.workspace,
         scopes: parse_scopes(&account.scopes),
+        key_id: None,
     })
 }
 
@@ -197,10 +202,12 @@ impl FromRequestParts<Arc<ControlPlane>> for Caller {
                 return authenticate(state, token).await;
             }
             // The console's session cookie, only when no Authorization header is sent.
-            match crate::console_session::session_token(&parts.headers) {
-                Some(token) if state.console.is_some() => {
-                    crate::console_session::authenticate(state, &parts.method, &parts.headers, token).await
-                }
+            let token = match state.console {
+                Some(_) => crate::console_session::session_token(&parts.headers)?,
+                None => None,
+            };
+            match token {
+                Some(token) => crate::console_session::authenticate(state, &parts.method, &parts.headers, token).await,
                 _ => Err(ApiError::Unauthorized(
                     "missing credentials: send 'Authorization: Bearer <modelgate API key>'".into(),
                 )),

@@ -12,7 +12,7 @@
 //! it (its `spec.price`, else the price catalogue's), so the page shows what the call cost
 //! without a second copy of the prices or of the arithmetic.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Principal};
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::oauth::sign_access_token;
@@ -47,7 +47,13 @@ impl Playground {
     /// A playground that calls the inference plane at `run_url` (this node's own listener on a
     /// `--role all` node, else the public run URL) and prices answers with `price_of`.
     pub fn new(run_url: &str, price_of: PriceOf) -> Result<Playground, reqwest::Error> {
-        let client = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10)).build()?;
+        // Redirects are not followed: the inference plane hands a provider's redirect to its
+        // client, and following it here would make this node fetch any URL a provider names.
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
         Ok(Playground { run_url: run_url.trim_end_matches('/').to_string(), client, price_of })
     }
 }
@@ -68,7 +74,10 @@ async fn chat(
     validate_name("modelName", &model)?;
     let playground = state.console.as_ref().ok_or_else(|| ApiError::NotFound("this node serves no console".into()))?;
     let body = crate::body::read(request, &state).await?;
-    let token = sign_access_token(&state.keyring, &caller.principal, PLAYGROUND_TOKEN_SECONDS);
+    // Only what a chat needs: the token cannot reach `/v0`. A session opened with a key signs on
+    // that key's behalf, so its calls count as the key's (usage, per-key limits).
+    let invoke_only = Principal { scopes: vec![Scope::ModelsInvoke], ..caller.principal.clone() };
+    let token = sign_access_token(&state.keyring, &invoke_only, PLAYGROUND_TOKEN_SECONDS);
     let url = format!("{}/{}/models/{model}/v1/chat/completions", playground.run_url, caller.workspace);
     let answer = playground
         .client
@@ -82,7 +91,13 @@ async fn chat(
             tracing::warn!(%error, "the console's playground could not reach the inference plane");
             ApiError::Unavailable("the inference plane cannot be reached from the console; retry shortly".into(), 5)
         })?;
-    let mut response = Response::builder().status(answer.status().as_u16());
+    // A provider's 401 (the connection's credentials refused) is the gateway's problem, not the
+    // session's: the page signs out on a 401, so it is told 502, with the provider's message.
+    let status = match answer.status().as_u16() {
+        401 => 502,
+        status => status,
+    };
+    let mut response = Response::builder().status(status);
     if let Some(content_type) = answer.headers().get(CONTENT_TYPE) {
         response = response.header(CONTENT_TYPE, content_type.as_bytes());
     }

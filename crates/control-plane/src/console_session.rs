@@ -26,8 +26,11 @@ use modelgate_store::ConsoleSessionRecord;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Name of the session cookie.
+/// Name of the session cookie on plain http (loopback quickstarts).
 pub const SESSION_COOKIE: &str = "modelgate_console";
+/// Its name over TLS: the `__Host-` prefix makes browsers refuse it unless it is `Secure`, for
+/// the whole host (`Path=/`) and set by this host itself, so no other site can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-modelgate_console";
 /// Header that carries the CSRF token on writes authenticated by the cookie.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 const SECOND: Micros = 1_000_000;
@@ -67,15 +70,28 @@ struct SessionView {
     scopes: Vec<&'static str>,
 }
 
-/// The session token a request's cookie carries, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
-    headers
+/// The session token a request's cookie carries, if any. Two session cookies are refused
+/// rather than one picked: a second one can only have been planted (by a page served from the
+/// same host on another port, whose cookies browsers do not keep apart), and trusting it would
+/// swap the user's session for the planter's.
+pub fn session_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut tokens = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
-        .filter(|token| !token.is_empty())
+        .filter_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE || name == SECURE_SESSION_COOKIE).then_some(value)
+        })
+        .filter(|token| !token.is_empty());
+    let token = tokens.next();
+    if tokens.next().is_some() {
+        return Err(ApiError::Unauthorized(
+            "the request carries two console session cookies, so neither is trusted: clear this site's cookies in the browser and sign in again".into(),
+        ));
+    }
+    Ok(token)
 }
 
 /// A new session token: 32 random bytes, with a prefix of its own (not an API key's).
@@ -147,18 +163,25 @@ fn over_tls(headers: &HeaderMap) -> bool {
     headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
-/// The `Set-Cookie` value of a session (or, with `None`, of its removal). `Secure` when the
-/// request came over TLS; plain http is only for loopback quickstarts.
+/// The `Set-Cookie` value of a session (or, with `None`, of its removal). Over TLS it is
+/// `Secure` and named with the `__Host-` prefix; plain http is only for loopback quickstarts.
 fn cookie(token: Option<&str>, secure: bool) -> Result<HeaderValue, ApiError> {
     let (value, max_age) = match token {
         Some(token) => (token, SESSION_LIFETIME / SECOND),
         None => ("", 0),
     };
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
-    ))
-    .map_err(|_| ApiError::Internal("a session cookie is not a header value".into()))
+    let (name, secure) = if secure { (SECURE_SESSION_COOKIE, "; Secure") } else { (SESSION_COOKIE, "") };
+    HeaderValue::from_str(&format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"))
+        .map_err(|_| ApiError::Internal("a session cookie is not a header value".into()))
+}
+
+/// The removal of the session cookie of the other name (the plain one over TLS and the other
+/// way round), so a user who has reached the console both ways never sends two.
+fn other_cookie_removed(secure: bool) -> Result<HeaderValue, ApiError> {
+    let other = if secure { SESSION_COOKIE } else { SECURE_SESSION_COOKIE };
+    let secure = if other == SECURE_SESSION_COOKIE { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{other}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"))
+        .map_err(|_| ApiError::Internal("a session cookie is not a header value".into()))
 }
 
 fn view(token: &str, session: &ConsoleSessionRecord, principal: Principal) -> SessionView {
@@ -223,20 +246,23 @@ async fn sign_in(State(state): State<Arc<ControlPlane>>, request: Request) -> Re
         expires_at: now + SESSION_LIFETIME,
     };
     state.store.create_console_session(&session).await?;
-    let set_cookie = cookie(Some(&token), secure)?;
-    Ok(([(SET_COOKIE, set_cookie)], Json(view(&token, &session, principal))).into_response())
+    let set_cookie = axum::response::AppendHeaders([
+        (SET_COOKIE, cookie(Some(&token), secure)?),
+        (SET_COOKIE, other_cookie_removed(secure)?),
+    ]);
+    Ok((set_cookie, Json(view(&token, &session, principal))).into_response())
 }
 
 /// `GET /console/api/session`: the page's session, with its CSRF token.
 async fn current(State(state): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Json<SessionView>, ApiError> {
-    let token = session_token(&headers).ok_or_else(session_ended)?;
+    let token = session_token(&headers)?.ok_or_else(session_ended)?;
     let (session, principal) = open_session(&state, token).await?;
     Ok(Json(view(token, &session, principal)))
 }
 
 /// `DELETE /console/api/session`: signs out, ending the session on the server.
 async fn sign_out(State(state): State<Arc<ControlPlane>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let token = session_token(&headers).ok_or_else(session_ended)?;
+    let token = session_token(&headers)?.ok_or_else(session_ended)?;
     authenticate(&state, &Method::DELETE, &headers, token).await?;
     state.store.delete_console_session(&api_key::digest(token)).await?;
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie(None, over_tls(&headers))?)]).into_response())
@@ -250,12 +276,31 @@ mod tests {
     fn the_session_cookie_is_found_among_others() {
         let mut headers = HeaderMap::new();
         headers.append(COOKIE, HeaderValue::from_static("theme=dark; modelgate_console_x=no"));
-        assert_eq!(session_token(&headers), None);
+        assert_eq!(session_token(&headers).unwrap(), None);
         headers.append(COOKIE, HeaderValue::from_static("a=b; modelgate_console=tok123 ; c=d"));
-        assert_eq!(session_token(&headers), Some("tok123"));
+        assert_eq!(session_token(&headers).unwrap(), Some("tok123"));
         let mut empty = HeaderMap::new();
         empty.insert(COOKIE, HeaderValue::from_static("modelgate_console="));
-        assert_eq!(session_token(&empty), None);
+        assert_eq!(session_token(&empty).unwrap(), None);
+        let mut secure = HeaderMap::new();
+        secure.insert(COOKIE, HeaderValue::from_static("__Host-modelgate_console=tok9"));
+        assert_eq!(session_token(&secure).unwrap(), Some("tok9"));
+    }
+
+    #[test]
+    fn two_session_cookies_are_refused_not_one_picked() {
+        for planted in [
+            "modelgate_console=planted; modelgate_console=mine",
+            "modelgate_console=mine; __Host-modelgate_console=other",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(COOKIE, HeaderValue::from_static(planted));
+            assert!(matches!(session_token(&headers), Err(ApiError::Unauthorized(_))), "{planted}");
+        }
+        let mut split = HeaderMap::new();
+        split.append(COOKIE, HeaderValue::from_static("modelgate_console=planted"));
+        split.append(COOKIE, HeaderValue::from_static("modelgate_console=mine"));
+        assert!(session_token(&split).is_err());
     }
 
     #[test]
@@ -263,7 +308,11 @@ mod tests {
         let plain = cookie(Some("t"), false).unwrap();
         assert_eq!(plain, "modelgate_console=t; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800");
         let tls = cookie(Some("t"), true).unwrap();
-        assert!(tls.to_str().unwrap().ends_with("; Secure"));
+        assert!(
+            tls.to_str().unwrap().starts_with("__Host-modelgate_console=t; ")
+                && tls.to_str().unwrap().ends_with("; Secure")
+        );
+        assert!(other_cookie_removed(true).unwrap().to_str().unwrap().starts_with("modelgate_console=; "));
         assert!(cookie(None, false).unwrap().to_str().unwrap().contains("Max-Age=0"));
     }
 

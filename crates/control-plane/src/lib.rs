@@ -136,7 +136,18 @@ pub fn router(state: Arc<ControlPlane>) -> Router {
     if state.console.is_some() {
         router = router.nest("/console/api", console_routes(state.clone()));
     }
-    router.fallback(route_not_found).with_state(state)
+    router.fallback(route_not_found).layer(axum::middleware::from_fn(not_stored)).with_state(state)
+}
+
+/// Every answer of the API is about one caller at one moment: no cache along the way (a proxy
+/// in front, the browser's) keeps it, unless a handler says otherwise.
+async fn not_stored(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The console's own API, beside `/v0` (not part of the Blaxel contract or its OpenAPI

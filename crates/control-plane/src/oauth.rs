@@ -199,6 +199,7 @@ pub fn sign_access_token(keyring: &Keyring, principal: &Principal, ttl_seconds: 
         iat: now,
         exp: now + ttl_seconds,
         jti: api_key::generate_id(),
+        key: principal.key_id.clone(),
     };
     access_token::sign(keyring, &claims)
 }

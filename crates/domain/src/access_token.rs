@@ -35,6 +35,10 @@ pub struct Claims {
     pub exp: i64,
     /// Unique id of this token.
     pub jti: String,
+    /// The API key the token was signed on behalf of (the console's playground, for a session
+    /// opened with a key): its calls count as that key's, in usage and in per-key limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Why a token was refused.
@@ -121,6 +125,7 @@ mod tests {
             iat: 0,
             exp,
             jti: "j".into(),
+            key: None,
         }
     }
 
@@ -177,6 +182,7 @@ mod properties {
             iat: 0,
             exp,
             jti: "ak_0".into(),
+            key: None,
         };
         sign(&ring(), &claims)
     }

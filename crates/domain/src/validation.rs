@@ -140,7 +140,16 @@ pub fn validate_model(model: &Model) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Checks that every price given is a finite number, 0 or more.
+/// The most a price may be per token, and per request or image, in US dollars: far above any
+/// provider's (the dearest output tokens cost well under a thousandth of a dollar), so a typo
+/// cannot make one request cost more than the usage records can sum.
+pub const MAX_PRICE_PER_TOKEN: f64 = 1.0;
+pub const MAX_PRICE_PER_CALL: f64 = 1_000.0;
+
+/// The most units a maxToken window may span (a million minutes is about two years).
+pub const MAX_WINDOW_STEP: i64 = 1_000_000;
+
+/// Checks that every price given is a finite number, 0 or more, and not absurd.
 fn validate_price(price: &ModelPrice) -> Result<(), ValidationError> {
     let fields = [
         ("input", price.input),
@@ -156,9 +165,18 @@ fn validate_price(price: &ModelPrice) -> Result<(), ValidationError> {
             "give at least one of input, output, cacheRead, cacheWrite, perRequest, perImage (USD)",
         ));
     }
-    for (name, value) in fields {
+    for (index, (name, value)) in fields.into_iter().enumerate() {
         if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
             return Err(invalid(format!("spec.price.{name}"), "must be a number of US dollars, 0 or more"));
+        }
+        // The first four are per token, the last two per request or image.
+        let (most, per) = match index {
+            0..4 => (MAX_PRICE_PER_TOKEN, "token"),
+            4 => (MAX_PRICE_PER_CALL, "request"),
+            _ => (MAX_PRICE_PER_CALL, "image"),
+        };
+        if value.is_some_and(|v| v > most) {
+            return Err(invalid(format!("spec.price.{name}"), format!("must be at most {most} US dollars per {per}")));
         }
     }
     Ok(())
@@ -250,8 +268,8 @@ pub fn validate_policy(policy: &Policy) -> Result<(), ValidationError> {
                 }
                 None => return Err(invalid("spec.maxTokens.granularity", "is required: minute, hour, day or month")),
             }
-            if limits.step.is_some_and(|s| s < 1) {
-                return Err(invalid("spec.maxTokens.step", "must be at least 1"));
+            if limits.step.is_some_and(|s| !(1..=MAX_WINDOW_STEP).contains(&s)) {
+                return Err(invalid("spec.maxTokens.step", "must be from 1 to 1,000,000"));
             }
             let thresholds = [
                 ("input", limits.input),
@@ -273,6 +291,12 @@ pub fn validate_policy(policy: &Policy) -> Result<(), ValidationError> {
             }
             if budget * NANO_USD_PER_USD >= MAX_BUDGET_NANO_USD {
                 return Err(invalid("spec.maxTokens.costUsd", "must be below 1,000,000,000 US dollars"));
+            }
+            if budget > 0.0 && (budget * NANO_USD_PER_USD).round() < 1.0 {
+                return Err(invalid(
+                    "spec.maxTokens.costUsd",
+                    "must be 0 (not evaluated) or at least 0.000000001 US dollars",
+                ));
             }
             if limits.ratio_input_over_output.is_some_and(|v| v < 0) {
                 return Err(invalid("spec.maxTokens.ratioInputOverOutput", "must not be negative"));
@@ -352,6 +376,15 @@ mod tests {
                 Some("spec.maxTokens.step"),
             ),
             (serde_json::json!({"type": "maxToken"}), Some("spec.maxTokens")),
+            (
+                serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "day", "step": 2_000_000, "input": 1}}),
+                Some("spec.maxTokens.step"),
+            ),
+            (
+                serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "day", "costUsd": 1e-12}}),
+                Some("spec.maxTokens.costUsd"),
+            ),
+            (serde_json::json!({"type": "maxToken", "maxTokens": {"granularity": "day", "costUsd": 1e-9}}), None),
             (serde_json::json!({"type": "location", "locations": [{"name": "eu", "type": "continent"}]}), None),
             (serde_json::json!({"type": "location", "locations": []}), Some("spec.locations")),
             (serde_json::json!({"type": "flavor", "flavors": [{"name": "x86", "type": "cpu"}]}), None),

@@ -65,7 +65,7 @@ pub fn authenticate(
             .map_err(|e| GatewayError::authentication_failed(e.to_string()))?;
         let scopes: Vec<Scope> = claims.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
         admit_to(snapshot, workspace, &claims.sub, &claims.ws, claims.sub_type == "user", &scopes)?;
-        return Ok(Caller { subject: claims.sub, key_id: None });
+        return Ok(Caller { subject: claims.sub, key_id: claims.key });
     }
     let grant = snapshot
         .key(&api_key::digest(credential))
@@ -123,6 +123,7 @@ mod properties {
             iat: 0,
             exp: i64::MAX,
             jti: "j".into(),
+            key: None,
         };
         sign(&keyring(), &claims)
     }

@@ -131,9 +131,8 @@ impl MessagesWhole {
     fn translate(&self) -> Result<(Vec<u8>, Usage), TranslateError> {
         match &self.answer {
             MessagesAnswer::Message { provider: None, context } => {
-                let completion = serde_json::from_slice(&self.body.bytes).map_err(|e| {
-                    TranslateError::other(format!("the provider's answer is not a chat completion: {e}"))
-                })?;
+                // Read leniently: OpenAI-compatible providers leave out fields OpenAI sends.
+                let completion = messages::lenient_completion(&parse(&self.body.bytes)?)?;
                 Ok(message(&completion, context))
             }
             MessagesAnswer::Message { provider: Some(provider), context } => {

@@ -5,10 +5,10 @@
 //! expires a little after its window ends. What a node counted alone while Redis was away is
 //! added with [`RedisCounters::push`] when Redis answers again.
 //!
-//! Keys: `{prefix}:limit:{{workspace/model}}:{policy}:{caller or empty}:{window start}`, the
-//! model `*` for a workspace-wide limit (`maxTokens.workspaceWide`). The
-//! braces are a Redis Cluster hash tag: every window of one model lives in one slot, so one
-//! script may touch them all.
+//! Keys: `{prefix}:limit:{{workspace}}/{model}:{policy}:{caller or empty}:{window start}`, the
+//! model `*` for a workspace-wide limit (`maxTokens.workspaceWide`). The braces are a Redis
+//! Cluster hash tag: every window of one workspace lives in one slot, so one script may touch
+//! all a request's windows, its model's and the workspace's.
 
 use crate::reservation::{Amounts, Reservation};
 use crate::snapshot::{Route, TokenLimit};
@@ -101,8 +101,11 @@ impl RedisCounters {
         })
     }
 
+    /// The hash of one window. Its Redis Cluster hash tag is the workspace: one request's windows
+    /// (its model's and, with a workspace-wide policy, the workspace's) then live in one slot, as
+    /// the scripts that touch them together need.
     fn key(&self, workspace: &str, model: &str, policy: &str, who: &str, start: i64) -> String {
-        format!("{}:limit:{{{workspace}/{model}}}:{policy}:{who}:{start}", self.prefix)
+        format!("{}:limit:{{{workspace}}}/{model}:{policy}:{who}:{start}", self.prefix)
     }
 
     fn route_key(&self, route: &Route, limit: &TokenLimit, caller: &str, start: i64) -> String {

@@ -18,6 +18,7 @@
 
 use crate::snapshot::TokenLimit;
 use crate::usage_tap::Usage;
+use modelgate_domain::usage::nano_usd;
 use modelgate_providers::prices::ModelPrice;
 
 /// Output tokens reserved for a request that does not name its maximum.
@@ -71,6 +72,8 @@ pub struct Reservation {
     pub estimate: Usage,
     /// The estimate's cost at the route's price, in billionths of a dollar (0 without a price).
     pub cost: i64,
+    /// The part of `cost` the price charges per call (`perRequest`), known exactly.
+    pub per_call_cost: i64,
     /// When the request was admitted (seconds since the Unix epoch).
     pub at: i64,
 }
@@ -80,7 +83,8 @@ impl Reservation {
     /// calls cost `price`.
     pub fn for_body(body: &[u8], at: i64, price: Option<&ModelPrice>) -> Reservation {
         let estimate = estimate(body);
-        Reservation { estimate, cost: spent(price, &estimate), at }
+        let per_call_cost = price.map_or(0, |price| nano_usd(price.per_request).clamp(0, MAX_COST));
+        Reservation { estimate, cost: spent(price, &estimate), per_call_cost, at }
     }
 
     /// What this request holds in the window of `limit`: its estimate per kind, at least 1 and
@@ -93,7 +97,7 @@ impl Reservation {
             output: bounded(self.estimate.output, limits.output),
             total: bounded(self.estimate.total, limits.total),
             requests: 1,
-            cost: bounded_cost(self.cost, limit.budget()),
+            cost: bounded_cost(self.cost, self.per_call_cost, limit.budget()),
         }
     }
 
@@ -115,20 +119,33 @@ impl Reservation {
 /// What `usage` costs at `price`, in billionths of a dollar, between 0 and [`MAX_COST`]: what
 /// budgets count (0 without a price: such requests are never refused for it).
 fn spent(price: Option<&ModelPrice>, usage: &Usage) -> i64 {
-    price.map_or(0, |price| crate::spend::cost_nano_usd(price, usage).clamp(0, MAX_COST))
+    price.and_then(|price| crate::spend::cost_nano_usd(price, usage)).map_or(0, |cost| cost.clamp(0, MAX_COST))
 }
 
 /// The most one request counts towards a budget: a thousand dollars (a provider's counts are
 /// untrusted; a sum must stay far from `i64::MAX`).
 const MAX_COST: i64 = 1_000 * 1_000_000_000;
 
-fn bounded_cost(estimate: i64, budget: Option<i64>) -> i64 {
+/// The cost a request holds in a budget's window: its per-call price whole (known exactly), and
+/// its tokens' estimated cost up to a tenth of the budget; in all, at most the budget. The token
+/// estimate prices the whole output bound (`max_tokens`), often far above what a call spends:
+/// held whole, one call with a large bound would keep every other one out until the window
+/// ends. So such calls are admitted until nine tenths are spent or held, and spend can pass a
+/// budget by what the calls in flight spend beyond their share.
+fn bounded_cost(estimate: i64, per_call: i64, budget: Option<i64>) -> i64 {
     match budget {
         // Unlike tokens, a request may reserve nothing: a model without a price spends nothing.
-        Some(budget) if budget > 0 => estimate.clamp(0, budget),
+        Some(budget) if budget > 0 => {
+            let per_call = per_call.clamp(0, estimate.max(0));
+            let tokens = (estimate - per_call).clamp(0, (budget / BUDGET_SHARE_PER_CALL).max(1));
+            (per_call + tokens).clamp(0, budget)
+        }
         _ => estimate,
     }
 }
+
+/// The largest part of a budget one call holds while it runs: 1/10.
+const BUDGET_SHARE_PER_CALL: i64 = 10;
 
 /// Whether `counted + wanted` goes over the `threshold` (0 or absent: not evaluated).
 pub fn exceeds(threshold: Option<i64>, counted: i64, wanted: i64) -> bool {
@@ -207,6 +224,21 @@ mod tests {
     use crate::token_limits::test_support::limit;
 
     #[test]
+    fn a_call_holds_at_most_a_tenth_of_a_budget() {
+        let dollar = 1_000_000_000;
+        // 32,000 output tokens at $75 a million: $2.40 estimated against a $1 budget.
+        assert_eq!(bounded_cost(2_400_000_000, 0, Some(dollar)), dollar / 10);
+        assert_eq!(bounded_cost(3_000, 0, Some(dollar)), 3_000, "a small estimate is held whole");
+        assert_eq!(bounded_cost(3_000, 0, Some(5)), 1, "a tiny budget: at least a billionth");
+        assert_eq!(bounded_cost(3_000, 0, None), 3_000);
+        assert_eq!(bounded_cost(-1, 0, Some(dollar)), 0);
+        // A per-call price is held whole: $1 a call against $2.50 lets two calls in, not three.
+        assert_eq!(bounded_cost(dollar, dollar, Some(2 * dollar + dollar / 2)), dollar);
+        assert_eq!(bounded_cost(dollar + 2_400_000_000, dollar, Some(5 * dollar)), dollar + dollar / 2);
+        assert_eq!(bounded_cost(9 * dollar, 9 * dollar, Some(dollar)), dollar, "never more than the budget");
+    }
+
+    #[test]
     fn the_estimate_is_the_named_output_bound_plus_a_quarter_of_the_body() {
         let cases: [(&[u8], i64); 9] = [
             (br#"{"messages":[],"max_tokens":100}"#, 100),
@@ -238,6 +270,7 @@ mod tests {
         let reservation = Reservation {
             estimate: Usage { input: 10, output: 5000, total: 5010, ..Usage::default() },
             cost: 0,
+            per_call_cost: 0,
             at: 0,
         };
         let mut total_1000 = limit("minute", 1, 1000);
@@ -247,7 +280,7 @@ mod tests {
         );
         total_1000.limits.input = Some(5);
         assert_eq!(reservation.reserved(&total_1000).input, 5);
-        let nothing = Reservation { estimate: Usage::default(), cost: 0, at: 0 };
+        let nothing = Reservation { estimate: Usage::default(), cost: 0, per_call_cost: 0, at: 0 };
         assert_eq!(nothing.reserved(&total_1000), Amounts { input: 1, output: 0, total: 1, requests: 1, cost: 0 });
         let settled =
             reservation.settlement(&total_1000, Usage { input: 3, output: 200, total: 203, ..Usage::default() }, None);
@@ -337,7 +370,7 @@ mod properties {
         ) {
             let mut limit = limit("minute", 1, 0);
             limit.limits = PolicyMaxTokens { input, output, total, ..limit.limits };
-            let reservation = Reservation { estimate, cost: 0, at: 0 };
+            let reservation = Reservation { estimate, cost: 0, per_call_cost: 0, at: 0 };
             let reserved = reservation.reserved(&limit);
             for (amount, threshold) in [(reserved.input, input), (reserved.output, output), (reserved.total, total)] {
                 prop_assert!((0..=MAX_COUNTED).contains(&amount));

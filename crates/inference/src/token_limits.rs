@@ -36,7 +36,8 @@ impl Clock for SystemClock {
 
 /// `[start, end)` of the window containing `now`, in seconds.
 pub fn window(limit: &TokenLimit, now: i64) -> (i64, i64) {
-    let step = limit.limits.step.unwrap_or(1).max(1);
+    // Validation keeps `step` at most MAX_WINDOW_STEP; a stored value from before is bounded here.
+    let step = limit.limits.step.unwrap_or(1).clamp(1, modelgate_domain::validation::MAX_WINDOW_STEP);
     let unit = match limit.limits.granularity.as_deref() {
         Some("minute") => 60,
         Some("hour") => 3600,
@@ -371,7 +372,12 @@ mod tests {
 
     /// A request expecting `total` tokens (no input or output estimate), admitted at `at`.
     fn expecting(total: i64, at: i64) -> Reservation {
-        Reservation { estimate: Usage { input: 0, output: 0, total, ..Usage::default() }, cost: 0, at }
+        Reservation {
+            estimate: Usage { input: 0, output: 0, total, ..Usage::default() },
+            cost: 0,
+            per_call_cost: 0,
+            at,
+        }
     }
 
     fn used(total: i64) -> Usage {
@@ -460,8 +466,12 @@ mod tests {
         let mut only_input = limit("hour", 1, 0);
         only_input.limits.input = Some(10);
         let route = route(vec![only_input]);
-        let r =
-            |at| Reservation { estimate: Usage { input: 5, output: 500, total: 505, ..Usage::default() }, cost: 0, at };
+        let r = |at| Reservation {
+            estimate: Usage { input: 5, output: 500, total: 505, ..Usage::default() },
+            cost: 0,
+            per_call_cost: 0,
+            at,
+        };
         assert!(limiter.reserve(&route, "k", r(0), Push::Never).is_ok());
         assert!(
             limiter.reserve(&route, "k", r(1), Push::Never).is_ok(),

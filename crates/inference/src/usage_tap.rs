@@ -54,6 +54,21 @@ pub struct UsageTap {
     usage: Usage,
 }
 
+/// The most tokens one request is recorded with, per count: far above any real request, low
+/// enough that sums over millions of records stay within 64 bits.
+pub const MAX_RECORDED_TOKENS: i64 = 1 << 40;
+
+impl Usage {
+    /// The counts as recorded: each between 0 and [`MAX_RECORDED_TOKENS`] (a provider's count is
+    /// not trusted to be sane), the total input + output when the provider gave none.
+    pub fn recorded(self) -> Usage {
+        let count = |n: i64| n.clamp(0, MAX_RECORDED_TOKENS);
+        let (input, output) = (count(self.input), count(self.output));
+        let total = if self.total > 0 { count(self.total) } else { input + output };
+        Usage { input, output, total, cache_read: count(self.cache_read), cache_write: count(self.cache_write) }
+    }
+}
+
 fn int(value: &Value, path: &[&str]) -> Option<i64> {
     path.iter().try_fold(value, |v, key| v.get(key)).and_then(Value::as_i64)
 }
@@ -255,6 +270,20 @@ impl UsageTap {
         matches!(self.family, Family::OpenAiCompatible | Family::AzureOpenAi)
     }
 
+    /// Anthropic's usage in an answer or a stream event (`message_start` holds it in its message).
+    fn absorb_anthropic(&mut self, value: &Value, event: Option<&str>) {
+        let usage = match event {
+            Some("message_start") => value.get("message").and_then(|m| m.get("usage")),
+            _ => value.get("usage"),
+        };
+        if let Some(usage) = usage {
+            let count = |key| int(usage, &[key]);
+            let inputs =
+                [count("input_tokens"), count("cache_creation_input_tokens"), count("cache_read_input_tokens")];
+            self.count_anthropic(inputs, count("output_tokens"));
+        }
+    }
+
     /// Takes the usage a JSON document (an answer or one stream event) reports.
     fn absorb(&mut self, value: &Value, event: Option<&str>) {
         match self.family {
@@ -272,19 +301,12 @@ impl UsageTap {
                     ]);
                 }
             }
-            Family::Anthropic => {
-                let usage = match event {
-                    Some("message_start") => value.get("message").and_then(|m| m.get("usage")),
-                    _ => value.get("usage"),
-                };
-                if let Some(usage) = usage {
-                    let count = |key| int(usage, &[key]);
-                    let inputs =
-                        [count("input_tokens"), count("cache_creation_input_tokens"), count("cache_read_input_tokens")];
-                    self.count_anthropic(inputs, count("output_tokens"));
-                }
-            }
+            Family::Anthropic => self.absorb_anthropic(value, event),
             Family::Gemini | Family::VertexAi => {
+                // Claude on Vertex AI (`publishers/anthropic`) answers in Anthropic's format.
+                if self.family == Family::VertexAi && value.get("usageMetadata").is_none() {
+                    return self.absorb_anthropic(value, event);
+                }
                 if let Some(usage) = value.get("usageMetadata") {
                     self.usage.input = int(usage, &["promptTokenCount"]).unwrap_or(self.usage.input);
                     // Thinking is billed as output: candidates plus thoughts.
@@ -485,6 +507,24 @@ mod tests {
         data: [DONE]\n\n";
 
     #[test]
+    fn recorded_counts_are_bounded_and_totalled() {
+        let absurd = Usage { input: i64::MAX, output: -5, total: 0, cache_read: i64::MAX, cache_write: 3 };
+        let recorded = absurd.recorded();
+        assert_eq!(
+            recorded,
+            Usage {
+                input: MAX_RECORDED_TOKENS,
+                output: 0,
+                total: MAX_RECORDED_TOKENS,
+                cache_read: MAX_RECORDED_TOKENS,
+                cache_write: 3
+            }
+        );
+        let no_total = Usage { input: 7, output: 3, ..Usage::default() };
+        assert_eq!(no_total.recorded().total, 10, "a provider that reports no total");
+    }
+
+    #[test]
     fn usage_of_each_family() {
         let cases: Vec<(Family, bool, &str, Usage)> = vec![
             (Family::OpenAiCompatible, false, r#"{"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#, Usage { input: 5, output: 2, total: 7, ..Usage::default() }),
@@ -500,6 +540,9 @@ mod tests {
             (Family::Gemini, false, r#"{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}"#, Usage { input: 3, output: 8, total: 11, ..Usage::default() }),
             (Family::Gemini, false, r#"[{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}},{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":8,"totalTokenCount":11}}]"#, Usage { input: 3, output: 8, total: 11, ..Usage::default() }),
             (Family::Gemini, true, "data: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}\r\n\r\ndata: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":8,\"totalTokenCount\":11}}\r\n\r\n", Usage { input: 3, output: 8, total: 11, ..Usage::default() }),
+            // Claude on Vertex AI: Anthropic's format, in an answer and in a stream.
+            (Family::VertexAi, false, r#"{"type":"message","usage":{"input_tokens":100,"cache_read_input_tokens":1000,"output_tokens":50}}"#, Usage { input: 1100, output: 50, total: 1150, cache_read: 1000, cache_write: 0 }),
+            (Family::VertexAi, true, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6}}\n\n", Usage { input: 9, output: 6, total: 15, ..Usage::default() }),
             (Family::Cohere, false, r#"{"usage":{"billed_units":{"input_tokens":1,"output_tokens":1},"tokens":{"input_tokens":20,"output_tokens":5}}}"#, Usage { input: 20, output: 5, total: 25, ..Usage::default() }),
             (Family::Cohere, true, "event: content-delta\ndata: {\"type\":\"content-delta\"}\n\nevent: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"usage\":{\"tokens\":{\"input_tokens\":4,\"output_tokens\":6}}}}\n\n", Usage { input: 4, output: 6, total: 10, ..Usage::default() }),
             (Family::OpenAiCompatible, false, "not json", Usage::default()),

@@ -447,6 +447,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     // A price file that cannot be used stops the start here, naming the file and the field.
     let prices = Arc::new(Prices::new(args.prices_file.clone())?);
     prices.current()?;
+    prices::take_over_hangups();
     let prepared = prepare(database_url.clone(), args.bootstrap_api_key.clone(), keyring.clone(), &prices).await;
     let (node, bootstrap_api_key) = match prepared {
         Ok(mut prepared) => {

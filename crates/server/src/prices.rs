@@ -107,6 +107,13 @@ async fn file_version(path: &Path) -> Option<(SystemTime, u64)> {
     Some((metadata.modified().ok()?, metadata.len()))
 }
 
+/// Takes SIGHUP over from its default action (ending the process) from the start, before the
+/// node serves (while it waits for its store, say): tokio keeps a signal's handler installed
+/// for the life of the process, and [`Prices::spawn_reload`] listens once the node serves.
+pub fn take_over_hangups() {
+    drop(hangups());
+}
+
 #[cfg(unix)]
 type Hangups = Option<tokio::signal::unix::Signal>;
 #[cfg(not(unix))]

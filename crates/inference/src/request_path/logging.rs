@@ -14,11 +14,12 @@ use std::time::Duration;
 impl RequestContext {
     /// Records the request with `status` and `usage`; `ttfb` when a provider answered.
     pub fn record(&self, status: u16, usage: Usage, ttfb: Option<Duration>) {
+        let usage = usage.recorded();
         let state = &self.state;
         let route = &self.route;
         state.limiter.settle(route, self.counted_as(), self.take_reservation(), usage, state.clock.now_secs());
         let provider = route.runtime_type.as_str();
-        let cost = route.price.as_ref().map(|price| cost_nano_usd(price, &usage));
+        let cost = route.price.as_ref().and_then(|price| cost_nano_usd(price, &usage));
         state.metrics.request(&route.workspace, &route.name, provider, status, &usage, cost);
         if let Some(ttfb) = ttfb {
             state.metrics.upstream_first_byte(provider, ttfb.as_secs_f64());

@@ -304,7 +304,13 @@ fn translate_responses(route: &Route, provider: Option<Provider>, bytes: &Bytes)
             Plan::TranslatedChat(Box::new(TranslatedChat::new(route, provider, translated.chat, chat.clone())?))
         }
         None => {
-            let body = serde_json::to_vec(&translated.chat)
+            let mut chat = translated.chat;
+            // Azure's reasoning deployments refuse `max_tokens` (as OpenAI's models do); other
+            // OpenAI-compatible APIs know only `max_tokens` (Mistral refuses unknown fields).
+            if route.family == Family::AzureOpenAi {
+                chat.max_completion_tokens = chat.max_tokens.take();
+            }
+            let body = serde_json::to_vec(&chat)
                 .map_err(|e| GatewayError::bad_request(e.to_string()).from_source(ErrorSource::Gateway))?;
             Plan::Native(prepare_body(route, CHAT_PATH, Bytes::from(body)))
         }

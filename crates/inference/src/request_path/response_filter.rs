@@ -1,6 +1,8 @@
 //! The `response_filter` step: the provider's answer becomes the client's. Its status passes
 //! through; its headers lose those that describe the upstream connection or a body that is
-//! rewritten; its body goes through the processor the plan's [`AnswerShape`] calls for (the usage
+//! rewritten, and the provider's cookies (meant for the gateway's client, and able to reach the
+//! console's cookies, which browsers do not keep apart by port); an answer that is neither JSON
+//! nor an event stream is sandboxed, so a browser never runs a provider's page as this host; its body goes through the processor the plan's [`AnswerShape`] calls for (the usage
 //! tap, or a translator) inside the [`Relay`], which streams it and records the request when it
 //! ends (`logging`).
 
@@ -15,14 +17,16 @@ use crate::upstream_client::UpstreamResponse;
 use crate::usage_tap::UsageTap;
 use axum::body::Body;
 use axum::http::header::{
-    CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use http_body_util::BodyExt;
 
-/// Response headers that describe the upstream connection, not the message.
-static HOP_BY_HOP_RESPONSE: [HeaderName; 7] = [
+/// Response headers not relayed: those that describe the upstream connection, not the message,
+/// and the provider's cookies.
+static NOT_RELAYED_RESPONSE: [HeaderName; 8] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -30,6 +34,7 @@ static HOP_BY_HOP_RESPONSE: [HeaderName; 7] = [
     UPGRADE,
     TRAILER,
     TE,
+    SET_COOKIE,
 ];
 
 /// The `content-length` a response announces, if any.
@@ -45,18 +50,26 @@ pub(super) fn relay(context: RequestContext, response: UpstreamResponse, shape: 
     let status = parts.status;
     // The provider's headers are relayed in their own map.
     let mut headers = parts.headers;
-    let sse =
-        headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let sse = content_type.starts_with("text/event-stream");
+    let json = content_type.starts_with("application/json");
     let rewrites_body = !matches!(shape, AnswerShape::Native { strip_usage_chunk: false });
     let expected_length = if rewrites_body { None } else { content_length(&headers) };
-    for name in &HOP_BY_HOP_RESPONSE {
+    for name in &NOT_RELAYED_RESPONSE {
         headers.remove(name);
     }
     if rewrites_body {
         headers.remove(CONTENT_LENGTH);
     }
-    if !matches!(shape, AnswerShape::Native { .. }) {
-        headers.remove(CONTENT_TYPE);
+    match shape {
+        AnswerShape::Native { .. } if !json && !sse => {
+            headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+            headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        }
+        AnswerShape::Native { .. } => {}
+        _ => {
+            headers.remove(CONTENT_TYPE);
+        }
     }
     let processor: Box<dyn BodyProcessor> = match shape {
         AnswerShape::Native { strip_usage_chunk } => {

@@ -10,6 +10,7 @@
 //! `perRequest`, `perImage` (USD). Anything else is refused with the file and the JSON path, so
 //! a misspelt field never leaves a price silently unchanged.
 
+use modelgate_domain::validation::{MAX_PRICE_PER_CALL, MAX_PRICE_PER_TOKEN};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -82,6 +83,14 @@ fn model_price(entry: &Value) -> Result<ModelPrice, (String, String)> {
             .as_f64()
             .filter(|usd| usd.is_finite() && *usd >= 0.0)
             .ok_or_else(|| (format!(".{field}"), format!("expected a non-negative number of USD, found {value}")))?;
+        let (most, per) = match field.as_str() {
+            "perRequest" => (MAX_PRICE_PER_CALL, "request"),
+            "perImage" => (MAX_PRICE_PER_CALL, "image"),
+            _ => (MAX_PRICE_PER_TOKEN, "token"),
+        };
+        if usd > most {
+            return Err((format!(".{field}"), format!("expected at most {most} USD per {per}, found {value}")));
+        }
         match field.as_str() {
             "input" => price.input = usd,
             "output" => price.output = usd,

@@ -11,6 +11,8 @@ use modelgate_store_sql::SqlStore;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A signed-in console session: its cookie and CSRF token.
 struct Session {
@@ -125,7 +127,11 @@ async fn signing_in_sets_an_http_only_strict_cookie_that_is_secure_behind_tls() 
     let (status, body, set_cookie) =
         sign_in_with(&server, json!({"apiKey": ADMIN_KEY}), &[("x-forwarded-proto", "https")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(set_cookie.unwrap().ends_with("; Secure"));
+    let set_cookie = set_cookie.unwrap();
+    assert!(
+        set_cookie.starts_with("__Host-modelgate_console=mgc_") && set_cookie.ends_with("; Secure"),
+        "{set_cookie}"
+    );
     assert_eq!((body["subject"].as_str(), body["workspace"].as_str()), (Some("admin"), Some("default")));
     assert!(body.get("apiKey").is_none() && !body.to_string().contains(ADMIN_KEY));
 
@@ -136,6 +142,16 @@ async fn signing_in_sets_an_http_only_strict_cookie_that_is_secure_behind_tls() 
     }
     let (status, body, _) = sign_in_with(&server, json!({}), &[]).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    // A second session cookie (one planted by a page of another port of this host) makes the
+    // request refused, never a session swapped.
+    let planted = Session {
+        cookie: format!("modelgate_console=mgc_planted; {}", session.cookie),
+        csrf: session.csrf.clone(),
+        set_cookie: String::new(),
+    };
+    let (status, body) = as_session(&server, &planted, Method::GET, "/v0/models", None, None).await;
+    assert!(assert_error(status, &body, StatusCode::UNAUTHORIZED).contains("two console session cookies"), "{body}");
 }
 
 #[tokio::test]
@@ -346,4 +362,56 @@ async fn the_playground_streams_a_chat_through_the_inference_plane_as_the_sessio
     let session = sign_in(&server, &invoke_less).await;
     let (status, body) = playground(&server, &session, &chat, "m1", true).await;
     assert!(assert_error(status, &body, StatusCode::FORBIDDEN).contains("models:invoke"));
+}
+
+#[tokio::test]
+async fn playground_calls_count_as_the_sessions_key_and_never_follow_a_providers_redirect() {
+    let server = TestServer::start().await;
+    let mock = MockProvider::start(MockConfig::default()).await.unwrap();
+    let connection = json!({"metadata": {"name": "c1"}, "spec": {"integration": "openai", "config": {"url": mock.base_url()}, "secret": {"apiKey": "sk-mock-upstream-key"}}});
+    assert_eq!(server.post("/integrations/connections", connection).await.0, StatusCode::OK);
+    assert_eq!(server.post("/models", model("m1", "openai", "c1")).await.0, StatusCode::OK);
+    let key = server.add_key("default", &["models:invoke", "models:list"], None).await;
+    let session = sign_in(&server, &key).await;
+    let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
+    let (status, body) = playground(&server, &session, &chat, "m1", true).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut groups = Value::Null;
+    for _ in 0..100 {
+        groups = server.get("/usage?groupBy=key").await.1["groups"].clone();
+        if groups.as_array().is_some_and(|g| !g.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let key_id = groups[0]["key"].as_str().unwrap_or_default();
+    assert!(key_id.starts_with("ak_"), "the call counts as the session's key, as a direct call would: {groups}");
+
+    // A provider that redirects: the relay hands the redirect on and fetches nothing itself.
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let counter = fetched.clone();
+    let internal = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { "internal only" }
+    });
+    let internal_url = serve(internal).await;
+    let redirecting = axum::Router::new().fallback(move || {
+        let to = format!("{internal_url}/secret");
+        async move { (StatusCode::FOUND, [(axum::http::header::LOCATION, to)]) }
+    });
+    let connection = json!({"metadata": {"name": "c2"}, "spec": {"integration": "openai", "config": {"url": serve(redirecting).await}, "secret": {"apiKey": "sk-x"}}});
+    assert_eq!(server.post("/integrations/connections", connection).await.0, StatusCode::OK);
+    assert_eq!(server.post("/models", model("m2", "openai", "c2")).await.0, StatusCode::OK);
+    let session = sign_in(&server, ADMIN_KEY).await;
+    let (status, body) = playground(&server, &session, &chat, "m2", true).await;
+    assert_eq!(status, StatusCode::FOUND, "{body}");
+    assert_eq!(fetched.load(Ordering::SeqCst), 0, "the control plane never fetched the redirect's target");
+}
+
+/// Serves `app` on an ephemeral loopback port; its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }

@@ -859,3 +859,44 @@ async fn mistral_streams_are_never_sent_stream_options_and_their_usage_is_read_f
     let (input, output) = (usage["totals"]["inputTokens"].as_u64(), usage["totals"]["outputTokens"].as_u64());
     assert!(input.unwrap() > 0 && output.unwrap() > 0, "every answer's usage was read: {usage}");
 }
+
+/// A provider that answers every request with an HTML page and a cookie: what a hostile or
+/// misconfigured upstream could send a browser through the inference plane.
+async fn page_serving_provider() -> String {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/html"),
+                (axum::http::header::SET_COOKIE, "modelgate_console=mgc_planted; Path=/"),
+            ],
+            "<script>document.cookie = 'modelgate_console=mgc_planted; path=/v0'</script>",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn provider_cookies_are_dropped_and_pages_sandboxed() {
+    let s = setup().await;
+    let body = json!({"metadata": {"name": "pages"}, "spec": {"integration": "openai",
+        "config": {"url": page_serving_provider().await}, "secret": {"apiKey": PROVIDER_KEY}}});
+    assert_eq!(s.server.post("/integrations/connections", body).await.0, StatusCode::OK);
+    s.model("pages", "openai", &["pages"], "gpt-4o-mini").await;
+    let response = s.call(Method::GET, "/default/models/pages/v1/models").bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let headers = response.headers();
+    assert!(headers.get("set-cookie").is_none(), "a provider's cookie never reaches the client: {headers:?}");
+    assert_eq!(headers["content-security-policy"], "sandbox", "{headers:?}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+
+    // JSON and event streams are relayed as they are.
+    s.connection("mock", "openai", json!({})).await;
+    s.model("gpt", "openai", &["mock"], "gpt-4o-mini").await;
+    for stream in [false, true] {
+        let (status, headers, _) = s.post("/default/models/gpt/v1/chat/completions", chat(stream)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers.get("content-security-policy").is_none(), "{headers:?}");
+    }
+}

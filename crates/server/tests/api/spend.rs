@@ -258,6 +258,15 @@ async fn a_model_spec_price_replaces_the_catalogue() {
         "runtime": {"type": "openai", "model": "gpt-4o-mini"}, "price": {"inputPerToken": 1}}});
     let (status, body) = s.server.post("/models", bad).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
+    // Nor one no model has: a typo cannot make a request cost more than usage sums can hold.
+    for (price, field) in
+        [(json!({"output": 2.0}), "spec.price.output"), (json!({"perRequest": 1e300}), "spec.price.perRequest")]
+    {
+        let bad = json!({"metadata": {"name": "bad"}, "spec": {"integrationConnections": ["negotiated"],
+            "runtime": {"type": "openai", "model": "gpt-4o-mini"}, "price": price}});
+        let (status, body) = s.server.post("/models", bad).await;
+        assert!(assert_error(status, &body, StatusCode::BAD_REQUEST).contains(field), "{body}");
+    }
 }
 
 fn write_prices(path: &Path, input: f64) {
@@ -445,4 +454,20 @@ async fn a_workspace_wide_budget_covers_every_model_attached_or_not() {
         )
         .await;
     assert!(assert_error(status, &body, StatusCode::BAD_REQUEST).contains("costUsd"), "{body}");
+}
+
+#[tokio::test]
+async fn a_large_output_bound_does_not_lock_a_budget_after_one_call() {
+    let s = setup_with(|_| {}).await;
+    // A cent a day; each call may write 100,000 tokens ($0.06 at gpt-4o-mini's output price),
+    // but spends a few millionths of a dollar.
+    budget_policy(&s.server, "a-cent-a-day", json!({"costUsd": 0.01})).await;
+    s.model("bounded", "openai", "gpt-4o-mini", json!({"policies": ["a-cent-a-day"]})).await;
+    let url = format!("{}/default/models/bounded/v1/chat/completions", s.run);
+    let mut body = chat(false);
+    body["max_tokens"] = json!(100_000);
+    for call in 0..5 {
+        let response = s.server.client.post(&url).bearer_auth(ADMIN_KEY).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "call {call}: {}", response.text().await.unwrap());
+    }
 }

@@ -44,7 +44,7 @@ mod tests;
 pub use count_tokens::{count_tokens_answer, gemini_count_tokens};
 pub use error::{error_body, error_type, from_openai, from_openai_bytes};
 pub use request::request;
-pub use response::{response, response_from_json};
+pub use response::{lenient_completion, response, response_from_json};
 pub use stream::Stream;
 
 use crate::openai::Usage;

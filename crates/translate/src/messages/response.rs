@@ -8,9 +8,19 @@ use serde_json::{json, Value};
 
 /// Reads an OpenAI-compatible provider's answer and translates it.
 pub fn response_from_json(body: &[u8], context: &ResponseContext) -> Result<Message, TranslateError> {
-    let completion: ChatCompletion = serde_json::from_slice(body)
-        .map_err(|e| TranslateError::other(format!("the provider's answer is not a chat completion: {e}")))?;
-    Ok(response(&completion, context))
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| TranslateError::other(format!("the provider's answer is not JSON: {e}")))?;
+    Ok(response(&lenient_completion(&value)?, context))
+}
+
+/// An OpenAI-compatible provider's answer, read leniently as the Responses API reads it
+/// (providers leave out fields OpenAI always sends), but with its `choices`: an answer without
+/// them (an error body under a 200, say) is not turned into an empty message.
+pub fn lenient_completion(value: &Value) -> Result<ChatCompletion, TranslateError> {
+    if value.get("choices").is_none() {
+        return Err(TranslateError::other("the provider's answer has no choices"));
+    }
+    crate::responses::chat_completion(value)
 }
 
 /// Translates a chat completion (its first choice) into an Anthropic message with the context's
@@ -27,9 +37,11 @@ pub fn response(completion: &ChatCompletion, context: &ResponseContext) -> Messa
             content.push(ContentBlock::Text { text: refusal.clone() });
             reason = Some("refusal");
         }
-        for call in message.tool_calls.iter().flatten() {
+        for (n, call) in message.tool_calls.iter().flatten().enumerate() {
+            // A client answers a tool call by its id: one the provider left out is made up.
+            let id = if call.id.is_empty() { format!("{}_tool_{n}", context.id) } else { call.id.clone() };
             content.push(ContentBlock::ToolUse {
-                id: call.id.clone(),
+                id,
                 name: call.function.name.clone(),
                 input: tool_input(&call.function.arguments),
             });

@@ -55,18 +55,11 @@ impl Stream {
         if data.is_empty() || data == "[DONE]" {
             return Ok(Vec::new());
         }
-        match serde_json::from_str::<ChatChunk>(data) {
+        // Read leniently, as the Responses API reads them: OpenAI-compatible providers leave out
+        // fields OpenAI always sends (a usage chunk without `choices`, a tool call without `id`).
+        match crate::responses::chat_chunk(data) {
             Ok(chunk) => Ok(self.chunk(&chunk)),
-            Err(e) => {
-                let value: serde_json::Value = serde_json::from_str(data).map_err(|_| {
-                    TranslateError::other(format!("the provider's stream sent an event that is not JSON: {e}"))
-                })?;
-                let message = value.pointer("/error/message").or_else(|| value.get("message")).and_then(|m| m.as_str());
-                Err(TranslateError::other(match message {
-                    Some(message) => format!("the provider's stream failed: {message}"),
-                    None => format!("the provider's stream sent an event that is not a chat chunk: {e}"),
-                }))
-            }
+            Err(error) => Err(TranslateError::other(format!("the provider's stream failed: {}", error.message))),
         }
     }
 

@@ -439,10 +439,20 @@ fn responses() {
             Input::Response(json!({"choices": []})),
             message(json!([]), "end_turn", json!({"input_tokens": 0, "output_tokens": 0})),
         ),
+        // A leaner answer: no id, model or created; a tool call without `id` or `type`.
         (
-            Input::Response(json!({"error": "x"})),
-            json!({"error": "the provider's answer is not a chat completion: missing field `choices` at line 1 column 13"}),
+            Input::Response(
+                json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+                "content": null, "tool_calls": [{"function": {"name": "now", "arguments": "{}"}}]}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
+            ),
+            message(
+                json!([{"type": "tool_use", "id": "msg_gw_tool_0", "name": "now", "input": {}}]),
+                "tool_use",
+                json!({"input_tokens": 3, "output_tokens": 2}),
+            ),
         ),
+        (Input::Response(json!({"error": "x"})), json!({"error": "the provider's answer has no choices"})),
     ];
     for (input, expected) in cases {
         check(input, expected);
@@ -568,6 +578,19 @@ fn streams() {
                 end("tool_use", json!({"input_tokens": 20, "output_tokens": 7})).to_vec(),
             ]), "usage": openai_usage(20, 7)}),
         ),
+        // OpenAI-compatible providers' leaner chunks: no id, model or created, the usage chunk
+        // without `choices` and its details without `cached_tokens`.
+        (
+            Input::Stream(vec![
+                json!({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}),
+                json!({"usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5, "prompt_tokens_details": {}}}),
+            ]),
+            json!({"events": events(vec![
+                start().to_vec(),
+                vec![block_start(0, json!({"type": "text", "text": ""})), text_delta(0, "Hi"), block_stop(0)],
+                end("end_turn", json!({"input_tokens": 4, "output_tokens": 1})).to_vec(),
+            ]), "usage": openai_usage(4, 1)}),
+        ),
         // Length, and cached tokens.
         (
             Input::Stream(vec![
@@ -601,7 +624,7 @@ fn streams() {
         (
             Input::Stream(vec![json!("not json")]),
             json!({"events": [["error", {"type": "error", "error": {"type": "api_error",
-                "message": "the provider's stream sent an event that is not JSON: expected ident at line 1 column 2"}}]], "usage": openai_usage(0, 0)}),
+                "message": "the provider's stream failed: the provider sent a stream event that is not a chat chunk: expected ident at line 1 column 2"}}]], "usage": openai_usage(0, 0)}),
         ),
     ];
     for (input, expected) in cases {

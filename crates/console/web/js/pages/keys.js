@@ -11,7 +11,7 @@ const SCOPES = ['admin', 'models:list', 'models:get', 'models:create', 'models:u
   'integrations:list', 'integrations:get', 'integrations:create', 'integrations:update', 'integrations:delete',
   'policies:list', 'policies:get', 'policies:create', 'policies:update', 'policies:delete',
   'workspaces:get', 'workspaces:list', 'workspaces:create', 'workspaces:update', 'workspaces:delete',
-  'apikey:list', 'apikey:write'];
+  'apiKey:list', 'apiKey:write'];
 
 function scopeChoices(selected) {
   return h('fieldset', { class: 'choices scopes' }, h('legend', null, 'Scopes'),
