@@ -161,10 +161,16 @@ pub fn upstream_url_parts(route: &Route, upstream: &Upstream, path: &str) -> Res
             }
         }
         Family::AzureOpenAi => {
-            if path.starts_with("/openai/") {
+            let deployment = route.endpoint_name.as_deref().or(route.model.as_deref());
+            if let (Some(rest), Some(deployment)) = (path.strip_prefix("/openai/deployments/"), deployment) {
+                // The route's deployment, whichever the client's path names: a model endpoint
+                // reaches its own deployment, at its own price, never another of the resource.
+                let after = rest.find('/').map_or("", |at| &rest[at..]);
+                format!("/openai/deployments/{deployment}{after}")
+            } else if path.starts_with("/openai/") {
                 path.to_string()
             } else {
-                let deployment = route.endpoint_name.as_deref().or(route.model.as_deref()).ok_or_else(|| {
+                let deployment = deployment.ok_or_else(|| {
                     GatewayError::bad_request("this Azure OpenAI model has no spec.runtime.model (its deployment name)")
                         .from_source(ErrorSource::Gateway)
                 })?;
@@ -347,7 +353,7 @@ mod tests {
             (RuntimeType::Openai, None, "http://vllm:8000/v1", &[], "/v1/chat/completions", "http://vllm:8000/v1/chat/completions"),
             (RuntimeType::AzureAiInference, None, "https://x.services.ai.azure.com/models", &[], "/v1/chat/completions", "https://x.services.ai.azure.com/models/chat/completions"),
             (RuntimeType::AzureOpenaiService, Some("gpt4o-prod"), "https://x.openai.azure.com", &[], "/v1/chat/completions", "https://x.openai.azure.com/openai/deployments/gpt4o-prod/chat/completions"),
-            (RuntimeType::AzureOpenaiService, Some("d"), "https://x.openai.azure.com", &[], "/openai/deployments/other/embeddings", "https://x.openai.azure.com/openai/deployments/other/embeddings"),
+            (RuntimeType::AzureOpenaiService, Some("d"), "https://x.openai.azure.com", &[], "/openai/deployments/other/embeddings", "https://x.openai.azure.com/openai/deployments/d/embeddings"),
             (RuntimeType::Anthropic, None, "https://api.anthropic.com", &[], "/v1/messages", "https://api.anthropic.com/v1/messages"),
             (RuntimeType::Anthropic, None, "https://api.anthropic.com", &[], "/messages", "https://api.anthropic.com/v1/messages"),
             (RuntimeType::Gemini, Some("gemini-2.0-flash"), "https://g", &[], "/v1beta/models/anything:streamGenerateContent", "https://g/v1beta/models/gemini-2.0-flash:streamGenerateContent"),

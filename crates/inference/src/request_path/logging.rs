@@ -4,7 +4,7 @@
 
 use super::context::RequestContext;
 use crate::gateway_error::GatewayError;
-use crate::relay::OnFinish;
+use crate::relay::{OnFinish, CLIENT_CLOSED};
 use crate::spend::cost_nano_usd;
 use crate::usage_tap::Usage;
 use axum::response::Response;
@@ -17,7 +17,13 @@ impl RequestContext {
         let usage = usage.recorded();
         let state = &self.state;
         let route = &self.route;
-        state.limiter.settle(route, self.counted_as(), self.take_reservation(), usage, state.clock.now_secs());
+        let reservation = self.take_reservation();
+        // A client that hung up before any usage arrived leaves tokens the provider may still
+        // bill: its windows keep what the request held, rather than count nothing (which would
+        // let hanging up early slip past every limit and budget).
+        if !(status == CLIENT_CLOSED && usage.input <= 0 && usage.output <= 0) {
+            state.limiter.settle(route, self.counted_as(), reservation, usage, state.clock.now_secs());
+        }
         let provider = route.runtime_type.as_str();
         let cost = route.price.as_ref().and_then(|price| cost_nano_usd(price, &usage));
         state.metrics.request(&route.workspace, &route.name, provider, status, &usage, cost);

@@ -471,3 +471,38 @@ async fn a_large_output_bound_does_not_lock_a_budget_after_one_call() {
         assert_eq!(response.status(), StatusCode::OK, "call {call}: {}", response.text().await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_before_the_usage_keeps_its_reservation_counted() {
+    let s = setup_with(|_| {}).await;
+    // 1,000 tokens a day; each call may write 600: one call's reservation, not two, fits.
+    let policy = json!({"metadata": {"name": "thousand"}, "spec": {"type": "maxToken",
+        "maxTokens": {"granularity": "day", "step": 1, "total": 1000}}});
+    assert_eq!(s.server.post("/policies", policy).await.0, StatusCode::OK);
+    s.model("limited", "openai", "gpt-4o-mini", json!({"policies": ["thousand"]})).await;
+    let url = format!("{}/default/models/limited/v1/chat/completions", s.run);
+    let mut body = chat(true);
+    body["max_tokens"] = json!(600);
+
+    // A stream the client leaves after its first bytes, before the usage chunk.
+    let mut response = s
+        .server
+        .client
+        .post(&url)
+        .bearer_auth(ADMIN_KEY)
+        .header("x-mock-chunks", "20")
+        .header("x-mock-chunk-delay-ms", "200")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.chunk().await.unwrap().is_some());
+    drop(response);
+    let records = s.records("limited", 1).await;
+    assert_eq!((records[0].status, records[0].output_tokens), (499, 0), "{records:?}");
+
+    // Its 600-odd tokens stay counted: the next call's reservation does not fit.
+    let response = s.server.client.post(&url).bearer_auth(ADMIN_KEY).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{}", response.text().await.unwrap());
+}
