@@ -78,15 +78,17 @@ impl StreamTranslation {
         }
         match self.translator.event(name.as_deref(), &data) {
             Ok(chunks) => push_chunks(chunks, out),
-            Err(error) => {
-                // OpenAI reports a failure inside a stream as an error event.
-                let body = ErrorBody::for_status(500, error.message, None);
-                if let Ok(json) = serde_json::to_vec(&body) {
-                    out.push_back(sse_event(&json));
-                }
-                self.failed = true;
-            }
+            Err(error) => self.fail(error.message, out),
         }
+    }
+
+    /// Ends the stream with `message`: OpenAI reports a failure inside a stream as an error event.
+    fn fail(&mut self, message: String, out: &mut VecDeque<Bytes>) {
+        let body = ErrorBody::for_status(500, message, None);
+        if let Ok(json) = serde_json::to_vec(&body) {
+            out.push_back(sse_event(&json));
+        }
+        self.failed = true;
     }
 }
 
@@ -95,7 +97,9 @@ impl BodyProcessor for StreamTranslation {
         if self.failed {
             return;
         }
-        self.events.push(&chunk);
+        if let Err(message) = self.events.push(&chunk) {
+            return self.fail(message, out);
+        }
         while let Some(event) = self.events.next_event() {
             self.event(&event, out);
             if self.failed {

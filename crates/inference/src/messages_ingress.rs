@@ -78,7 +78,10 @@ impl BodyProcessor for MessagesStream {
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         // After a failure the stream is over: what follows is dropped.
         if !self.failed {
-            self.events.push(&chunk);
+            if let Err(message) = self.events.push(&chunk) {
+                push_events(vec![self.messages.error(message)], out);
+                self.failed = true;
+            }
         }
         while !self.failed {
             let Some(event) = self.events.next_event() else { break };

@@ -76,7 +76,11 @@ impl BodyProcessor for ResponsesStreamTranslation {
         if self.failed {
             return;
         }
-        self.events.push(&chunk);
+        if let Err(message) = self.events.push(&chunk) {
+            push_events(self.responses.fail(&message), out);
+            self.failed = true;
+            return;
+        }
         while let Some(event) = self.events.next_event() {
             self.event(&event, out);
             if self.failed {

@@ -18,27 +18,49 @@ pub fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
     })
 }
 
+/// The longest event held while waiting for its end (a provider may send an image inline): a
+/// stream that sends more without a blank line is failing.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
 /// SSE bytes as they arrive, given back one complete event at a time.
 #[derive(Default)]
 pub struct EventBuffer {
     pending: BytesMut,
+    /// How much of `pending` is known to hold no event end: a long event arriving in many
+    /// chunks is searched once, not again from its start for every chunk.
+    searched: usize,
 }
 
 impl EventBuffer {
-    pub fn push(&mut self, chunk: &[u8]) {
+    /// Adds what arrived; an error once an event would pass [`MAX_EVENT_BYTES`] (what was held
+    /// is dropped). Take every complete event with [`EventBuffer::next_event`] before the next push.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        if self.pending.len() + chunk.len() > MAX_EVENT_BYTES {
+            self.pending.clear();
+            self.searched = 0;
+            return Err(format!("the provider sent a stream event longer than {} MiB", MAX_EVENT_BYTES >> 20));
+        }
         self.pending.extend_from_slice(chunk);
+        Ok(())
     }
 
     /// The next complete event, without the blank line that ends it.
     pub fn next_event(&mut self) -> Option<BytesMut> {
-        let (end, separator) = find_event_end(&self.pending)?;
-        let mut event = self.pending.split_to(end + separator);
-        event.truncate(end);
+        // A separator may have begun in the last 3 bytes already searched.
+        let from = self.searched.saturating_sub(3);
+        let Some((end, separator)) = find_event_end(&self.pending[from..]) else {
+            self.searched = self.pending.len();
+            return None;
+        };
+        let mut event = self.pending.split_to(from + end + separator);
+        event.truncate(from + end);
+        self.searched = 0;
         Some(event)
     }
 
     /// What is left when the stream ends: a last event without its blank line, if any.
     pub fn rest(&mut self) -> Option<BytesMut> {
+        self.searched = 0;
         (!self.pending.is_empty()).then(|| self.pending.split())
     }
 }
@@ -84,6 +106,25 @@ mod tests {
         // non-empty one.
         assert_eq!(parse_event(b"data:\ndata: x").1, b"\nx");
     }
+
+    #[test]
+    fn an_event_split_in_its_separator_is_found_and_a_huge_one_refused() {
+        let mut events = EventBuffer::default();
+        for chunk in [&b"data: a\r"[..], b"\n", b"\r", b"\ndata: b\n", b"\n"] {
+            events.push(chunk).unwrap();
+        }
+        assert_eq!(events.next_event().as_deref(), Some(&b"data: a"[..]));
+        assert_eq!(events.next_event().as_deref(), Some(&b"data: b"[..]));
+        assert_eq!(events.next_event(), None);
+        let mut huge = EventBuffer::default();
+        let megabyte = vec![b'x'; 1 << 20];
+        for _ in 0..16 {
+            huge.push(&megabyte).unwrap();
+            assert_eq!(huge.next_event(), None);
+        }
+        assert!(huge.push(b"x").unwrap_err().contains("longer than 16 MiB"));
+        assert_eq!(huge.rest(), None, "what was held is dropped");
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +165,31 @@ mod properties {
                 prop_assert!(early.is_none() || early == found, "{:?} after {} bytes", early, arrived);
             }
             parse_event(&bytes);
+        }
+
+        /// The events of a stream are the same however it is cut into chunks.
+        #[test]
+        fn events_are_the_same_however_the_stream_is_cut(stream in near(&STREAMS), cuts in proptest::collection::vec(0usize..64, 0..12)) {
+            let mut whole = EventBuffer::default();
+            whole.push(&stream).unwrap();
+            let mut expected = Vec::new();
+            while let Some(event) = whole.next_event() {
+                expected.push(event);
+            }
+            expected.extend(whole.rest());
+            let mut cut = EventBuffer::default();
+            let mut seen = Vec::new();
+            let mut rest: &[u8] = &stream;
+            for length in cuts.into_iter().chain([usize::MAX]) {
+                let (chunk, after) = rest.split_at(length.min(rest.len()));
+                rest = after;
+                cut.push(chunk).unwrap();
+                while let Some(event) = cut.next_event() {
+                    seen.push(event);
+                }
+            }
+            seen.extend(cut.rest());
+            prop_assert_eq!(seen, expected);
         }
 
         /// An event written with a name and data lines reads back as written.
