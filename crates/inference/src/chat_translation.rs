@@ -93,6 +93,10 @@ impl StreamTranslation {
 }
 
 impl BodyProcessor for StreamTranslation {
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         if self.failed {
             return;
@@ -151,11 +155,13 @@ pub struct WholeTranslation {
     answer: Answer,
     status: u16,
     body: HeldAnswer,
+    /// The answer could not be translated: the client got a 502 error body.
+    failed: bool,
 }
 
 impl WholeTranslation {
     pub fn new(provider: Provider, answer: Answer, status: u16) -> WholeTranslation {
-        WholeTranslation { provider, answer, status, body: HeldAnswer::default() }
+        WholeTranslation { provider, answer, status, body: HeldAnswer::default(), failed: false }
     }
 
     fn translate(&self) -> Result<(Vec<u8>, Usage), String> {
@@ -182,6 +188,10 @@ impl WholeTranslation {
 }
 
 impl BodyProcessor for WholeTranslation {
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn feed(&mut self, chunk: Bytes, _out: &mut VecDeque<Bytes>) {
         self.body.push(&chunk);
     }
@@ -196,6 +206,7 @@ impl BodyProcessor for WholeTranslation {
             return Usage::default();
         }
         if self.body.overflowed {
+            self.failed = true;
             out.push_back(Bytes::from(error(502, "the provider's answer is too large to translate".into())));
             return Usage::default();
         }
@@ -205,6 +216,7 @@ impl BodyProcessor for WholeTranslation {
                 usage
             }
             Err(message) => {
+                self.failed = true;
                 out.push_back(Bytes::from(error(502, message)));
                 Usage::default()
             }

@@ -75,6 +75,10 @@ impl MessagesStream {
 }
 
 impl BodyProcessor for MessagesStream {
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         // After a failure the stream is over: what follows is dropped.
         if !self.failed {
@@ -117,11 +121,13 @@ pub struct MessagesWhole {
     answer: MessagesAnswer,
     status: u16,
     body: HeldAnswer,
+    /// The answer could not be translated: the client got a 502 error body.
+    failed: bool,
 }
 
 impl MessagesWhole {
     pub fn new(answer: MessagesAnswer, status: u16) -> MessagesWhole {
-        MessagesWhole { answer, status, body: HeldAnswer::default() }
+        MessagesWhole { answer, status, body: HeldAnswer::default(), failed: false }
     }
 
     fn provider(&self) -> Option<Provider> {
@@ -164,6 +170,10 @@ fn to_json(value: &impl Serialize) -> Vec<u8> {
 }
 
 impl BodyProcessor for MessagesWhole {
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn feed(&mut self, chunk: Bytes, _out: &mut VecDeque<Bytes>) {
         self.body.push(&chunk);
     }
@@ -179,9 +189,13 @@ impl BodyProcessor for MessagesWhole {
             };
             (to_json(&error), Usage::default())
         } else if self.body.overflowed {
+            self.failed = true;
             (to_json(&messages::error_body(502, "the provider's answer is too large to translate")), Usage::default())
         } else {
-            self.translate().unwrap_or_else(|e| (to_json(&messages::error_body(502, e.message)), Usage::default()))
+            self.translate().unwrap_or_else(|e| {
+                self.failed = true;
+                (to_json(&messages::error_body(502, e.message)), Usage::default())
+            })
         };
         out.push_back(Bytes::from(body));
         usage

@@ -26,6 +26,12 @@ pub trait BodyProcessor: Send {
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>);
     /// The end of the body: pushes anything held back and returns the usage found.
     fn finish(&mut self, out: &mut VecDeque<Bytes>) -> Usage;
+    /// Whether the answer told the client of a failure its status does not show (a translated
+    /// stream ended by an error event, an answer that could not be translated): the request is
+    /// recorded as a 502.
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 /// What happens when the body is over.
@@ -145,6 +151,7 @@ impl Relay {
 
     fn finish(&mut self, status: u16) {
         let usage = self.tap.finish(&mut self.out);
+        let status = if status < 400 && self.tap.failed() { 502 } else { status };
         if let Some(on_finish) = self.on_finish.take() {
             on_finish.finish(status, usage);
         }

@@ -72,6 +72,10 @@ impl ResponsesStreamTranslation {
 }
 
 impl BodyProcessor for ResponsesStreamTranslation {
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         if self.failed {
             return;
@@ -116,11 +120,13 @@ pub struct ResponsesWholeTranslation {
     context: responses::Context,
     status: u16,
     held: HeldAnswer,
+    /// The answer could not be translated: the client got a 502 error body.
+    failed: bool,
 }
 
 impl ResponsesWholeTranslation {
     pub fn new(provider: Option<Provider>, chat: ResponseContext, context: responses::Context, status: u16) -> Self {
-        ResponsesWholeTranslation { provider, chat, context, status, held: HeldAnswer::default() }
+        ResponsesWholeTranslation { provider, chat, context, status, held: HeldAnswer::default(), failed: false }
     }
 
     fn translate(&self) -> Result<(Vec<u8>, Usage), String> {
@@ -138,6 +144,10 @@ impl ResponsesWholeTranslation {
 }
 
 impl BodyProcessor for ResponsesWholeTranslation {
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn feed(&mut self, chunk: Bytes, _out: &mut VecDeque<Bytes>) {
         self.held.push(&chunk);
     }
@@ -150,6 +160,7 @@ impl BodyProcessor for ResponsesWholeTranslation {
             };
             (body, Usage::default())
         } else if self.held.overflowed {
+            self.failed = true;
             (ErrorBody::for_status(502, "the provider's answer is too large to translate", None), Usage::default())
         } else {
             match self.translate() {
@@ -157,7 +168,10 @@ impl BodyProcessor for ResponsesWholeTranslation {
                     out.push_back(Bytes::from(body));
                     return usage;
                 }
-                Err(message) => (ErrorBody::for_status(502, message, None), Usage::default()),
+                Err(message) => {
+                    self.failed = true;
+                    (ErrorBody::for_status(502, message, None), Usage::default())
+                }
             }
         };
         out.push_back(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));

@@ -900,3 +900,36 @@ async fn provider_cookies_are_dropped_and_pages_sandboxed() {
         assert!(headers.get("content-security-policy").is_none(), "{headers:?}");
     }
 }
+
+/// An Anthropic-typed provider that answers 200 with what cannot be translated: a body that is
+/// not JSON, or a stream that fails with an `error` event after its start.
+async fn failing_anthropic_provider() -> String {
+    let app = axum::Router::new().fallback(|body: String| async move {
+        if body.contains("\"stream\":true") {
+            let events = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n\
+                event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+            ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], events)
+        } else {
+            ([(axum::http::header::CONTENT_TYPE, "application/json")], "this is not json")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn answers_that_cannot_be_translated_are_recorded_as_errors() {
+    let s = setup().await;
+    let body = json!({"metadata": {"name": "failing"}, "spec": {"integration": "anthropic",
+        "config": {"url": failing_anthropic_provider().await}, "secret": {"apiKey": PROVIDER_KEY}}});
+    assert_eq!(s.server.post("/integrations/connections", body).await.0, StatusCode::OK);
+    s.model("claude", "anthropic", &["failing"], "claude-sonnet-4-5").await;
+    let (_, _, whole) = s.post("/default/models/claude/v1/chat/completions", chat(false)).await;
+    assert!(whole.contains("not JSON"), "the client is told: {whole}");
+    let (_, _, streamed) = s.post("/default/models/claude/v1/chat/completions", chat(true)).await;
+    assert!(streamed.contains("Overloaded"), "the stream ends with the provider's failure: {streamed}");
+    let totals = &s.usage("claude", 2).await["totals"];
+    assert_eq!(totals["errors"], 2, "both are failures in the usage records: {totals}");
+}
