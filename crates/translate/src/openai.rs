@@ -376,6 +376,22 @@ pub struct ToolCallDelta {
     pub function: Option<FunctionCallDelta>,
 }
 
+/// A tool call begun in a stream: the provider's `index`, its id if it gave one, and where the
+/// translation put it.
+pub type BegunCall<T> = (u32, Option<String>, T);
+
+/// Where a streamed tool-call piece goes among the calls `begun`, or `None` when it begins a new
+/// one. A piece with an id continues the call of that id; a piece without one continues the
+/// latest call of its `index`. So the pieces of parallel calls are kept apart even from
+/// providers that leave `index` out (every piece then reads as index 0): each call's first
+/// piece has its own id.
+pub fn continued_call<T: Copy>(begun: &[BegunCall<T>], piece: &ToolCallDelta) -> Option<T> {
+    match piece.id.as_deref().filter(|id| !id.is_empty()) {
+        Some(id) => begun.iter().find(|(_, known, _)| known.as_deref() == Some(id)).map(|(_, _, at)| *at),
+        None => begun.iter().rev().find(|(index, _, _)| *index == piece.index).map(|(_, _, at)| *at),
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -410,5 +426,31 @@ impl ErrorBody {
             _ => "api_error",
         };
         ErrorBody { error: ErrorDetail { message: message.into(), kind: kind.to_string(), param: None, code } }
+    }
+}
+
+#[cfg(test)]
+mod continued_call_tests {
+    use super::*;
+
+    fn piece(index: u32, id: Option<&str>) -> ToolCallDelta {
+        ToolCallDelta { index, id: id.map(str::to_string), kind: None, function: None }
+    }
+
+    #[test]
+    fn pieces_find_their_call_by_id_else_by_index() {
+        let mut begun: Vec<BegunCall<usize>> = Vec::new();
+        assert_eq!(continued_call(&begun, &piece(0, Some("a"))), None, "a new call");
+        begun.push((0, Some("a".into()), 10));
+        assert_eq!(continued_call(&begun, &piece(0, None)), Some(10));
+        assert_eq!(continued_call(&begun, &piece(0, Some("a"))), Some(10), "the id repeated");
+        // Without `index`, a second call reads as index 0 too: its own id begins it.
+        assert_eq!(continued_call(&begun, &piece(0, Some("b"))), None);
+        begun.push((0, Some("b".into()), 11));
+        assert_eq!(continued_call(&begun, &piece(0, None)), Some(11), "the latest call of that index");
+        // With indexes, interleaved pieces go to their own calls.
+        begun.push((1, Some("c".into()), 12));
+        assert_eq!(continued_call(&begun, &piece(1, None)), Some(12));
+        assert_eq!(continued_call(&begun, &piece(0, None)), Some(11));
     }
 }

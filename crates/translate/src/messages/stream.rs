@@ -5,7 +5,7 @@
 
 use super::wire::{BlockDelta, ContentBlock, ErrorDetail, Message, MessageDelta, MessageUsage, StreamEvent};
 use super::{stop_reason, usage};
-use crate::openai::{ChatChunk, ToolCallDelta, Usage};
+use crate::openai::{continued_call, BegunCall, ChatChunk, ToolCallDelta, Usage};
 use crate::{ResponseContext, TranslateError};
 use serde_json::json;
 
@@ -26,8 +26,8 @@ pub struct Stream {
     started: bool,
     open: Option<Open>,
     next_block: u32,
-    /// `(OpenAI tool call index, Anthropic block index)` of the calls begun.
-    calls: Vec<(u32, u32)>,
+    /// Each call begun, with its Anthropic block index.
+    calls: Vec<BegunCall<u32>>,
     finish_reason: Option<String>,
     usage: Usage,
     ended: bool,
@@ -159,16 +159,15 @@ impl Stream {
     fn tool_call(&mut self, call: &ToolCallDelta, out: &mut Vec<StreamEvent>) {
         let function = call.function.as_ref();
         let arguments = function.and_then(|f| f.arguments.as_deref()).unwrap_or_default();
-        let block = match (self.open, self.calls.iter().find(|(c, _)| *c == call.index)) {
-            (Some(Open::Tool { call: open, block }), _) if open == call.index => block,
-            // Arguments of a call whose block was closed by another: sent at its own index.
-            (_, Some(&(_, block))) => block,
-            (_, None) => {
+        let block = match continued_call(&self.calls, call) {
+            // Arguments of a call whose block was closed by another are sent at its own index.
+            Some(block) => block,
+            None => {
                 let name = function.and_then(|f| f.name.clone()).unwrap_or_default();
-                let id = call.id.clone().unwrap_or_else(|| format!("toolu_{}_{}", self.context.id, call.index));
+                let id = call.id.clone().unwrap_or_else(|| format!("toolu_{}_{}", self.context.id, self.calls.len()));
                 let block = self.open_block(ContentBlock::ToolUse { id, name, input: json!({}) }, out);
                 self.open = Some(Open::Tool { call: call.index, block });
-                self.calls.push((call.index, block));
+                self.calls.push((call.index, call.id.clone(), block));
                 block
             }
         };

@@ -578,6 +578,24 @@ fn streams() {
                 end("tool_use", json!({"input_tokens": 20, "output_tokens": 7})).to_vec(),
             ]), "usage": openai_usage(20, 7)}),
         ),
+        // Parallel calls from a provider that leaves `index` out: each call's first piece has its
+        // own id, the pieces after it continue the latest call.
+        (
+            Input::Stream(vec![
+                chunk(json!({"tool_calls": [{"id": "call_a", "function": {"name": "fa", "arguments": ""}}]}), None),
+                chunk(json!({"tool_calls": [{"function": {"arguments": "{\"x\":1}"}}]}), None),
+                chunk(json!({"tool_calls": [{"id": "call_b", "function": {"name": "fb", "arguments": ""}}]}), None),
+                chunk(json!({"tool_calls": [{"function": {"arguments": "{\"y\":2}"}}]}), None),
+                chunk(json!({}), Some("tool_calls")),
+                usage_chunk(5, 3),
+            ]),
+            json!({"events": events(vec![
+                start().to_vec(),
+                vec![block_start(0, json!({"type": "tool_use", "id": "call_a", "name": "fa", "input": {}})), json_delta(0, "{\"x\":1}"), block_stop(0)],
+                vec![block_start(1, json!({"type": "tool_use", "id": "call_b", "name": "fb", "input": {}})), json_delta(1, "{\"y\":2}"), block_stop(1)],
+                end("tool_use", json!({"input_tokens": 5, "output_tokens": 3})).to_vec(),
+            ]), "usage": openai_usage(5, 3)}),
+        ),
         // OpenAI-compatible providers' leaner chunks: no id, model or created, the usage chunk
         // without `choices` and its details without `cached_tokens`.
         (

@@ -13,7 +13,9 @@
 
 use super::response::{function_call_item, message_item, output_text, response_object, Ending, LooseUsage, Status};
 use super::Context;
-use crate::openai::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta, Usage};
+use crate::openai::{
+    continued_call, BegunCall, ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta, Usage,
+};
 use crate::TranslateError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -40,8 +42,8 @@ pub struct Stream {
     output: Vec<Item>,
     /// The output index of the message item, once text began.
     message: Option<usize>,
-    /// `(chat tool call index, output index)` of each call begun.
-    calls: Vec<(u32, usize)>,
+    /// Each call begun, with its output index.
+    calls: Vec<BegunCall<usize>>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
 }
@@ -171,16 +173,16 @@ impl Stream {
 
     fn tool_call(&mut self, call: &ToolCallDelta, events: &mut Vec<Event>) {
         let piece = call.function.as_ref().and_then(|f| f.arguments.as_deref()).unwrap_or_default();
-        let index = match self.calls.iter().find(|(chat, _)| *chat == call.index) {
-            Some((_, index)) => *index,
+        let index = match continued_call(&self.calls, call) {
+            Some(index) => index,
             None => {
                 let index = self.output.len();
                 let id = self.context.function_call_id(self.calls.len());
-                let call_id = call.id.clone().unwrap_or_else(|| format!("call_{}", call.index));
+                let call_id = call.id.clone().unwrap_or_else(|| format!("call_{}", self.calls.len()));
                 let name = call.function.as_ref().and_then(|f| f.name.clone()).unwrap_or_default();
                 let item = function_call_item(&id, &call_id, &name, "", "in_progress");
                 self.output.push(Item::Call { id, call_id, name, arguments: String::new() });
-                self.calls.push((call.index, index));
+                self.calls.push((call.index, call.id.clone(), index));
                 self.emit("response.output_item.added", json!({"output_index": index, "item": item}), events);
                 index
             }
