@@ -33,7 +33,7 @@ pub fn response(completion: &ChatCompletion, context: &ResponseContext) -> Messa
         if let Some(text) = message.content.as_deref().filter(|t| !t.is_empty()) {
             content.push(ContentBlock::Text { text: text.to_string() });
         }
-        if let (None, Some(refusal)) = (&message.content, &message.refusal) {
+        if let (None, Some(refusal)) = (message.content.as_deref().filter(|t| !t.is_empty()), &message.refusal) {
             content.push(ContentBlock::Text { text: refusal.clone() });
             reason = Some("refusal");
         }

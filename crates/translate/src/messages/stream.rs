@@ -29,6 +29,8 @@ pub struct Stream {
     /// Each call begun, with its Anthropic block index.
     calls: Vec<BegunCall<u32>>,
     finish_reason: Option<String>,
+    /// The model refused (OpenAI's `refusal` pieces, sent as text): the stop reason is `refusal`.
+    refused: bool,
     usage: Usage,
     ended: bool,
 }
@@ -43,6 +45,7 @@ impl Stream {
             next_block: 0,
             calls: Vec::new(),
             finish_reason: None,
+            refused: false,
             usage: Usage::default(),
             ended: false,
         }
@@ -71,7 +74,9 @@ impl Stream {
             self.usage = usage.clone();
         }
         let Some(choice) = chunk.choices.iter().find(|c| c.index == 0) else { return out };
-        if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
+        let refusal = choice.delta.refusal.as_deref().filter(|t| !t.is_empty());
+        self.refused |= refusal.is_some();
+        for text in [choice.delta.content.as_deref().filter(|t| !t.is_empty()), refusal].into_iter().flatten() {
             let block = match self.open {
                 Some(Open::Text(block)) => block,
                 _ => {
@@ -102,7 +107,10 @@ impl Stream {
         self.start(&mut out);
         self.close(&mut out);
         self.ended = true;
-        let reason = stop_reason(self.finish_reason.as_deref().unwrap_or("stop"));
+        let reason = match self.refused {
+            true => "refusal",
+            false => stop_reason(self.finish_reason.as_deref().unwrap_or("stop")),
+        };
         let delta = MessageDelta { stop_reason: Some(reason.to_string()), stop_sequence: None };
         out.push(StreamEvent::MessageDelta { delta, usage: usage(&self.usage) });
         out.push(StreamEvent::MessageStop);

@@ -426,6 +426,15 @@ fn responses() {
             )),
             message(json!([{"type": "text", "text": "I can't."}]), "refusal", counted.clone()),
         ),
+        // Some providers send an empty content beside the refusal.
+        (
+            Input::Response(completion(
+                json!({"role": "assistant", "content": "", "refusal": "I can't."}),
+                "stop",
+                usage.clone(),
+            )),
+            message(json!([{"type": "text", "text": "I can't."}]), "refusal", counted.clone()),
+        ),
         // A lean OpenAI-compatible answer: no object, created, usage or finish reason.
         (
             Input::Response(json!({"choices": [{"message": {"content": "Hi"}}]})),
@@ -577,6 +586,20 @@ fn streams() {
                 vec![block_start(2, json!({"type": "tool_use", "id": "call_2", "name": "now", "input": {}})), json_delta(2, "{}"), block_stop(2)],
                 end("tool_use", json!({"input_tokens": 20, "output_tokens": 7})).to_vec(),
             ]), "usage": openai_usage(20, 7)}),
+        ),
+        // A refusal (OpenAI's structured outputs) streams as text and stops as a refusal.
+        (
+            Input::Stream(vec![
+                chunk(json!({"refusal": "I can't"}), None),
+                chunk(json!({"refusal": " help."}), None),
+                chunk(json!({}), Some("stop")),
+                usage_chunk(4, 3),
+            ]),
+            json!({"events": events(vec![
+                start().to_vec(),
+                vec![block_start(0, json!({"type": "text", "text": ""})), text_delta(0, "I can't"), text_delta(0, " help."), block_stop(0)],
+                end("refusal", json!({"input_tokens": 4, "output_tokens": 3})).to_vec(),
+            ]), "usage": openai_usage(4, 3)}),
         ),
         // Parallel calls from a provider that leaves `index` out: each call's first piece has its
         // own id, the pieces after it continue the latest call.

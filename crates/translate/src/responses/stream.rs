@@ -29,8 +29,19 @@ pub struct Event {
 
 /// An output item being streamed.
 enum Item {
-    Message { text: String },
-    Call { id: String, call_id: String, name: String, arguments: String },
+    Message {
+        text: String,
+    },
+    /// The message item of a refusal: its one content part is the refusal.
+    Refusal {
+        text: String,
+    },
+    Call {
+        id: String,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
 }
 
 /// Turns one chat stream into Responses events.
@@ -42,6 +53,8 @@ pub struct Stream {
     output: Vec<Item>,
     /// The output index of the message item, once text began.
     message: Option<usize>,
+    /// The output index of the refusal's message item, once a refusal began.
+    refusal: Option<usize>,
     /// Each call begun, with its output index.
     calls: Vec<BegunCall<usize>>,
     finish_reason: Option<String>,
@@ -57,6 +70,7 @@ impl Stream {
             ended: false,
             output: Vec::new(),
             message: None,
+            refusal: None,
             calls: Vec::new(),
             finish_reason: None,
             usage: None,
@@ -81,6 +95,9 @@ impl Stream {
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
                 self.text(text, &mut events);
+            }
+            if let Some(refusal) = choice.delta.refusal.as_deref().filter(|t| !t.is_empty()) {
+                self.refusal(refusal, &mut events);
             }
             for call in choice.delta.tool_calls.iter().flatten() {
                 self.tool_call(call, &mut events);
@@ -171,6 +188,30 @@ impl Stream {
         self.emit("response.output_text.delta", delta, events);
     }
 
+    fn refusal(&mut self, piece: &str, events: &mut Vec<Event>) {
+        let id = self.context.message_id();
+        let index = match self.refusal {
+            Some(index) => index,
+            None => {
+                let index = self.output.len();
+                self.output.push(Item::Refusal { text: String::new() });
+                self.refusal = Some(index);
+                let item =
+                    json!({"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []});
+                self.emit("response.output_item.added", json!({"output_index": index, "item": item}), events);
+                let part = json!({"type": "refusal", "refusal": ""});
+                let added = json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
+                self.emit("response.content_part.added", added, events);
+                index
+            }
+        };
+        if let Some(Item::Refusal { text }) = self.output.get_mut(index) {
+            text.push_str(piece);
+        }
+        let delta = json!({"item_id": id, "output_index": index, "content_index": 0, "delta": piece});
+        self.emit("response.refusal.delta", delta, events);
+    }
+
     fn tool_call(&mut self, call: &ToolCallDelta, events: &mut Vec<Event>) {
         let piece = call.function.as_ref().and_then(|f| f.arguments.as_deref()).unwrap_or_default();
         let index = match continued_call(&self.calls, call) {
@@ -200,6 +241,7 @@ impl Stream {
     fn item(&self, index: usize, status: &str) -> Value {
         match self.output.get(index) {
             Some(Item::Message { text }) => message_item(&self.context.message_id(), status, text, None),
+            Some(Item::Refusal { text }) => message_item(&self.context.message_id(), status, "", Some(text)),
             Some(Item::Call { id, call_id, name, arguments }) => {
                 function_call_item(id, call_id, name, arguments, status)
             }
@@ -216,6 +258,14 @@ impl Stream {
                 self.emit("response.output_text.done", done, events);
                 let part =
                     json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text(&text)});
+                self.emit("response.content_part.done", part, events);
+            }
+            Some(Item::Refusal { text }) => {
+                let (id, text) = (self.context.message_id(), text.clone());
+                let done = json!({"item_id": id, "output_index": index, "content_index": 0, "refusal": text});
+                self.emit("response.refusal.done", done, events);
+                let part = json!({"type": "refusal", "refusal": text});
+                let part = json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
                 self.emit("response.content_part.done", part, events);
             }
             Some(Item::Call { id, name, arguments, .. }) => {
@@ -247,6 +297,7 @@ pub fn chat_chunk(data: &str) -> Result<ChatChunk, TranslateError> {
             delta: Delta {
                 role: None,
                 content: choice.delta.content,
+                refusal: choice.delta.refusal,
                 tool_calls: choice.delta.tool_calls.map(|calls| {
                     calls
                         .into_iter()
@@ -297,6 +348,8 @@ struct LooseChunkChoice {
 struct LooseDelta {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<LooseToolCallDelta>>,
 }

@@ -440,6 +440,35 @@ fn streams_text() {
 }
 
 #[test]
+fn streams_a_refusal() {
+    let chunks = [
+        chunk(json!({"role": "assistant", "refusal": ""}), None),
+        chunk(json!({"refusal": "I can't"}), None),
+        chunk(json!({"refusal": " help with that."}), None),
+        chunk(json!({}), Some("stop")),
+        usage_chunk(),
+    ];
+    let refused = "I can't help with that.";
+    let part = |refusal: &str| json!({"type": "refusal", "refusal": refusal});
+    let item = |status: &str| json!({"id": "msg_gw1", "type": "message", "status": status, "role": "assistant", "content": [part(refused)]});
+    let delta = |piece: &str| json!({"type": "response.refusal.delta", "item_id": "msg_gw1", "output_index": 0, "content_index": 0, "delta": piece});
+    let expected = concat(vec![
+        in_progress(),
+        vec![
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "msg_gw1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
+            json!({"type": "response.content_part.added", "item_id": "msg_gw1", "output_index": 0, "content_index": 0, "part": part("")}),
+            delta("I can't"),
+            delta(" help with that."),
+            json!({"type": "response.refusal.done", "item_id": "msg_gw1", "output_index": 0, "content_index": 0, "refusal": refused}),
+            json!({"type": "response.content_part.done", "item_id": "msg_gw1", "output_index": 0, "content_index": 0, "part": part(refused)}),
+            json!({"type": "response.output_item.done", "output_index": 0, "item": item("completed")}),
+            ended("response.completed", "completed", json!([item("completed")]), Value::Null),
+        ],
+    ]);
+    assert_eq!(run_stream(&chunks, None), expected);
+}
+
+#[test]
 fn streams_tool_calls() {
     let call = |index: u32, id: &str| {
         chunk(
