@@ -97,6 +97,12 @@ impl BodyProcessor for StreamTranslation {
         self.failed
     }
 
+    fn abort(&mut self, message: &str, out: &mut VecDeque<Bytes>) {
+        if !self.failed {
+            self.fail(message.to_string(), out);
+        }
+    }
+
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         if self.failed {
             return;

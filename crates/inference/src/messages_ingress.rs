@@ -79,6 +79,13 @@ impl BodyProcessor for MessagesStream {
         self.failed
     }
 
+    fn abort(&mut self, message: &str, out: &mut VecDeque<Bytes>) {
+        if !self.failed {
+            push_events(vec![self.messages.error(message.to_string())], out);
+            self.failed = true;
+        }
+    }
+
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         // After a failure the stream is over: what follows is dropped.
         if !self.failed {

@@ -32,6 +32,11 @@ pub trait BodyProcessor: Send {
     fn failed(&self) -> bool {
         false
     }
+    /// The provider's body broke off (`message` says how): pushes what tells the client so in
+    /// its API (a translated stream's error event, after which the body ends as that API ends a
+    /// failed stream). Nothing by default: a passed-through body then ends abnormally, so the
+    /// client cannot take it for a whole answer.
+    fn abort(&mut self, _message: &str, _out: &mut VecDeque<Bytes>) {}
 }
 
 /// What happens when the body is over.
@@ -57,6 +62,9 @@ pub struct Relay {
     status: u16,
     on_finish: Option<Box<dyn OnFinish>>,
     ended: bool,
+    /// Why the provider's body broke off, when the processor had nothing to tell the client:
+    /// the client's body ends with this error.
+    broken: Option<std::io::Error>,
     /// The body's announced length, when the client gets it unchanged: the server stops polling
     /// once that much is sent, so the end is recognised by counting.
     expected_length: Option<u64>,
@@ -96,6 +104,7 @@ impl Relay {
             status,
             on_finish: Some(on_finish),
             ended: false,
+            broken: None,
             expected_length,
             received: 0,
             fresh: false,
@@ -137,6 +146,19 @@ impl Relay {
         }
     }
 
+    /// The provider's body broke off with `error`: what is held is dropped (part of an event
+    /// would corrupt the stream); the processor says it in the client's API, and the body ends
+    /// after that event (an error after it could cost the event itself: the server drops the
+    /// connection at once, with what it had yet to write), or, with nothing to say, abnormally.
+    fn break_off(&mut self, error: std::io::Error) {
+        self.ended = true;
+        self.out.clear();
+        self.tap.abort(&error.to_string(), &mut self.out);
+        if self.out.is_empty() {
+            self.broken = Some(error);
+        }
+    }
+
     /// Everything ready, as one chunk for one write.
     fn take_ready(&mut self) -> Option<Bytes> {
         if self.out.len() <= 1 {
@@ -165,7 +187,11 @@ impl Stream for Relay {
         let this = self.get_mut();
         loop {
             if this.ended {
-                return Poll::Ready(this.take_ready().map(Ok));
+                if let Some(ready) = this.take_ready() {
+                    return Poll::Ready(Some(Ok(ready)));
+                }
+                // An error ends the client's body abnormally: never a clean end.
+                return Poll::Ready(this.broken.take().map(Err));
             }
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -182,13 +208,8 @@ impl Stream for Relay {
                     }
                 }
                 Poll::Ready(Some(Err(error))) => {
-                    this.ended = true;
-                    this.out.clear();
+                    this.break_off(std::io::Error::other(format!("the provider's stream broke: {error}")));
                     this.finish(UPSTREAM_BROKE);
-                    // An error ends the client's body abnormally: never a clean end.
-                    return Poll::Ready(Some(Err(std::io::Error::other(format!(
-                        "the provider's stream broke: {error}"
-                    )))));
                 }
                 Poll::Ready(None) => {
                     this.ended = true;
@@ -197,13 +218,12 @@ impl Stream for Relay {
                 }
                 Poll::Pending => {
                     if this.idle_expired(cx) {
-                        this.ended = true;
-                        this.out.clear();
-                        this.finish(UPSTREAM_IDLE);
-                        return Poll::Ready(Some(Err(std::io::Error::new(
+                        this.break_off(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             "the provider sent nothing for longer than the idle timeout",
-                        ))));
+                        ));
+                        this.finish(UPSTREAM_IDLE);
+                        continue;
                     }
                     if this.out.is_empty() {
                         this.fresh = false;

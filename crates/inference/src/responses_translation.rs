@@ -76,6 +76,13 @@ impl BodyProcessor for ResponsesStreamTranslation {
         self.failed
     }
 
+    fn abort(&mut self, message: &str, out: &mut VecDeque<Bytes>) {
+        if !self.failed {
+            push_events(self.responses.fail(message), out);
+            self.failed = true;
+        }
+    }
+
     fn feed(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) {
         if self.failed {
             return;

@@ -933,3 +933,33 @@ async fn answers_that_cannot_be_translated_are_recorded_as_errors() {
     let totals = &s.usage("claude", 2).await["totals"];
     assert_eq!(totals["errors"], 2, "both are failures in the usage records: {totals}");
 }
+
+#[tokio::test]
+async fn a_translated_stream_that_breaks_ends_with_an_error_event() {
+    let s = setup().await;
+    s.connection("ant", "anthropic", json!({})).await;
+    s.model("claude", "anthropic", &["ant"], "claude-sonnet-4-5").await;
+    let mut response = s
+        .call(Method::POST, "/default/models/claude/v1/chat/completions")
+        .bearer_auth(ADMIN_KEY)
+        .header("x-mock-fault", "reset-mid-stream")
+        .header("x-mock-after-chunks", "3")
+        .json(&chat(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut seen = Vec::new();
+    let outcome = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => seen.extend_from_slice(&chunk),
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
+        }
+    };
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(outcome.is_ok(), "the error event ends the stream, as OpenAI's do: {seen}");
+    assert!(!seen.contains("[DONE]"), "never the end of a whole answer: {seen}");
+    let last = seen.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(last.contains("\"error\"") && last.contains("broke"), "the client's API says why, last: {last}");
+}
