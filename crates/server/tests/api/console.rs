@@ -143,6 +143,12 @@ async fn signing_in_sets_an_http_only_strict_cookie_that_is_secure_behind_tls() 
     let (status, body, _) = sign_in_with(&server, json!({}), &[]).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
 
+    // The API's answers are about one caller at one moment: no cache keeps them.
+    let url = format!("{}/console/api/session", root(&server));
+    let response = server.client.get(url).header(COOKIE, &session.cookie).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+
     // A second session cookie (one planted by a page of another port of this host) makes the
     // request refused, never a session swapped.
     let planted = Session {
