@@ -175,15 +175,6 @@ fn cookie(token: Option<&str>, secure: bool) -> Result<HeaderValue, ApiError> {
         .map_err(|_| ApiError::Internal("a session cookie is not a header value".into()))
 }
 
-/// The removal of the session cookie of the other name (the plain one over TLS and the other
-/// way round), so a user who has reached the console both ways never sends two.
-fn other_cookie_removed(secure: bool) -> Result<HeaderValue, ApiError> {
-    let other = if secure { SESSION_COOKIE } else { SECURE_SESSION_COOKIE };
-    let secure = if other == SECURE_SESSION_COOKIE { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{other}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"))
-        .map_err(|_| ApiError::Internal("a session cookie is not a header value".into()))
-}
-
 fn view(token: &str, session: &ConsoleSessionRecord, principal: Principal) -> SessionView {
     SessionView {
         csrf_token: csrf_token(token),
@@ -248,7 +239,8 @@ async fn sign_in(State(state): State<Arc<ControlPlane>>, request: Request) -> Re
     state.store.create_console_session(&session).await?;
     let set_cookie = axum::response::AppendHeaders([
         (SET_COOKIE, cookie(Some(&token), secure)?),
-        (SET_COOKIE, other_cookie_removed(secure)?),
+        // The other name's cookie removed: one who reached the console both ways never sends two.
+        (SET_COOKIE, cookie(None, !secure)?),
     ]);
     Ok((set_cookie, Json(view(&token, &session, principal))).into_response())
 }
@@ -312,7 +304,8 @@ mod tests {
             tls.to_str().unwrap().starts_with("__Host-modelgate_console=t; ")
                 && tls.to_str().unwrap().ends_with("; Secure")
         );
-        assert!(other_cookie_removed(true).unwrap().to_str().unwrap().starts_with("modelgate_console=; "));
+        // Signing in over TLS also removes a plain cookie left from plain http.
+        assert!(cookie(None, false).unwrap().to_str().unwrap().starts_with("modelgate_console=; "));
         assert!(cookie(None, false).unwrap().to_str().unwrap().contains("Max-Age=0"));
     }
 

@@ -67,10 +67,15 @@ impl MessagesStream {
             Some(translator) => translator.event(name.as_deref(), &data).map(|chunks| self.chunks(chunks, out)),
         };
         if let Err(error) = translated {
-            // Anthropic reports a failure inside a stream as an `error` event, the stream's last.
-            push_events(vec![self.messages.error(error.message)], out);
-            self.failed = true;
+            self.fail(error.message, out);
         }
+    }
+
+    /// Ends the stream: Anthropic reports a failure inside a stream as an `error` event, the
+    /// stream's last.
+    fn fail(&mut self, message: String, out: &mut VecDeque<Bytes>) {
+        push_events(vec![self.messages.error(message)], out);
+        self.failed = true;
     }
 }
 
@@ -81,8 +86,7 @@ impl BodyProcessor for MessagesStream {
 
     fn abort(&mut self, message: &str, out: &mut VecDeque<Bytes>) {
         if !self.failed {
-            push_events(vec![self.messages.error(message.to_string())], out);
-            self.failed = true;
+            self.fail(message.to_string(), out);
         }
     }
 
@@ -90,8 +94,7 @@ impl BodyProcessor for MessagesStream {
         // After a failure the stream is over: what follows is dropped.
         if !self.failed {
             if let Err(message) = self.events.push(&chunk) {
-                push_events(vec![self.messages.error(message)], out);
-                self.failed = true;
+                self.fail(message, out);
             }
         }
         while !self.failed {

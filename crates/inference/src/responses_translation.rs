@@ -63,11 +63,14 @@ impl ResponsesStreamTranslation {
                     push_events(self.responses.chunk(chunk), out);
                 }
             }
-            Err(error) => {
-                push_events(self.responses.fail(&error.message), out);
-                self.failed = true;
-            }
+            Err(error) => self.fail(&error.message, out),
         }
+    }
+
+    /// Ends the stream with `response.failed`, saying `message`.
+    fn fail(&mut self, message: &str, out: &mut VecDeque<Bytes>) {
+        push_events(self.responses.fail(message), out);
+        self.failed = true;
     }
 }
 
@@ -78,8 +81,7 @@ impl BodyProcessor for ResponsesStreamTranslation {
 
     fn abort(&mut self, message: &str, out: &mut VecDeque<Bytes>) {
         if !self.failed {
-            push_events(self.responses.fail(message), out);
-            self.failed = true;
+            self.fail(message, out);
         }
     }
 
@@ -88,9 +90,7 @@ impl BodyProcessor for ResponsesStreamTranslation {
             return;
         }
         if let Err(message) = self.events.push(&chunk) {
-            push_events(self.responses.fail(&message), out);
-            self.failed = true;
-            return;
+            return self.fail(&message, out);
         }
         while let Some(event) = self.events.next_event() {
             self.event(&event, out);

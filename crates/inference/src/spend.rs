@@ -19,7 +19,7 @@ pub fn cost_nano_usd(price: &ModelPrice, usage: &Usage) -> Option<i64> {
     if price.per_image > 0.0 {
         return None;
     }
-    if usage.input <= 0 && usage.output <= 0 {
+    if !usage.has_tokens() {
         return Some(0);
     }
     let count = |n: i64| u64::try_from(n).unwrap_or(0);

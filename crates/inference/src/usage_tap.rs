@@ -59,6 +59,11 @@ pub struct UsageTap {
 pub const MAX_RECORDED_TOKENS: i64 = 1 << 40;
 
 impl Usage {
+    /// Whether the provider reported any input or output token.
+    pub fn has_tokens(&self) -> bool {
+        self.input > 0 || self.output > 0
+    }
+
     /// The counts as recorded: each between 0 and [`MAX_RECORDED_TOKENS`] (a provider's count is
     /// not trusted to be sane), the total input + output when the provider gave none.
     pub fn recorded(self) -> Usage {

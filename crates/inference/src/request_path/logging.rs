@@ -21,7 +21,7 @@ impl RequestContext {
         // A client that hung up before any usage arrived leaves tokens the provider may still
         // bill: its windows keep what the request held, rather than count nothing (which would
         // let hanging up early slip past every limit and budget).
-        if !(status == CLIENT_CLOSED && usage.input <= 0 && usage.output <= 0) {
+        if status != CLIENT_CLOSED || usage.has_tokens() {
             state.limiter.settle(route, self.counted_as(), reservation, usage, state.clock.now_secs());
         }
         let provider = route.runtime_type.as_str();

@@ -2,9 +2,10 @@
 //! through; its headers lose those that describe the upstream connection or a body that is
 //! rewritten, and the provider's cookies (meant for the gateway's client, and able to reach the
 //! console's cookies, which browsers do not keep apart by port); an answer that is neither JSON
-//! nor an event stream is sandboxed, so a browser never runs a provider's page as this host; its body goes through the processor the plan's [`AnswerShape`] calls for (the usage
-//! tap, or a translator) inside the [`Relay`], which streams it and records the request when it
-//! ends (`logging`).
+//! nor an event stream is sandboxed, so a browser never runs a provider's page as this host.
+//! Its body goes through the processor the plan's [`AnswerShape`] calls for (the usage tap, or a
+//! translator) inside the [`Relay`], which streams it and records the request when it ends
+//! (`logging`).
 
 use super::context::RequestContext;
 use super::logging::Logging;

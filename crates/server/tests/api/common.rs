@@ -198,3 +198,12 @@ pub fn sse_data(body: &str) -> Vec<Value> {
         .map(|d| serde_json::from_str(d).unwrap())
         .collect()
 }
+
+/// Serves `app` (a provider or service a test needs to misbehave its own way) on an ephemeral
+/// loopback port; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}

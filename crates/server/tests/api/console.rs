@@ -413,11 +413,3 @@ async fn playground_calls_count_as_the_sessions_key_and_never_follow_a_providers
     assert_eq!(status, StatusCode::FOUND, "{body}");
     assert_eq!(fetched.load(Ordering::SeqCst), 0, "the control plane never fetched the redirect's target");
 }
-
-/// Serves `app` on an ephemeral loopback port; its base URL.
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}

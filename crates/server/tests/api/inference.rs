@@ -872,10 +872,7 @@ async fn page_serving_provider() -> String {
             "<script>document.cookie = 'modelgate_console=mgc_planted; path=/v0'</script>",
         )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    serve(app).await
 }
 
 #[tokio::test]
@@ -913,10 +910,7 @@ async fn failing_anthropic_provider() -> String {
             ([(axum::http::header::CONTENT_TYPE, "application/json")], "this is not json")
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    serve(app).await
 }
 
 #[tokio::test]
